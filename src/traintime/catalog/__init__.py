@@ -1,0 +1,30 @@
+"""The catalog: the only code that reads data files (shipped presets, GPU tables, user files).
+
+Everything loads lazily on first use and is cached; importing this package reads nothing.
+"""
+
+from traintime.catalog.gpus import find_gpu, list_gpus
+from traintime.catalog.hf import load_hf_config
+from traintime.catalog.models import describe_model, find_model, list_models, model_recipe
+from traintime.catalog.scenarios import (
+    ReferenceRun,
+    Scenario,
+    find_reference,
+    list_references,
+    load_scenario,
+)
+
+__all__ = [
+    "ReferenceRun",
+    "Scenario",
+    "describe_model",
+    "find_gpu",
+    "find_model",
+    "find_reference",
+    "list_gpus",
+    "list_models",
+    "list_references",
+    "load_hf_config",
+    "load_scenario",
+    "model_recipe",
+]

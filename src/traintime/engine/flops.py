@@ -1,0 +1,154 @@
+"""FLOPs per training token, operation by operation, in two conventions.
+
+*Model FLOPs* are what nanochat and PaLM count (PaLM, Chowdhery et al. 2022, appendix B; nanochat
+``GPT.estimate_flops``): ``6 x matmul parameters`` plus ``12 x n_head x head_dim x T`` per layer for
+attention scores and values, over the full window (capped at T) with no discount for the causal
+mask. Recompute and the optimizer are not counted. This is the numerator of the MFU people quote.
+
+*Executed FLOPs* are the matrix-multiply FLOPs the hardware actually runs:
+
+* every weight matmul runs 2 FLOPs per weight forward and 4 backward (input and weight gradients);
+* attention scores (QK^T) and values (PV) run over the keys each query really visits: with a
+  flash kernel only the causal (and windowed) triangle, ``mean_i min(i, w)`` keys; eager attention
+  computes the whole T x T matrix and masks it; PyTorch SDPA takes its causal flash path for full
+  attention but a dense masked kernel for sliding windows (nanochat base_train warns "SDPA has no
+  support for sliding window attention");
+* flash backward recomputes the scores: 5 attention matmuls backward against 2 forward, i.e.
+  2.5x the forward (Dao 2023, FlashAttention-2, section 4 benchmark convention); eager backward is
+  2x the forward;
+* activation checkpointing re-runs forward work in the backward pass: ``full`` re-runs every block
+  (not the LM head), ``selective`` re-runs the attention core only (Korthikanti et al. 2022,
+  "Reducing Activation Recomputation in Large Transformer Models", section 4.2).
+
+Softmax, norms and other element-wise work is memory-bound and counted by the time model in bytes,
+not here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from traintime.engine.params import matmul_params
+from traintime.specs import AttentionImpl, Checkpointing, ModelSpec
+
+OpKind = Literal["matmul", "attention"]
+
+
+class OpFlops(BaseModel):
+    """One operation's FLOPs per training token (summed over all layers that run it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: OpKind
+    forward: float
+    model: float
+    executed: float
+
+
+class FlopsPerToken(BaseModel):
+    """FLOPs per training token: both conventions, and the per-operation breakdown."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: float
+    executed: float
+    forward: float
+    ops: list[OpFlops]
+
+
+def causal_mean_keys(seq_len: int, window: int) -> float:
+    """Mean number of keys a query attends to under a causal mask and a sliding window.
+
+    Query i (1-based) sees min(i, w) keys: sum = w(w+1)/2 + (T - w) w for w <= T.
+    """
+    w = min(window, seq_len)
+    return (w * (w + 1) / 2 + (seq_len - w) * w) / seq_len
+
+
+def executed_keys(seq_len: int, window: int, impl: AttentionImpl) -> float:
+    """Keys per query that the attention kernel actually computes (see module docstring)."""
+    if impl == "eager":
+        return float(seq_len)
+    if impl == "sdpa" and window < seq_len:
+        return float(seq_len)
+    return causal_mean_keys(seq_len, window)
+
+
+def _matmul_op(name: str, weights: float, *, recompute: bool) -> OpFlops:
+    fwd = 2.0 * weights
+    return OpFlops(
+        name=name,
+        kind="matmul",
+        forward=fwd,
+        model=3.0 * fwd,
+        executed=fwd * (3.0 + (1.0 if recompute else 0.0)),
+    )
+
+
+def _attention_ops(
+    spec: ModelSpec, seq_len: int, *, impl: AttentionImpl, ckpt: Checkpointing
+) -> list[OpFlops]:
+    width = spec.n_head * spec.hd
+    windows = spec.layer_windows(seq_len)
+    model_keys = float(sum(windows))
+    exec_keys = sum(executed_keys(seq_len, w, impl) for w in windows)
+    backward = 2.5 if impl in ("flash", "sdpa") else 2.0
+    recompute = 1.0 if ckpt in ("full", "selective") else 0.0
+    ops = []
+    for name in ("attention.scores", "attention.values"):
+        fwd = 2.0 * width * exec_keys
+        ops.append(
+            OpFlops(
+                name=name,
+                kind="attention",
+                forward=fwd,
+                model=6.0 * width * model_keys,
+                executed=fwd * (1.0 + backward + recompute),
+            )
+        )
+    return ops
+
+
+def flops_per_token(
+    spec: ModelSpec,
+    *,
+    seq_len: int | None = None,
+    attention_impl: AttentionImpl = "flash",
+    act_ckpt: Checkpointing = "none",
+) -> FlopsPerToken:
+    """FLOPs per token of one training step (forward + backward [+ recompute])."""
+    t = seq_len or spec.seq_len
+    layers = spec.n_layer
+    d, hd = spec.d_model, spec.hd
+    full = act_ckpt == "full"
+    mlp_mats = 3 if spec.gated else 2
+    ops = [
+        _matmul_op("attention.qkv", layers * d * (spec.n_head + 2 * spec.kv_heads) * hd,
+                   recompute=full),
+        *_attention_ops(spec, t, impl=attention_impl, ckpt=act_ckpt),
+        _matmul_op("attention.out", layers * spec.n_head * hd * d, recompute=full),
+        _matmul_op("mlp", layers * mlp_mats * d * spec.ffn_hidden, recompute=full),
+    ]
+    gates = spec.value_embed_layers * spec.value_embed_gate_in * spec.kv_heads
+    if gates or spec.extra_matmul_params:
+        ops.append(_matmul_op("gates", gates + spec.extra_matmul_params, recompute=full))
+    ops.append(_matmul_op("lm_head", spec.vocab * d, recompute=False))
+    result = FlopsPerToken(
+        model=sum(op.model for op in ops),
+        executed=sum(op.executed for op in ops),
+        forward=sum(op.forward for op in ops),
+        ops=ops,
+    )
+    _check_matmul_total(spec, result)
+    return result
+
+
+def _check_matmul_total(spec: ModelSpec, result: FlopsPerToken) -> None:
+    """The per-op matmul model FLOPs must add up to 6 x matmul_params (an internal invariant)."""
+    got = sum(op.model for op in result.ops if op.kind == "matmul")
+    want = 6.0 * matmul_params(spec)
+    if abs(got - want) > 1e-6 * want:
+        raise AssertionError(f"matmul FLOPs {got} != 6 x matmul params {want}")

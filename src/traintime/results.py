@@ -1,0 +1,73 @@
+"""Typed results of an estimate. The JSON of :class:`Estimate` is the documented ``--json`` schema
+(``docs/schema.md``); keys that later parts of the model fill hold null until then."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from traintime.engine.flops import FlopsPerToken
+from traintime.engine.params import ParamCounts
+from traintime.engine.schedule import Schedule
+from traintime.specs import GpuSpec, ModelSpec, TrainingSpec
+
+SCHEMA_VERSION = 1
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ModelReport(_Result):
+    """The architecture, its parameters by component and its FLOPs per token by operation."""
+
+    name: str
+    spec: ModelSpec
+    params: ParamCounts
+    flops_per_token: FlopsPerToken
+
+
+class TrainingReport(_Result):
+    """The recipe as resolved (defaults filled in) and the horizon it implies."""
+
+    spec: TrainingSpec
+    tokens: float
+    steps: int
+    global_batch_tokens: int
+    seq_len: int
+    micro_batch: int | None
+    grad_accum_steps: int | None
+    model_flops_total: float
+    executed_flops_total: float
+    schedule: Schedule
+    notes: list[str]
+
+
+class HardwareReport(_Result):
+    """The GPUs, the precision their peak is taken at, and the compute floor of the run."""
+
+    gpu: GpuSpec
+    count: int
+    gpus_per_node: int | None
+    precision: str
+    peak_tflops: float | None
+    compute_floor_hours: float | None
+    notes: list[str]
+
+
+class Estimate(_Result):
+    """Everything traintime computes for one question. Top-level keys are stable."""
+
+    model: ModelReport
+    training: TrainingReport
+    hardware: HardwareReport
+    throughput: dict[str, Any] | None = None
+    time: dict[str, Any] | None = None
+    memory: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = None
+    energy: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent)

@@ -1,0 +1,223 @@
+"""Validated, frozen specifications: the model architecture, the training recipe and the hardware.
+
+Specs hold inputs only; everything derived (parameter counts, FLOPs, step counts) is computed by
+the engine. Build them with :func:`build`, which turns pydantic's multi-line validation report into
+a one-line :class:`~traintime.errors.SpecError` that names the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from traintime.errors import SpecError
+
+FfnAct = Literal["gelu", "swiglu", "geglu", "relu2", "relu"]
+Position = Literal["rotary", "learned", "alibi", "none"]
+Norm = Literal["rmsnorm", "layernorm"]
+AttnBias = Literal["none", "qkv", "all"]
+Precision = Literal["bf16", "fp16", "fp8", "tf32", "fp32"]
+StorageDtype = Literal["fp32", "bf16", "fp16", "fp8", "int8"]
+Optimizer = Literal["adamw", "muon", "adamw8bit", "adafactor", "sgd"]
+Checkpointing = Literal["none", "selective", "full"]
+AttentionImpl = Literal["flash", "sdpa", "eager"]
+
+GATED_ACTS: frozenset[str] = frozenset({"swiglu", "geglu"})
+
+_Spec = TypeVar("_Spec", bound=BaseModel)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelSpec(_Frozen):
+    """A decoder-only transformer, as built by its code base.
+
+    ``vocab`` is the padded size actually allocated. Windows: ``window_pattern`` is a string of
+    ``S`` (short window of ``short_window`` tokens) and ``L`` (full context) repeated over the
+    layers, nanochat's convention; with ``last_layer_full`` the final layer is always ``L``.
+    """
+
+    name: str = "custom"
+    family: str = "custom"
+    n_layer: int = Field(gt=0)
+    d_model: int = Field(gt=0)
+    n_head: int = Field(gt=0)
+    n_kv_head: int | None = Field(default=None, gt=0, description="default: n_head (no GQA)")
+    head_dim: int | None = Field(default=None, gt=0, description="default: d_model / n_head")
+    ffn_hidden: int = Field(gt=0, description="inner MLP width (shared by the 3 gated matrices)")
+    ffn_act: FfnAct = "gelu"
+    vocab: int = Field(gt=0, description="padded vocabulary actually allocated")
+    tied_embeddings: bool = False
+    position: Position = "rotary"
+    max_position: int | None = Field(default=None, gt=0, description="learned table rows")
+    seq_len: int = Field(gt=0)
+    norm: Norm = "rmsnorm"
+    norm_weight: bool = True
+    norm_bias: bool = False
+    qk_norm: bool = False
+    attn_bias: AttnBias = "none"
+    mlp_bias: bool = False
+    window_pattern: str | None = None
+    short_window: int | None = Field(default=None, gt=0)
+    last_layer_full: bool = True
+    value_embed_layers: int = Field(default=0, ge=0)
+    value_embed_gate_in: int = Field(default=0, ge=0)
+    extra_matmul_params: int = Field(default=0, ge=0)
+    scalar_params: int = Field(default=0, ge=0)
+    logit_softcap: float | None = None
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelSpec:
+        if self.head_dim is None and self.d_model % self.n_head:
+            raise ValueError(
+                f"n_head={self.n_head} must divide d_model={self.d_model} "
+                f"(or give head_dim explicitly)"
+            )
+        if self.n_head % self.kv_heads:
+            raise ValueError(f"n_kv_head={self.kv_heads} must divide n_head={self.n_head}")
+        if self.window_pattern is not None:
+            if not self.window_pattern or set(self.window_pattern) - {"S", "L"}:
+                raise ValueError(
+                    f"window_pattern={self.window_pattern!r} may only contain S and L"
+                )
+            if "S" in self.window_pattern and self.short_window is None:
+                raise ValueError("window_pattern has S layers: short_window is required")
+        if self.value_embed_layers > self.n_layer:
+            raise ValueError(
+                f"value_embed_layers={self.value_embed_layers} exceeds n_layer={self.n_layer}"
+            )
+        if self.position == "learned" and self.max_position is not None:
+            if self.max_position < self.seq_len:
+                raise ValueError(
+                    f"seq_len={self.seq_len} exceeds the learned position table "
+                    f"max_position={self.max_position}"
+                )
+        return self
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_head if self.n_kv_head is not None else self.n_head
+
+    @property
+    def hd(self) -> int:
+        """Width of one attention head."""
+        return self.head_dim if self.head_dim is not None else self.d_model // self.n_head
+
+    @property
+    def gated(self) -> bool:
+        return self.ffn_act in GATED_ACTS
+
+    @property
+    def position_rows(self) -> int:
+        """Rows of the learned position table (0 unless position == 'learned')."""
+        if self.position != "learned":
+            return 0
+        return self.max_position if self.max_position is not None else self.seq_len
+
+    def layer_windows(self, seq_len: int | None = None) -> list[int]:
+        """Keys each layer may attend to (its window, capped at the sequence length)."""
+        t = seq_len or self.seq_len
+        if self.window_pattern is None:
+            return [t] * self.n_layer
+        pattern = self.window_pattern
+        chars = [pattern[i % len(pattern)] for i in range(self.n_layer)]
+        if self.last_layer_full:
+            chars[-1] = "L"
+        short = min(self.short_window or t, t)
+        return [short if c == "S" else t for c in chars]
+
+
+class TrainingSpec(_Frozen):
+    """The training recipe. Exactly one of ``tokens`` and ``tokens_per_param`` is set."""
+
+    tokens: float | None = Field(default=None, gt=0, description="total training tokens")
+    tokens_per_param: float | None = Field(
+        default=None, gt=0, description="tokens = ratio x total parameters (nanochat's horizon)"
+    )
+    global_batch_tokens: int = Field(default=524_288, gt=0)
+    micro_batch: int | None = Field(
+        default=None, gt=0, description="sequences per GPU per forward/backward; None = not set"
+    )
+    seq_len: int | None = Field(default=None, gt=0, description="override the model's seq_len")
+    precision: Precision = "bf16"
+    optimizer: Optimizer = "adamw"
+    param_dtype: StorageDtype = "fp32"
+    embedding_dtype: StorageDtype | None = Field(
+        default=None, description="storage dtype of embedding tables; None = param_dtype"
+    )
+    grad_dtype: StorageDtype | None = Field(default=None, description="None = param_dtype")
+    master_dtype: StorageDtype | None = Field(
+        default=None, description="separate master copy of the weights; None = no copy"
+    )
+    optimizer_state_dtype: StorageDtype | None = Field(
+        default=None, description="None = fp32 (int8 for adamw8bit)"
+    )
+    act_ckpt: Checkpointing = "none"
+    attention_impl: AttentionImpl = "flash"
+    compiled: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingSpec:
+        if self.tokens is not None and self.tokens_per_param is not None:
+            raise ValueError("give tokens or tokens_per_param, not both")
+        return self
+
+    @property
+    def state_dtype(self) -> str:
+        if self.optimizer_state_dtype is not None:
+            return self.optimizer_state_dtype
+        return "int8" if self.optimizer == "adamw8bit" else "fp32"
+
+
+class GpuSpec(_Frozen):
+    """One accelerator as the catalog describes it (dense peaks, no 2:4 sparsity)."""
+
+    name: str
+    vendor: str = ""
+    architecture: str = ""
+    form_factor: str = ""
+    memory_gib: float = Field(gt=0)
+    bandwidth_gbs: float = Field(gt=0)
+    peak_tflops: dict[str, float | None]
+    tdp_w: float | None = None
+    measured_bf16_matmul_tflops: float | None = None
+    price_usd: float | None = None
+    price_kind: str = ""
+    sources: str = ""
+
+    def peak(self, precision: str) -> float | None:
+        """Dense peak in TFLOPS for ``precision``, None where the hardware has none."""
+        return self.peak_tflops.get(precision)
+
+
+class HardwareSpec(_Frozen):
+    """The GPUs a run uses."""
+
+    gpu: GpuSpec
+    count: int = Field(default=1, gt=0)
+    gpus_per_node: int | None = Field(default=None, gt=0)
+
+
+def build(cls: type[_Spec], what: str, /, **fields: Any) -> _Spec:
+    """Validate ``fields`` into ``cls``; on failure raise a one-line SpecError naming the field."""
+    try:
+        return cls(**fields)
+    except ValidationError as exc:
+        raise SpecError(f"invalid {what}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in err.get("loc", ()))
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        return f"unknown field {loc!r}"
+    if not loc:
+        return msg
+    value = err.get("input")
+    shown = f"={value!r}" if not isinstance(value, dict) else ""
+    return f"{loc}{shown}: {msg}"
