@@ -49,8 +49,8 @@ _LAZY = {
     "TrainingSpec": "traintime.specs",
     "count_params": "traintime.engine.params",
     "flops_per_token": "traintime.engine.flops",
-    "estimate": "traintime.estimate",
-    "estimate_scenario": "traintime.estimate",
+    "estimate": "traintime.estimation",
+    "estimate_scenario": "traintime.estimation",
     "find_gpu": "traintime.catalog",
     "find_model": "traintime.catalog",
     "list_gpus": "traintime.catalog",
@@ -69,7 +69,7 @@ if TYPE_CHECKING:
         TraintimeError,
         UnknownNameError,
     )
-    from traintime.estimate import estimate, estimate_scenario
+    from traintime.estimation import estimate, estimate_scenario
     from traintime.results import Estimate
     from traintime.specs import GpuSpec, ModelSpec, TrainingSpec
 

@@ -34,10 +34,18 @@ class DataError(TraintimeError):
 class UnknownNameError(TraintimeError):
     """A model or GPU name that is not in the catalog (``suggestions``: close matches)."""
 
-    def __init__(self, kind: str, name: str, candidates: Iterable[str], *, hint: str = "") -> None:
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        candidates: Iterable[str] = (),
+        *,
+        suggestions: list[str] | None = None,
+        hint: str = "",
+    ) -> None:
         self.kind = kind
         self.name = name
-        self.suggestions = close_matches(name, candidates)
+        self.suggestions = suggestions if suggestions is not None else close_matches(name, candidates)
         tail = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
         super().__init__(f"unknown {kind} {name!r}{tail}{(' ' + hint) if hint else ''}")
 

@@ -49,9 +49,9 @@ def nanochat_spec(depth: int, facts: dict[str, Any], *, name: str) -> ModelSpec:
         "source": facts["source"],
     }
     if "window_pattern" in facts:
-        frac, multiple = facts["short_window_fraction"], facts["short_window_multiple"]
         fields["window_pattern"] = facts["window_pattern"]
-        fields["short_window"] = math.ceil(seq_len * frac / multiple) * multiple
+        fields["short_window_fraction"] = facts["short_window_fraction"]
+        fields["short_window_multiple"] = facts["short_window_multiple"]
     if facts.get("value_embeds", False):
         fields["value_embed_layers"] = math.ceil(depth / 2)
         fields["value_embed_gate_in"] = facts["value_embed_gate_in"]

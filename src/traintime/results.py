@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict
 
 from traintime.engine.flops import FlopsPerToken
 from traintime.engine.params import ParamCounts
-from traintime.engine.schedule import Schedule
 from traintime.specs import GpuSpec, ModelSpec, TrainingSpec
 
 SCHEMA_VERSION = 1
@@ -32,15 +31,16 @@ class TrainingReport(_Result):
     """The recipe as resolved (defaults filled in) and the horizon it implies."""
 
     spec: TrainingSpec
+    tokens_requested: float
     tokens: float
     steps: int
     global_batch_tokens: int
     seq_len: int
     micro_batch: int | None
+    sequences_per_step: int
     grad_accum_steps: int | None
     model_flops_total: float
     executed_flops_total: float
-    schedule: Schedule
     notes: list[str]
 
 

@@ -7,6 +7,7 @@ a one-line :class:`~traintime.errors.SpecError` that names the field and what is
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -62,6 +63,10 @@ class ModelSpec(_Frozen):
     mlp_bias: bool = False
     window_pattern: str | None = None
     short_window: int | None = Field(default=None, gt=0)
+    short_window_fraction: float | None = Field(
+        default=None, gt=0, le=1, description="short window as a fraction of seq_len (nanochat)"
+    )
+    short_window_multiple: int = Field(default=1, gt=0)
     last_layer_full: bool = True
     value_embed_layers: int = Field(default=0, ge=0)
     value_embed_gate_in: int = Field(default=0, ge=0)
@@ -84,7 +89,8 @@ class ModelSpec(_Frozen):
                 raise ValueError(
                     f"window_pattern={self.window_pattern!r} may only contain S and L"
                 )
-            if "S" in self.window_pattern and self.short_window is None:
+            has_short = self.short_window is not None or self.short_window_fraction is not None
+            if "S" in self.window_pattern and not has_short:
                 raise ValueError("window_pattern has S layers: short_window is required")
         if self.value_embed_layers > self.n_layer:
             raise ValueError(
@@ -118,6 +124,13 @@ class ModelSpec(_Frozen):
             return 0
         return self.max_position if self.max_position is not None else self.seq_len
 
+    def short_window_at(self, seq_len: int) -> int:
+        """The short window at ``seq_len``: fixed, or nanochat's ceil(T x frac / m) x m."""
+        if self.short_window_fraction is not None:
+            m = self.short_window_multiple
+            return math.ceil(seq_len * self.short_window_fraction / m) * m
+        return self.short_window if self.short_window is not None else seq_len
+
     def layer_windows(self, seq_len: int | None = None) -> list[int]:
         """Keys each layer may attend to (its window, capped at the sequence length)."""
         t = seq_len or self.seq_len
@@ -127,7 +140,7 @@ class ModelSpec(_Frozen):
         chars = [pattern[i % len(pattern)] for i in range(self.n_layer)]
         if self.last_layer_full:
             chars[-1] = "L"
-        short = min(self.short_window or t, t)
+        short = min(self.short_window_at(t), t)
         return [short if c == "S" else t for c in chars]
 
 

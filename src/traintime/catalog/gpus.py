@@ -8,6 +8,7 @@ is read as GiB.
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import io
 import re
@@ -110,7 +111,19 @@ def find_gpu(name: str) -> GpuSpec:
             return gpus[next(iter(hits))]
         if len(hits) > 1:
             raise AmbiguousNameError("gpu", name, hits)
-    raise UnknownNameError("gpu", name, list(gpus), hint="(`traintime gpus` lists the catalog)")
+    raise UnknownNameError(
+        "gpu", name, suggestions=_suggestions(key), hint="(`traintime gpus` lists the catalog)"
+    )
+
+
+def _suggestions(key: str) -> list[str]:
+    """Catalog names whose spellings are closest to the normalized query."""
+    index, _ = _index()
+    hits = difflib.get_close_matches(key, list(index), n=6, cutoff=0.6)
+    names: list[str] = []
+    for hit in hits:
+        names += [n for n in sorted(index[hit]) if n not in names]
+    return names[:4]
 
 
 def list_gpus() -> list[GpuSpec]:

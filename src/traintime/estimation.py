@@ -123,15 +123,16 @@ def _compose(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec) -> Estimate
         notes.append("micro-batch not given: gradient accumulation is left open")
     training = TrainingReport(
         spec=train,
+        tokens_requested=schedule.tokens_requested,
         tokens=schedule.tokens,
         steps=schedule.steps,
         global_batch_tokens=schedule.global_batch_tokens,
         seq_len=spec.seq_len,
         micro_batch=schedule.micro_batch,
+        sequences_per_step=schedule.sequences_per_step,
         grad_accum_steps=schedule.grad_accum_steps,
         model_flops_total=flops.model * schedule.tokens,
         executed_flops_total=flops.executed * schedule.tokens,
-        schedule=schedule,
         notes=notes + schedule.notes,
     )
     return Estimate(

@@ -1,0 +1,3 @@
+from traintime.cli import main
+
+main()

@@ -1,0 +1,177 @@
+"""The command line: parse flags, call the public API, render. No estimation logic lives here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from traintime.errors import TraintimeError
+
+app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    help=(
+        "How long will training this language model take on that hardware, and what will it "
+        "cost? With no command, answers the founding question: nanochat d32 (Oct-2025 recipe) "
+        "on one RTX 4070.\n\nExamples:\n\n"
+        "  traintime\n\n"
+        "  traintime estimate --model llama-3.1-8b --gpu h100 --gpus 8 --tokens 15T\n\n"
+        "  traintime models llama"
+    ),
+)
+
+_JSON = typer.Option(False, "--json", help="Print the result as JSON (schema: docs/schema.md).")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+@app.callback(invoke_without_command=True)
+def root(ctx: typer.Context, json_out: bool = _JSON) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    _run_estimate(scenario=None, overrides={}, json_out=json_out, reference=None, details=False)
+
+
+def _run_estimate(
+    *, scenario: Path | None, overrides: dict[str, Any], json_out: bool, reference: str | None,
+    details: bool,
+) -> None:
+    from traintime import catalog
+    from traintime.estimation import estimate_scenario
+
+    est = estimate_scenario(str(scenario) if scenario else None, **overrides)
+    if json_out:
+        typer.echo(est.to_json())
+        return
+    from traintime.report import render_estimate, render_flops, render_params
+
+    if reference is None and scenario is None and not overrides:
+        reference = catalog.load_scenario(None).reference
+    ref = catalog.find_reference(reference) if reference else None
+    console = _console()
+    console.print(render_estimate(est, reference=ref))
+    if details:
+        console.print(render_params(est))
+        console.print(render_flops(est))
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  traintime estimate --model nanochat-d20 --gpu 4090 --micro-batch 4\n\n"
+        "  traintime estimate --model ./config.json --gpu a100 --gpus 8 --tokens 100B --json\n\n"
+        "  traintime estimate --scenario my_run.toml --ckpt full"
+    )
+)
+def estimate(
+    model: str = typer.Option(None, "--model", "-m", help="Preset, alias, nanochat-d<N>, or a "
+                              "path to a Hugging Face config.json / model .toml."),
+    gpu: str = typer.Option(None, "--gpu", "-g", help="GPU name as you would type it: 4070, h100."),
+    gpus: int = typer.Option(None, "--gpus", "-n", help="Number of GPUs (default 1)."),
+    scenario: Path = typer.Option(None, "--scenario", "-s", help="Scenario TOML with [model], "
+                                  "[training], [hardware]; flags override it."),
+    tokens: str = typer.Option(None, help="Training tokens: 37.6B, 500M, 2e9."),
+    tokens_per_param: float = typer.Option(None, help="Tokens per parameter (20 = Chinchilla)."),
+    batch_tokens: str = typer.Option(None, help="Global batch in tokens per optimizer step."),
+    micro_batch: int = typer.Option(None, help="Sequences per GPU per forward/backward."),
+    seq_len: int = typer.Option(None, help="Sequence length (default: the model's)."),
+    precision: str = typer.Option(None, help="bf16 | fp16 | fp8 | tf32 | fp32."),
+    optimizer: str = typer.Option(None, help="adamw | muon | adamw8bit | adafactor | sgd."),
+    param_dtype: str = typer.Option(None, help="Weight storage dtype: fp32 | bf16 | fp16."),
+    embedding_dtype: str = typer.Option(None, help="Embedding table dtype (default: weights')."),
+    grad_dtype: str = typer.Option(None, help="Gradient dtype (default: weights')."),
+    master_dtype: str = typer.Option(None, help="Separate master-weight copy dtype, if any."),
+    state_dtype: str = typer.Option(None, help="Optimizer state dtype (default fp32)."),
+    ckpt: str = typer.Option(None, help="Activation checkpointing: none | selective | full."),
+    attention: str = typer.Option(None, help="Attention kernel: flash | sdpa | eager."),
+    compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile or eager."),
+    reference: str = typer.Option(None, help="Show a measured reference run beside the estimate."),
+    details: bool = typer.Option(False, "--details", help="Also print parameters and FLOPs by "
+                                 "operation."),
+    json_out: bool = _JSON,
+) -> None:
+    """Estimate one training run (model x GPUs x recipe)."""
+    overrides = {
+        "model": model, "gpu": gpu, "gpus": gpus, "tokens": tokens,
+        "tokens_per_param": tokens_per_param, "global_batch_tokens": batch_tokens,
+        "micro_batch": micro_batch, "seq_len": seq_len, "precision": precision,
+        "optimizer": optimizer, "param_dtype": param_dtype, "embedding_dtype": embedding_dtype,
+        "grad_dtype": grad_dtype, "master_dtype": master_dtype,
+        "optimizer_state_dtype": state_dtype, "act_ckpt": ckpt, "attention_impl": attention,
+        "compiled": compile_,
+    }
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if scenario is None and "model" in given and "gpu" not in given:
+        given["gpu"] = "GeForce RTX 4070"
+    _run_estimate(scenario=scenario, overrides=given, json_out=json_out, reference=reference,
+                  details=details or scenario is not None or bool(given))
+
+
+@app.command(epilog="Examples:\n\n  traintime models\n\n  traintime models llama --json")
+def models(
+    query: str = typer.Argument(None, help="Only names containing this text."),
+    json_out: bool = _JSON,
+) -> None:
+    """List model presets with their parameter counts and sources."""
+    import json
+
+    from traintime import catalog
+    from traintime.engine.params import count_params
+
+    rows = []
+    for name in catalog.list_models():
+        if query and query.lower() not in name.lower():
+            continue
+        spec = catalog.find_model(name)
+        info = catalog.describe_model(name)
+        rows.append({"name": name, "params": count_params(spec).total, "n_layer": spec.n_layer,
+                     "d_model": spec.d_model, "vocab": spec.vocab, "aliases": info.get("aliases", []),
+                     "source": info.get("source", "")})
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from traintime.report import render_models
+
+    _console().print(render_models(rows))
+
+
+@app.command(epilog="Example:\n\n  traintime schema > estimate.schema.json")
+def schema() -> None:
+    """Print the JSON schema of `--json` output (documented in docs/schema.md)."""
+    import json
+
+    from traintime.results import Estimate
+
+    typer.echo(json.dumps(Estimate.model_json_schema(), indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors with exit code 2, never a traceback."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="traintime", standalone_mode=False)
+    except TraintimeError as exc:
+        _fail(str(exc))
+    except Exception as exc:
+        # Usage errors of typer's click (vendored in recent typer): they carry exit_code 2 and
+        # format_message(); anything else is a bug and keeps its traceback.
+        if getattr(exc, "exit_code", None) == 2 and hasattr(exc, "format_message"):
+            _fail(exc.format_message())
+        if type(exc).__name__ == "Abort":
+            print("traintime: aborted", file=sys.stderr)
+            sys.exit(130)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str) -> None:
+    print(f"traintime: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(2)
