@@ -119,8 +119,6 @@ def _compose(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec) -> Estimate
         n_gpus=hw.count,
         micro_batch=train.micro_batch,
     )
-    if train.micro_batch is None:
-        notes.append("micro-batch not given: gradient accumulation is left open")
     training = TrainingReport(
         spec=train,
         tokens_requested=schedule.tokens_requested,
