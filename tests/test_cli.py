@@ -96,3 +96,49 @@ def test_models_lists_presets(capsys):
     assert code == 0
     assert rows["llama-3.1-8b"]["params"] == 8_030_261_248
     assert rows["nanochat-d20"]["params"] == 560_988_160
+
+
+def test_gpu_json_keys(capsys):
+    code, out, _ = run(capsys, "gpu", "RTX 4070", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert {"name", "memory_gib", "bandwidth_gbs", "tdp_w", "peak_tflops"} <= set(data)
+    assert set(data["peak_tflops"]) == {"bf16", "fp16", "fp8", "tf32", "fp32"}
+    assert data["peak_tflops"]["bf16"] == 58.3
+
+
+def test_gpu_table_shows_sources(capsys):
+    code, out, _ = run(capsys, "gpu", "h100")
+    assert code == 0 and "989.4 TFLOPS" in out and "https://" in out
+
+
+def test_gpus_filters(capsys):
+    code, out, _ = run(capsys, "gpus", "--vendor", "amd", "--min-memory", "128", "--sort",
+                       "memory", "--json", "--limit", "0")
+    rows = json.loads(out)
+    assert code == 0 and rows
+    assert all(r["vendor"] == "AMD" and r["memory_gib"] >= 128 for r in rows)
+
+
+def test_gpus_table(capsys):
+    code, out, _ = run(capsys, "gpus", "4090")
+    assert code == 0 and "GeForce RTX 4090" in out and "165.2" in out
+
+
+def test_gpu_unknown_and_bad_sort(capsys):
+    code, _, err = run(capsys, "gpu", "rtx 4071")
+    assert code == 2 and "did you mean GeForce RTX 4070" in err
+    code, _, err = run(capsys, "gpus", "--sort", "fast")
+    assert code == 2 and "sort='fast'" in err
+
+
+def test_systems(capsys):
+    code, out, _ = run(capsys, "systems", "--json")
+    data = json.loads(out)
+    assert code == 0 and {n["name"] for n in data["nodes"]} >= {"dgx-h100", "aws-p5"}
+
+
+@pytest.mark.parametrize("command", ["gpus", "gpu", "systems", "schema"])
+def test_every_command_help_has_examples(capsys, command):
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0 and "Example" in out

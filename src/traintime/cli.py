@@ -143,6 +143,68 @@ def models(
     _console().print(render_models(rows))
 
 
+@app.command(
+    epilog=(
+        "Examples:\n\n  traintime gpus 4090\n\n"
+        "  traintime gpus --vendor nvidia --min-memory 40 --sort bandwidth\n\n"
+        "  traintime gpus --sort price --limit 0 --json"
+    )
+)
+def gpus(
+    query: str = typer.Argument(None, help="Only devices whose name contains these words."),
+    vendor: str = typer.Option(None, help="NVIDIA, AMD, Intel, Google, Apple."),
+    min_memory: float = typer.Option(None, "--min-memory", help="At least this many GiB."),
+    sort: str = typer.Option("bf16", help="bf16 | memory | bandwidth | price (descending)."),
+    limit: int = typer.Option(40, help="Rows to show; 0 = all."),
+    json_out: bool = _JSON,
+) -> None:
+    """List the GPU catalog: dense peaks, memory, bandwidth, power and price."""
+    from traintime import catalog
+
+    found = catalog.search_gpus(query, vendor=vendor, min_memory_gib=min_memory, sort=sort)
+    shown = found if limit <= 0 else found[:limit]
+    if json_out:
+        typer.echo("[" + ",\n".join(g.model_dump_json() for g in shown) + "]")
+        return
+    from traintime.report import render_gpus
+
+    _console().print(render_gpus(shown, total=len(found)))
+
+
+@app.command(epilog="Examples:\n\n  traintime gpu 4070\n\n  traintime gpu \"H100 SXM\" --json")
+def gpu(
+    name: str = typer.Argument(..., help="A GPU as you would type it: 4070, h100, mi300x."),
+    json_out: bool = _JSON,
+) -> None:
+    """Show one GPU with the source of each number."""
+    from traintime import catalog
+
+    spec = catalog.find_gpu(name)
+    if json_out:
+        typer.echo(spec.model_dump_json(indent=2))
+        return
+    from traintime.report import render_gpu
+
+    _console().print(render_gpu(spec))
+
+
+@app.command(epilog="Examples:\n\n  traintime systems\n\n  traintime systems --json")
+def systems(json_out: bool = _JSON) -> None:
+    """List node presets (DGX/HGX, cloud instances, workstations) and inter-node fabrics."""
+    from traintime import catalog
+
+    nodes, fabrics = catalog.list_systems(), catalog.list_fabrics()
+    if json_out:
+        import json
+
+        typer.echo(json.dumps({"nodes": [n.model_dump() for n in nodes],
+                               "fabrics": [f.model_dump() for f in fabrics]}, indent=2))
+        return
+    from traintime.report import render_systems
+
+    _console().print(render_systems(nodes, fabrics))
+
+
 @app.command(epilog="Example:\n\n  traintime schema > estimate.schema.json")
 def schema() -> None:
     """Print the JSON schema of `--json` output (documented in docs/schema.md)."""

@@ -19,9 +19,12 @@ from traintime.units import HOUR, TFLOP, parse_count
 
 DEFAULT_TOKENS_PER_PARAM = 20.0  # Hoffmann et al. 2022 (Chinchilla), compute-optimal ratio
 
-#: Where a device lacks a precision, the one its tensor cores run instead (V100 and T4 have no
-#: BF16: mixed precision there is FP16 with a loss scaler).
-_FALLBACK = {"bf16": "fp16", "fp8": "bf16", "tf32": "fp32"}
+#: Where a device lacks a precision, what a user would train in instead, best first (V100 and
+#: T4 have no BF16: mixed precision there is FP16 with a loss scaler; cards without tensor cores
+#: train in whichever of fp16 and fp32 is faster, e.g. fp32 on Pascal GeForce, whose fp16 runs
+#: at 1/64 rate).
+_FALLBACK = {"bf16": ("fp16", "fp32"), "fp16": ("fp32",), "fp8": ("bf16", "fp16", "fp32"),
+             "tf32": ("fp32",)}
 
 
 def resolve_model(model: str | ModelSpec) -> ModelSpec:
@@ -58,13 +61,13 @@ def resolve_training(
 
 def _precision_on(gpu: GpuSpec, precision: str) -> tuple[str, float | None, list[str]]:
     """The precision the device runs ``precision`` at, its peak, and a note if it fell back."""
-    wanted = precision
-    notes = []
-    while gpu.peak(precision) is None and precision in _FALLBACK:
-        precision = _FALLBACK[precision]
-    if precision != wanted:
-        notes.append(f"{gpu.name} has no {wanted} tensor rate; using {precision}")
-    return precision, gpu.peak(precision), notes
+    if gpu.peak(precision) is not None:
+        return precision, gpu.peak(precision), []
+    options = [p for p in _FALLBACK.get(precision, ()) if gpu.peak(p) is not None]
+    if not options:
+        return precision, None, [f"{gpu.name} has no known {precision} rate"]
+    best = max(options, key=lambda p: gpu.peak(p) or 0.0)
+    return best, gpu.peak(best), [f"{gpu.name} has no {precision} tensor rate; using {best}"]
 
 
 def estimate(

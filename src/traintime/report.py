@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from traintime.catalog import ReferenceRun
+from traintime.specs import GpuSpec
 from traintime.results import Estimate
 from traintime.units import HOUR, human_count, human_duration
 
@@ -138,3 +139,88 @@ def render_models(rows: list[dict[str, Any]]) -> Table:
                       str(row["d_model"]), f"{row['vocab']:,}", row["source"])
     return table
 
+
+
+def _tf(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def _price(gpu: GpuSpec) -> str:
+    if gpu.launch_price_usd is not None:
+        return f"${gpu.launch_price_usd:,.0f}"
+    if gpu.rent_usd_per_hour is not None:
+        return f"${gpu.rent_usd_per_hour:.2f}/h"
+    return "-"
+
+
+def render_gpus(gpus: list[GpuSpec], *, total: int) -> RenderableType:
+    """The catalog as a table (dense TFLOPS, FP32 accumulate)."""
+    table = Table(title=f"GPUs ({len(gpus)} of {total} shown; dense TFLOPS, FP32 accumulate)")
+    for col in ("name", "vendor", "bf16", "fp16", "fp8", "memory GiB", "GB/s", "TDP W", "price",
+                "source"):
+        table.add_column(col, justify="left" if col in ("name", "vendor", "source") else "right")
+    for g in gpus:
+        table.add_row(g.name, g.vendor, _tf(g.peak("bf16")), _tf(g.peak("fp16")),
+                      _tf(g.peak("fp8")), f"{g.memory_gib:g}", f"{g.bandwidth_gbs:,.0f}",
+                      "-" if g.tdp_w is None else f"{g.tdp_w:g}", _price(g), g.origin)
+    return table
+
+
+def render_gpu(gpu: GpuSpec) -> RenderableType:
+    """One device, every number with where it comes from."""
+    src = gpu.field_sources
+    table = Table(title=f"{gpu.name} ({gpu.vendor} {gpu.architecture}, {gpu.origin})",
+                  show_lines=False)
+    table.add_column("field", style="bold cyan", no_wrap=True)
+    table.add_column("value", justify="right")
+    table.add_column("source", overflow="fold")
+    peaks_src = src.get("peak_tflops", gpu.sources)
+    for precision in ("bf16", "fp16", "fp8", "tf32", "fp32"):
+        value = gpu.peak(precision)
+        shown = "none" if value is None else f"{value:,.1f} TFLOPS"
+        table.add_row(f"peak {precision}", shown, peaks_src if precision == "bf16" else "")
+    rows = [
+        ("memory", f"{gpu.memory_gib:g} GiB", src.get("memory_gib", "")),
+        ("bandwidth", f"{gpu.bandwidth_gbs:,.0f} GB/s", src.get("bandwidth_gbs", "")),
+        ("TDP", "-" if gpu.tdp_w is None else f"{gpu.tdp_w:g} W", src.get("tdp_w", "")),
+        ("host link", _host_link(gpu), src.get("host_link_gbs", "")),
+        ("scale-up link", _scaleup(gpu), src.get("scaleup_bw_gbs", "")),
+        ("matmul ceiling", f"{gpu.matmul_ceiling:.2f} of peak", gpu.matmul_ceiling_basis),
+        ("price", _price(gpu), gpu.price_note),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _host_link(gpu: GpuSpec) -> str:
+    if gpu.pcie_gen is None:
+        return "-"
+    bw = f", {gpu.host_link_gbs:.1f} GB/s each way" if gpu.host_link_gbs else ""
+    return f"PCIe {gpu.pcie_gen}.0 x{gpu.pcie_lanes}{bw}"
+
+
+def _scaleup(gpu: GpuSpec) -> str:
+    if gpu.scaleup_bw_gbs is None:
+        return "unknown"
+    if gpu.scaleup_bw_gbs == 0:
+        return "none"
+    return f"{gpu.scaleup_type}: {gpu.scaleup_bw_gbs:g} GB/s"
+
+
+def render_systems(nodes: list[Any], fabrics: list[Any]) -> RenderableType:
+    """Node presets and fabrics."""
+    table = Table(title="Node presets")
+    for col in ("name", "GPUs", "intra-node link", "GB/s/GPU", "network", "$/h"):
+        table.add_column(col, justify="right" if col in ("GB/s/GPU", "$/h") else "left")
+    for n in nodes:
+        network = f"{n.nics} x {n.nic_gbps:g} Gb/s {n.fabric}" if n.nics else "-"
+        price = "-" if n.price_usd_per_hour is None else f"{n.price_usd_per_hour:.2f}"
+        table.add_row(n.name, f"{n.gpus_per_node} x {n.gpu}", n.intra_link,
+                      f"{n.intra_bw_gbs:g}", network, price)
+    fab = Table(title="Inter-node fabrics")
+    for col in ("name", "Gb/s per port", "latency us", "description"):
+        fab.add_column(col)
+    for f in fabrics:
+        fab.add_row(f.name, f"{f.port_gbps:g}", f"{f.latency_us:g}", f.description)
+    return Group(table, fab)

