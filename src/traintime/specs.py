@@ -22,7 +22,7 @@ Precision = Literal["bf16", "fp16", "fp8", "tf32", "fp32"]
 StorageDtype = Literal["fp32", "bf16", "fp16", "fp8", "int8"]
 Optimizer = Literal["adamw", "muon", "adamw8bit", "adafactor", "sgd"]
 Checkpointing = Literal["none", "selective", "full"]
-AttentionImpl = Literal["flash", "sdpa", "eager"]
+AttentionImpl = Literal["flash", "flash3", "sdpa", "eager"]
 
 GATED_ACTS: frozenset[str] = frozenset({"swiglu", "geglu"})
 
@@ -71,6 +71,9 @@ class ModelSpec(_Frozen):
     value_embed_layers: int = Field(default=0, ge=0)
     value_embed_gate_in: int = Field(default=0, ge=0)
     extra_matmul_params: int = Field(default=0, ge=0)
+    extra_lookup_params: int = Field(
+        default=0, ge=0, description="other lookup tables (no FLOPs): value embeddings etc."
+    )
     scalar_params: int = Field(default=0, ge=0)
     logit_softcap: float | None = None
     source: str = ""
@@ -269,6 +272,60 @@ class NodeSpec(_Frozen):
     def network_gbps(self) -> float:
         """Total NIC line rate of one node to the inter-node fabric."""
         return self.nics * self.nic_gbps
+
+
+class Efficiency(_Frozen):
+    """The time model's physical constants (``data/efficiency.toml``), one set for every run."""
+
+    memory_efficiency: float = Field(gt=0, le=1)
+    gemm_tile_m: int = Field(gt=0)
+    gemm_tile_n: int = Field(gt=0)
+    gemm_k_overhead: float = Field(ge=0)
+    fa2_fraction: float = Field(gt=0, le=1)
+    fa2_on_hopper_fraction: float = Field(gt=0, le=1)
+    fa3_fraction: float = Field(gt=0, le=1)
+    masked_fraction: float = Field(gt=0, le=1)
+    masked_on_hopper_fraction: float = Field(gt=0, le=1)
+    gpu_min_us: float = Field(ge=0)
+    cpu_eager_us: float = Field(ge=0)
+    cpu_compiled_us: float = Field(ge=0)
+    nvlink_efficiency: float = Field(gt=0, le=1)
+    pcie_efficiency: float = Field(gt=0, le=1)
+    network_efficiency: float = Field(gt=0, le=1)
+    base_latency_us: float = Field(ge=0)
+    nvlink_step_us: float = Field(ge=0)
+    pcie_step_us: float = Field(ge=0)
+    network_step_us: float = Field(ge=0)
+    host_memory_bw_gbs: float = Field(gt=0)
+    cpu_adam_bytes_per_param: float = Field(gt=0)
+
+
+class Links(_Frozen):
+    """The links a run's collectives use, per GPU (GB/s are per direction, achieved)."""
+
+    gpus_per_node: int = Field(gt=0)
+    intra_gbs: float = Field(gt=0, description="ring bus bandwidth inside a node")
+    intra_step_us: float = Field(ge=0)
+    inter_gbs: float | None = Field(default=None, description="per-GPU share of the node's NICs")
+    inter_step_us: float = Field(default=0, ge=0)
+    host_gbs: float = Field(gt=0, description="PCIe to host memory, per direction")
+    description: str = ""
+
+
+class Parallel(_Frozen):
+    """How the GPUs split the work: dp x tp x pp x cp = GPUs."""
+
+    dp: int = Field(default=1, gt=0)
+    tp: int = Field(default=1, gt=0)
+    pp: int = Field(default=1, gt=0)
+    cp: int = Field(default=1, gt=0)
+    zero_stage: int = Field(default=0, ge=0, le=3)
+    pp_interleave: int = Field(default=1, gt=0)
+    offload: Literal["none", "optimizer", "optimizer+params"] = "none"
+
+    @property
+    def n_gpus(self) -> int:
+        return self.dp * self.tp * self.pp * self.cp
 
 
 class HardwareSpec(_Frozen):

@@ -86,7 +86,7 @@ def count_params(spec: ModelSpec) -> ParamCounts:
     mlp = layers * (mlp_weights_per_layer(spec) + mlp_biases_per_layer(spec))
     norms = norm_params(spec)
     lm_head = 0 if spec.tied_embeddings else spec.vocab * spec.d_model
-    value_embeds = value_embed_params(spec)
+    value_embeds = value_embed_params(spec) + spec.extra_lookup_params
     gates = gate_params(spec)
     other = spec.extra_matmul_params + spec.scalar_params
     parts = (embedding, position, attention, mlp, norms, lm_head, value_embeds, gates, other)

@@ -1,0 +1,43 @@
+"""The time model's constants (``data/efficiency.toml``) and the links of a hardware setup."""
+
+from __future__ import annotations
+
+import functools
+
+from traintime.catalog._files import data_dir, read_toml
+from traintime.catalog.systems import find_fabric, list_systems
+from traintime.engine.comms import make_links
+from traintime.specs import Efficiency, GpuSpec, Links, NodeSpec, build
+
+_PREFIX = {"memory": "memory_", "gemm": "gemm_"}
+
+
+@functools.cache
+def efficiency() -> Efficiency:
+    """The one set of physical constants (flattened: [gemm] tile_m -> gemm_tile_m)."""
+    doc = read_toml(data_dir().joinpath("efficiency.toml"), what="efficiency file")
+    fields = {}
+    for section, table in doc.items():
+        for key, value in table.items():
+            if key == "source":
+                continue
+            fields[_PREFIX.get(section, "") + key] = value
+    return build(Efficiency, "efficiency constants", **fields)
+
+
+def node_for(gpu: GpuSpec) -> NodeSpec | None:
+    """The first node preset built from this GPU (DGX/HGX before cloud instances)."""
+    for node in list_systems():
+        if node.gpu == gpu.name and node.nics:
+            return node
+    return None
+
+
+def links_for(gpu: GpuSpec, *, gpus_per_node: int, system: NodeSpec | None = None) -> Links:
+    """Links for ``gpus_per_node`` GPUs per node: a named system, else the GPU's usual node."""
+    node = system or node_for(gpu)
+    fabric = find_fabric(node.fabric) if node is not None and node.fabric else None
+    if fabric is None:
+        fabric = find_fabric("ethernet-100g")
+    return make_links(gpu, gpus_per_node=gpus_per_node, node=node, fabric=fabric,
+                      eff=efficiency())

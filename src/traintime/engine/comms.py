@@ -1,0 +1,65 @@
+"""Collective communication: ring algorithms on the node's links and the inter-node fabric.
+
+NCCL's ring all-reduce moves ``2 (n-1)/n x S`` bytes through each GPU's link; reduce-scatter and
+all-gather ``(n-1)/n x S`` (Thakur et al. 2005; nccl-tests "bus bandwidth" definition). A group
+inside one node runs at the intra-node bus bandwidth; a group that spans nodes is limited by each
+GPU's share of the node's NICs. Latency follows NCCL's own model (src/graph/tuning.cc): a base
+cost plus a per-step cost for each of the ring's steps.
+"""
+
+from __future__ import annotations
+
+from traintime.specs import Efficiency, FabricSpec, GpuSpec, Links, NodeSpec
+
+_FACTOR = {"all_reduce": 2.0, "reduce_scatter": 1.0, "all_gather": 1.0}
+
+
+def collective_time(nbytes: float, n: int, *, kind: str, links: Links, eff: Efficiency,
+                    spans_nodes: bool) -> float:
+    """Seconds for one ring collective of ``nbytes`` over ``n`` GPUs."""
+    if n <= 1 or nbytes <= 0:
+        return 0.0
+    factor = _FACTOR[kind]
+    if spans_nodes and links.inter_gbs:
+        bw, step_us = min(links.intra_gbs, links.inter_gbs), links.inter_step_us
+    else:
+        bw, step_us = links.intra_gbs, links.intra_step_us
+    steps = factor * (n - 1)
+    latency = (eff.base_latency_us + steps * step_us) * 1e-6
+    return factor * (n - 1) / n * nbytes / (bw * 1e9) + latency
+
+
+def _p2p_capable(gpu: GpuSpec) -> bool:
+    # GeForce cards since Ampere have no supported PCIe peer-to-peer: traffic bounces through
+    # host memory (NCCL needs NCCL_P2P_DISABLE=1 on multi-4090 boxes; nccl-tests issue #117).
+    return gpu.device_class != "geforce"
+
+
+def make_links(gpu: GpuSpec, *, gpus_per_node: int, node: NodeSpec | None,
+               fabric: FabricSpec | None, eff: Efficiency) -> Links:
+    """The links collectives see, from a node preset when one matches, else from the GPU."""
+    host = (gpu.host_link_gbs or 15.75) * eff.pcie_efficiency
+    if node is not None and gpus_per_node <= node.gpus_per_node:
+        nvlink = "nvlink" in node.intra_link.lower()
+        intra = node.intra_bw_gbs / 2 * (eff.nvlink_efficiency if nvlink else eff.pcie_efficiency)
+        if not node.p2p:
+            intra /= 2
+        step = eff.nvlink_step_us if nvlink else eff.pcie_step_us
+        described = f"{node.name}: {node.intra_link}"
+    elif gpu.scaleup_bw_gbs and ("bridge" not in (gpu.scaleup_type or "").lower()
+                                 or gpus_per_node <= 2):
+        intra = gpu.scaleup_bw_gbs / 2 * eff.nvlink_efficiency
+        step, described = eff.nvlink_step_us, f"{gpu.scaleup_type}"
+    else:
+        intra = host if _p2p_capable(gpu) else host / 2
+        step, described = eff.pcie_step_us, f"PCIe {gpu.pcie_gen or 3}.0 x{gpu.pcie_lanes or 16}"
+    inter, inter_step = None, 0.0
+    if node is not None and node.network_gbps:
+        inter = node.network_gbps / 8 / node.gpus_per_node * eff.network_efficiency
+        inter_step = eff.network_step_us if fabric is None else fabric.latency_us
+    elif fabric is not None:
+        inter = fabric.port_gbps / 8 / gpus_per_node * eff.network_efficiency
+        inter_step = fabric.latency_us
+    return Links(gpus_per_node=gpus_per_node, intra_gbs=intra, intra_step_us=step,
+                 inter_gbs=inter, inter_step_us=inter_step, host_gbs=host,
+                 description=described)

@@ -1,0 +1,100 @@
+"""How long one operation takes on one GPU: a roofline per kernel.
+
+A kernel's time is the larger of its FLOPs over the sustained compute rate and its bytes over
+the sustained memory bandwidth, and never less than the launch-to-completion latency
+(Williams et al. 2009, "Roofline"). For GEMMs the compute rate is the device's sustained
+matmul ceiling (catalog) times two shape effects (NVIDIA, "Matrix Multiplication Background
+User's Guide"): *wave quantization*, output tiles spread over the SMs in whole waves (cuBLAS
+splits K across SMs when there are too few tiles), and the main-loop pipeline's fixed cost,
+K / (K + k_overhead).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from traintime.specs import Efficiency, GpuSpec
+
+TFLOP = 1e12
+GB = 1e9
+
+#: Precisions to try when a device lacks one, best first (see estimation._FALLBACK).
+_FALLBACK = {"bf16": ("fp16", "fp32"), "fp16": ("fp32",), "fp8": ("bf16", "fp16", "fp32"),
+             "tf32": ("fp32",)}
+
+
+def usable_precision(gpu: GpuSpec, precision: str) -> str:
+    """``precision`` if the device runs it, else the fastest fallback it has."""
+    if gpu.peak(precision) is not None:
+        return precision
+    options = [p for p in _FALLBACK.get(precision, ()) if gpu.peak(p) is not None]
+    if not options:
+        return precision
+    return max(options, key=lambda p: gpu.peak(p) or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A GPU as the time model sees it: sustained rates in FLOP/s and bytes/s."""
+
+    gpu: GpuSpec
+    eff: Efficiency
+
+    @property
+    def mem_bw(self) -> float:
+        return self.gpu.bandwidth_gbs * GB * self.eff.memory_efficiency
+
+    def matmul_rate(self, precision: str) -> float:
+        """Sustained dense matmul FLOP/s at ``precision`` (falls back like the estimate)."""
+        peak = self.gpu.peak(usable_precision(self.gpu, precision)) or 0.0
+        return peak * TFLOP * self.gpu.matmul_ceiling
+
+    def wave_efficiency(self, m: int, n: int, k: int) -> float:
+        """Fraction of SMs kept busy by the output tiles (split-K when tiles are few)."""
+        sms = self.gpu.sm_count
+        if not sms:
+            return 1.0
+        tiles = math.ceil(m / self.eff.gemm_tile_m) * math.ceil(n / self.eff.gemm_tile_n)
+        if tiles < sms:
+            tiles *= max(1, min(sms // tiles, k // 512))
+        waves = math.ceil(tiles / sms)
+        return tiles / (waves * sms)
+
+    def gemm_time(self, m: int, n: int, k: int, *, precision: str, elt: float,
+                  batch: int = 1) -> float:
+        """One (batched) GEMM C[m,n] = A[m,k] B[k,n]: roofline with shape efficiency."""
+        if m <= 0 or n <= 0 or k <= 0:
+            return 0.0
+        flops = 2.0 * m * n * k * batch
+        shape = self.wave_efficiency(m * batch, n, k) * k / (k + self.eff.gemm_k_overhead)
+        compute = flops / (self.matmul_rate(precision) * shape)
+        memory = batch * elt * (m * k + k * n + m * n) / self.mem_bw
+        return max(compute, memory, self.eff.gpu_min_us * 1e-6)
+
+    def memory_time(self, nbytes: float, kernels: int = 1) -> float:
+        """Element-wise work: bytes over sustained bandwidth, at least the launch latency."""
+        return max(nbytes / self.mem_bw, kernels * self.eff.gpu_min_us * 1e-6)
+
+    @property
+    def hopper_class(self) -> bool:
+        """Hopper / Blackwell datacenter parts, whose fast kernels need WGMMA/TMA (FA3-class)."""
+        arch = self.gpu.architecture.lower()
+        return self.gpu.device_class == "datacenter" and ("hopper" in arch or "blackwell" in arch)
+
+    def attention_fraction(self, impl: str, *, masked: bool = False) -> float:
+        """Sustained fraction of the dense peak an attention kernel reaches here: FA3-class
+        (``flash3``), FA2-class (``flash``, ``sdpa``), or SDPA's memory-efficient kernel when it
+        is given an explicit mask (``masked``)."""
+        if masked:
+            return self.eff.masked_on_hopper_fraction if self.hopper_class else self.eff.masked_fraction
+        if self.hopper_class:
+            return self.eff.fa3_fraction if impl == "flash3" else self.eff.fa2_on_hopper_fraction
+        return self.eff.fa2_fraction
+
+    def attention_time(self, flops: float, nbytes: float, *, impl: str, precision: str,
+                       masked: bool = False) -> float:
+        """A fused (flash / SDPA) attention kernel: FLOPs at its sustained fraction of peak."""
+        peak = self.gpu.peak(usable_precision(self.gpu, precision)) or 0.0
+        rate = peak * TFLOP * self.attention_fraction(impl, masked=masked)
+        return max(flops / rate, nbytes / self.mem_bw, self.eff.gpu_min_us * 1e-6)

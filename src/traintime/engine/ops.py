@@ -1,0 +1,250 @@
+"""The operations of one forward + backward micro-step on one GPU, each timed on a Device.
+
+For every transformer block (layers of this pipeline stage, tensor-parallel shards of width
+1/tp) the step runs:
+
+* GEMMs with their real shapes: forward ``[tokens, K] x [K, N]``, backward data gradient
+  ``[tokens, N] x [N, K]`` and weight gradient ``[K, tokens] x [tokens, N]``;
+* the attention core: a fused flash/SDPA kernel over the keys it really visits
+  (``flops.executed_keys``), or eager attention, which materializes the T x T scores
+  (two batched GEMMs plus softmax passes over B*H*T^2 elements);
+* element-wise work, counted in bytes: norms, rotary, residual adds, the MLP activation, and
+  their backward passes; under torch.compile each chain between GEMMs is one fused kernel that
+  reads its inputs and writes its outputs once, in eager mode every op does;
+* the LM head and the loss over the vocabulary (fp32 logits; nanochat's tanh softcap adds
+  passes in eager mode), the embedding gather and its gradient;
+* weight traffic: casting fp32 master weights to the compute dtype each micro-step, casting the
+  gradient back, and accumulating it (read + add + write) across micro-steps;
+* recompute: ``full`` checkpointing re-runs each block's forward, ``selective`` the attention
+  core (Korthikanti et al. 2022).
+
+FP8 (torchao/TE tensorwise): block GEMMs at the FP8 rate, plus casting each operand (read 2 B,
+write 1 B, amax read 2 B per element).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from traintime.engine.device import Device
+from traintime.engine.flops import executed_keys
+from traintime.specs import ModelSpec
+
+DTYPE_BYTES = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """A timed piece of work: ``seconds`` on the GPU, ``kernels`` launches, executed FLOPs."""
+
+    name: str
+    category: str
+    seconds: float
+    flops: float = 0.0
+    kernels: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class MicroStep:
+    """What one GPU computes in one micro-step (one pipeline stage, one tensor shard)."""
+
+    micro_batch: int
+    seq_len: int
+    layers: int
+    tp: int = 1
+    cp: int = 1
+    precision: str = "bf16"
+    param_dtype: str = "fp32"
+    grad_dtype: str = "fp32"
+    compiled: bool = False
+    attention_impl: str = "flash"
+    act_ckpt: str = "none"
+    head: bool = True
+    accum_steps: int = 1
+    params_local: float = 0.0
+    lookup_params_local: float = 0.0
+    embedding_dtype: str = "fp32"
+
+    @property
+    def tokens(self) -> int:
+        return self.micro_batch * math.ceil(self.seq_len / self.cp)
+
+    @property
+    def act_bytes(self) -> float:
+        return 4.0 if self.precision in ("fp32", "tf32") else 2.0
+
+    @property
+    def compute_dtype(self) -> str:
+        return "fp32" if self.precision in ("fp32", "tf32") else "bf16"
+
+
+def _linear(dev: Device, ms: MicroStep, name: str, k: int, n: int, *, fp8: bool,
+            forward_only: bool = False) -> list[Op]:
+    """Forward, data-gradient and weight-gradient GEMMs of one [k -> n] linear layer."""
+    t = ms.tokens
+    prec = "fp8" if fp8 else ms.precision
+    elt = 1.0 if fp8 else ms.act_bytes
+    fwd = dev.gemm_time(t, n, k, precision=prec, elt=elt)
+    ops = [Op(f"{name}.fwd", "matmul", fwd, 2.0 * t * n * k)]
+    if fp8:  # cast both operands: read 2 B, write 1 B, amax pass 2 B per element
+        ops.append(Op(f"{name}.fp8_cast", "memory", dev.memory_time(5.0 * (t * k + k * n), 2), 0, 2))
+    if forward_only:
+        return ops
+    dgrad = dev.gemm_time(t, k, n, precision=prec, elt=elt)
+    wgrad = dev.gemm_time(k, n, t, precision=prec, elt=elt)
+    ops += [Op(f"{name}.dgrad", "matmul", dgrad, 2.0 * t * n * k),
+            Op(f"{name}.wgrad", "matmul", wgrad, 2.0 * t * n * k)]
+    if fp8:
+        ops.append(Op(f"{name}.fp8_cast_bwd", "memory",
+                      dev.memory_time(5.0 * (2 * t * n + k * n), 2), 0, 2))
+    return ops
+
+
+def _block_linears(spec: ModelSpec, ms: MicroStep) -> list[tuple[str, int, int]]:
+    d, hd, tp = spec.d_model, spec.hd, ms.tp
+    qkv = (spec.n_head + 2 * spec.kv_heads) * hd
+    up = spec.ffn_hidden * (2 if spec.gated else 1)
+    return [
+        ("attn.qkv", d, max(1, qkv // tp)),
+        ("attn.out", max(1, spec.n_head * hd // tp), d),
+        ("mlp.up", d, max(1, up // tp)),
+        ("mlp.down", max(1, spec.ffn_hidden // tp), d),
+    ]
+
+
+def _attention(spec: ModelSpec, ms: MicroStep, dev: Device, window: int) -> tuple[Op, Op]:
+    """Forward and backward of the attention core for one layer."""
+    heads = max(1, spec.n_head // ms.tp)
+    t, b, hd = ms.seq_len, ms.micro_batch, spec.hd
+    queries = b * math.ceil(t / ms.cp)
+    impl = "eager" if (ms.attention_impl == "sdpa" and dev.gpu.vendor == "Apple") else \
+        ms.attention_impl  # PyTorch MPS has no fused attention kernel: SDPA runs its math path
+    keys = executed_keys(t, window, "flash" if impl == "flash3" else impl)  # type: ignore[arg-type]
+    fwd_flops = 4.0 * queries * heads * hd * keys
+    masked = impl == "sdpa" and window < t
+    if impl == "eager":
+        score_elems = b * heads * math.ceil(t / ms.cp) * t
+        gemm = 2 * dev.gemm_time(t, t, hd, precision=ms.precision, elt=ms.act_bytes,
+                                 batch=b * heads)
+        # scores written, masked, softmax read/write, probabilities read by PV: ~12 B/score
+        fwd = gemm + dev.memory_time(12.0 * score_elems, 3)
+        bwd = 2 * gemm + dev.memory_time(16.0 * score_elems, 3)
+        return (Op("attn.core.fwd", "attention", fwd, fwd_flops, 5),
+                Op("attn.core.bwd", "attention", bwd, 2 * fwd_flops, 7))
+    qkvo_bytes = ms.act_bytes * queries * (heads + 2 * max(1, spec.kv_heads // ms.tp) + heads) * hd
+    fwd = dev.attention_time(fwd_flops, qkvo_bytes, impl=impl, precision=ms.compute_dtype,
+                             masked=masked)
+    bwd = dev.attention_time(2.5 * fwd_flops, 2 * qkvo_bytes, impl=impl,
+                             precision=ms.compute_dtype, masked=masked)
+    return (Op("attn.core.fwd", "attention", fwd, fwd_flops),
+            Op("attn.core.bwd", "attention", bwd, 2.5 * fwd_flops, 2))
+
+
+def _elementwise(spec: ModelSpec, ms: MicroStep, dev: Device) -> tuple[Op, Op]:
+    """Norms, rotary, residual adds and the activation of one block, forward and backward."""
+    a, t, d = ms.act_bytes, ms.tokens, spec.d_model
+    f = spec.ffn_hidden / ms.tp
+    qk = (spec.n_head + spec.kv_heads) * spec.hd / ms.tp
+    gated = spec.gated
+    rot = 2 * qk if spec.position == "rotary" else 0.0
+    qkn = 2 * qk if spec.qk_norm else 0.0
+    if ms.compiled:  # fused: (add + norm) x 2, rotary (+ qk-norm), activation
+        fwd = 8 * d + rot + (3 * f if gated else 2 * f)
+        bwd = 8 * d + rot + qkn + (5 * f if gated else 3 * f)
+        kf, kb = 4, 6
+    else:  # every op reads its inputs and writes its output
+        fwd = 2 * (2 * d) + 2 * (3 * d) + rot + qkn + (3 * f if gated else 2 * f)
+        bwd = 2 * (3 * d) + 2 * (3 * d) + rot + 1.5 * qkn + (5 * f if gated else 3 * f)
+        kf, kb = 10 + (4 if spec.qk_norm else 0), 16 + (6 if spec.qk_norm else 0)
+    if spec.mlp_bias or spec.attn_bias != "none":  # bias gradients: one more read of dY
+        bwd += d + f
+    return (Op("elementwise.fwd", "memory", dev.memory_time(a * t * fwd, kf), 0, kf),
+            Op("elementwise.bwd", "memory", dev.memory_time(a * t * bwd, kb), 0, kb))
+
+
+def block_ops(spec: ModelSpec, ms: MicroStep, dev: Device, window: int, *,
+              fp8: bool) -> list[Op]:
+    """One transformer block: forward, backward and any recompute."""
+    linears = _block_linears(spec, ms)
+    ops: list[Op] = []
+    for name, k, n in linears:
+        ops += _linear(dev, ms, name, k, n, fp8=fp8)
+    attn_fwd, attn_bwd = _attention(spec, ms, dev, window)
+    elem_fwd, elem_bwd = _elementwise(spec, ms, dev)
+    ops += [attn_fwd, attn_bwd, elem_fwd, elem_bwd]
+    if ms.act_ckpt == "full":
+        for name, k, n in linears:
+            ops += [_recompute(op) for op in _linear(dev, ms, name, k, n, fp8=fp8,
+                                                    forward_only=True)]
+        ops += [_recompute(attn_fwd), _recompute(elem_fwd)]
+    elif ms.act_ckpt == "selective":
+        ops.append(_recompute(attn_fwd))
+    return ops
+
+
+def scaled(op: Op, times: float) -> Op:
+    """``op`` repeated ``times`` times."""
+    return Op(op.name, op.category, op.seconds * times, op.flops * times,
+              int(round(op.kernels * times)))
+
+
+def _recompute(op: Op) -> Op:
+    return Op(op.name.replace(".fwd", ".recompute"), op.category, op.seconds, op.flops,
+              op.kernels)
+
+
+def head_ops(spec: ModelSpec, ms: MicroStep, dev: Device) -> list[Op]:
+    """Final norm, LM head, loss over the (vocab-parallel) logits, embedding and its grad."""
+    t, d, a = ms.tokens, spec.d_model, ms.act_bytes
+    v = spec.vocab / ms.tp
+    ops = _linear(dev, ms, "lm_head", d, max(1, int(v)), fp8=False)
+    if ms.compiled:  # fused cast + softcap + log-softmax; fp32 logits saved for backward
+        per_token, kernels = 16.0 * v, 4
+    else:
+        per_token = 36.0 * v + (60.0 * v if spec.logit_softcap else 0.0)
+        kernels = 8 + (6 if spec.logit_softcap else 0)
+    ops.append(Op("loss", "memory", dev.memory_time(per_token * t + 5 * a * d * t, kernels),
+                  0, kernels + 2))
+    grad_bytes = DTYPE_BYTES.get(ms.embedding_dtype, 4.0)
+    # embedding gathers forward; backward zero-fills and scatter-adds a full gradient per table
+    tables = spec.vocab * d + spec.value_embed_layers * spec.vocab * spec.kv_heads * spec.hd
+    embed = dev.memory_time(2 * a * d * t + 2 * grad_bytes * tables / ms.tp, 3)
+    ops.append(Op("embedding", "memory", embed, 0, 3))
+    return ops
+
+
+def _traffic_per_param(p: float, c: float, g: float, accum: int) -> float:
+    """Bytes per parameter per micro-step: forward cast p -> c, gradient cast c -> g, and the
+    gradient accumulation (first micro-step writes g, later ones read-add-write 3g)."""
+    cast = (p + c if p != c else 0.0) + (c + g if g != c else 0.0)
+    return cast + g * (1 + 3 * (accum - 1)) / accum
+
+
+def weight_traffic(ms: MicroStep, dev: Device) -> Op:
+    """Per micro-step: cast master weights to the compute dtype, cast gradients back, and
+    accumulate them. Lookup tables stored in the compute dtype (nanochat's bf16 embeddings)
+    need no cast; their gradients accumulate in their own dtype."""
+    c = DTYPE_BYTES[ms.compute_dtype]
+    p = DTYPE_BYTES.get(ms.param_dtype, 4.0)
+    g = DTYPE_BYTES.get(ms.grad_dtype, 4.0)
+    e = DTYPE_BYTES.get(ms.embedding_dtype, p)
+    dense = max(ms.params_local - ms.lookup_params_local, 0.0)
+    nbytes = (dense * _traffic_per_param(p, c, g, ms.accum_steps)
+              + ms.lookup_params_local * _traffic_per_param(e, c, e, ms.accum_steps))
+    return Op("weights.cast_accumulate", "memory", dev.memory_time(nbytes, 3), 0, 3)
+
+
+def microstep_ops(spec: ModelSpec, ms: MicroStep, dev: Device, *, fp8: bool) -> list[Op]:
+    """Every op of one micro-step on the busiest pipeline stage (the one with the LM head)."""
+    windows = spec.layer_windows(ms.seq_len)
+    # this stage's layers: the last `ms.layers` of the model (they hold the full-attention
+    # last layer of windowed patterns); identical layers are timed once and counted
+    ops: list[Op] = []
+    for window, count in Counter(windows[len(windows) - ms.layers:]).items():
+        ops += [scaled(op, count) for op in block_ops(spec, ms, dev, window, fp8=fp8)]
+    if ms.head:
+        ops += head_ops(spec, ms, dev)
+    ops.append(weight_traffic(ms, dev))
+    return ops

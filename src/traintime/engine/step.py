@@ -1,0 +1,193 @@
+"""One optimizer step on the busiest GPU: micro-steps, pipeline bubble, communication, the
+optimizer, offload and host overhead, composed into a step time with a breakdown.
+
+* Gradient accumulation: ``m = global_batch / (micro_batch x seq_len x dp)`` micro-steps per
+  step; the optimizer and data-parallel gradient communication run once per step.
+* Pipeline (1F1B, Narayanan et al. 2021): the step takes ``(m + (pp-1)/v)`` micro-step times of
+  the busiest stage; the ``(pp-1)/v`` part is the bubble.
+* Tensor parallel (Megatron, Shoeybi et al. 2019): two all-reduces of the block's activations
+  forward and two backward per layer (two more forward when recomputing), not overlapped.
+* Data parallel: DDP (ZeRO-0) and ZeRO-2 reduce gradients in buckets during the last backward,
+  so only the part longer than that backward is exposed (never less than one layer's bucket);
+  ZeRO-1 optimizers that shard work by owner (nanochat's DistMuon/DistAdamW, DeepSpeed stage 1)
+  reduce-scatter and all-gather in the optimizer step, exposed; ZeRO-3/FSDP all-gathers weights
+  forward and backward and reduce-scatters gradients every micro-step, prefetched behind compute.
+* Offload (ZeRO-Offload, Ren et al. 2021): gradients to host and weights back over PCIe, Adam on
+  the CPU at host-memory bandwidth; the two overlap each other but not the GPU step.
+* Host overhead: every kernel costs CPU time to launch; when the host needs longer than the GPU,
+  the difference is exposed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from traintime.engine.comms import collective_time
+from traintime.engine.device import Device
+from traintime.engine.ops import DTYPE_BYTES, MicroStep, Op, microstep_ops
+from traintime.engine.optimizer import adam_like_time, muon_matrices, muon_time
+from traintime.engine.params import count_params
+from traintime.specs import Efficiency, Links, ModelSpec, Parallel
+
+CATEGORIES = ("matmul", "attention", "memory", "optimizer", "communication", "offload",
+              "overhead")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """The training settings the time model needs (resolved, no defaults left open)."""
+
+    global_batch_tokens: int
+    micro_batch: int
+    precision: str = "bf16"
+    optimizer: str = "adamw"
+    param_dtype: str = "fp32"
+    grad_dtype: str = "fp32"
+    state_dtype: str = "fp32"
+    embedding_dtype: str = "fp32"
+    act_ckpt: str = "none"
+    attention_impl: str = "flash"
+    compiled: bool = False
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """A step's time on the busiest GPU, by category, and what it executed."""
+
+    step_time_s: float
+    breakdown_s: dict[str, float]
+    micro_steps: int
+    executed_flops: float
+    tokens: int
+    notes: list[str] = field(default_factory=list)
+
+
+def _sum(ops: list[Op], category: str) -> float:
+    return sum(op.seconds for op in ops if op.category == category)
+
+
+def _tp_comm(spec: ModelSpec, ms: MicroStep, par: Parallel, links: Links,
+             eff: Efficiency) -> float:
+    if par.tp <= 1:
+        return 0.0
+    per = ms.act_bytes * ms.tokens * spec.d_model
+    count = 4 + (2 if ms.act_ckpt == "full" else 0)
+    one = collective_time(per, par.tp, kind="all_reduce", links=links, eff=eff,
+                          spans_nodes=par.tp > links.gpus_per_node)
+    return count * ms.layers * one
+
+
+def _pp_comm(spec: ModelSpec, ms: MicroStep, par: Parallel, links: Links) -> float:
+    if par.pp <= 1:
+        return 0.0
+    nbytes = ms.act_bytes * ms.tokens * spec.d_model / par.tp
+    bw = links.inter_gbs or links.intra_gbs
+    return 2 * (nbytes / (bw * 1e9) + links.inter_step_us * 1e-6)
+
+
+def _dp_comm(params: float, recipe: Recipe, par: Parallel, links: Links, eff: Efficiency, *,
+             t_micro: float, layers: int, micro_steps: int) -> float:
+    """Exposed data-parallel communication per step."""
+    n = par.dp
+    if n <= 1:
+        return 0.0
+    spans = n * par.tp * par.cp > links.gpus_per_node
+    g = DTYPE_BYTES.get(recipe.grad_dtype, 4.0)
+    p = DTYPE_BYTES.get(recipe.param_dtype, 4.0)
+    c = 4.0 if recipe.precision in ("fp32", "tf32") else 2.0
+
+    def coll(nbytes: float, kind: str) -> float:
+        return collective_time(nbytes, n, kind=kind, links=links, eff=eff, spans_nodes=spans)
+
+    backward = 2.0 / 3.0 * t_micro
+    if par.zero_stage == 0:
+        comm = coll(params * g, "all_reduce")
+        return max(comm - backward, comm / max(layers, 1))
+    if par.zero_stage == 1:
+        return coll(params * g, "reduce_scatter") + coll(params * p, "all_gather")
+    if par.zero_stage == 2:
+        rs = coll(params * g, "reduce_scatter")
+        return max(rs - backward, rs / max(layers, 1)) + coll(params * p, "all_gather")
+    per_micro = 2 * coll(params * c, "all_gather") + coll(params * g, "reduce_scatter")
+    exposed = max(per_micro - t_micro, 0.0) + per_micro / max(layers, 1)
+    return micro_steps * exposed
+
+
+def _optimizer(spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, *,
+               params: float, layers: int) -> list[Op]:
+    shards = par.dp if par.zero_stage >= 1 else 1
+    common = {"param_dtype": recipe.param_dtype, "grad_dtype": recipe.grad_dtype,
+              "state_dtype": recipe.state_dtype, "dev": dev}
+    if recipe.optimizer != "muon":
+        return [adam_like_time(params / shards, optimizer=recipe.optimizer, **common)]
+    matrix_params = sum(m * n * c for m, n, c in muon_matrices(spec, par.tp, layers))
+    muon = muon_time(spec, tp=par.tp, layers=layers, shards=shards,
+                     grad_dtype=recipe.grad_dtype, param_dtype=recipe.param_dtype, dev=dev)
+    rest = max(params - matrix_params, 0.0) / shards
+    return [muon, adam_like_time(rest, optimizer="adamw", **common)]
+
+
+def _offload(recipe: Recipe, par: Parallel, links: Links, eff: Efficiency, *, params: float,
+             t_micro: float, micro_steps: int) -> float:
+    if par.offload == "none":
+        return 0.0
+    shards = par.dp if par.zero_stage >= 1 else 1
+    local = params / shards
+    g = DTYPE_BYTES.get(recipe.grad_dtype, 4.0)
+    c = 4.0 if recipe.precision in ("fp32", "tf32") else 2.0
+    transfer = local * (g + c) / (links.host_gbs * 1e9)
+    cpu = local * eff.cpu_adam_bytes_per_param / (eff.host_memory_bw_gbs * 1e9)
+    exposed = max(transfer, cpu)
+    if par.offload == "optimizer+params":
+        fetch = 2 * params * c / (links.host_gbs * 1e9)  # weights in for forward and backward
+        exposed += micro_steps * max(fetch - t_micro, fetch * 0.1)
+    return exposed
+
+
+def step_time(spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, links: Links,
+              eff: Efficiency) -> StepTime:
+    """The step time of ``recipe`` on ``par`` with this device and these links."""
+    notes: list[str] = []
+    per_pass = recipe.micro_batch * spec.seq_len * par.dp
+    micro_steps = max(1, round(recipe.global_batch_tokens / per_pass))
+    layers = math.ceil(spec.n_layer / par.pp)
+    counts = count_params(spec)
+    params = counts.total / (par.tp * par.pp)
+    lookups = counts.lookup / (par.tp * par.pp)
+    fp8 = recipe.precision == "fp8"
+    ms = MicroStep(
+        micro_batch=recipe.micro_batch, seq_len=spec.seq_len, layers=layers, tp=par.tp,
+        cp=par.cp, precision="bf16" if fp8 else recipe.precision,
+        param_dtype=recipe.param_dtype, grad_dtype=recipe.grad_dtype,
+        compiled=recipe.compiled, attention_impl=recipe.attention_impl,
+        act_ckpt=recipe.act_ckpt, accum_steps=micro_steps, params_local=params,
+        lookup_params_local=lookups, embedding_dtype=recipe.embedding_dtype,
+    )
+    ops = microstep_ops(spec, ms, dev, fp8=fp8)
+    t_ops = sum(op.seconds for op in ops)
+    t_comm_micro = _tp_comm(spec, ms, par, links, eff) + _pp_comm(spec, ms, par, links)
+    t_micro = t_ops + t_comm_micro
+    bubble = (par.pp - 1) / par.pp_interleave * t_micro if par.pp > 1 else 0.0
+    dp = _dp_comm(params, recipe, par, links, eff, t_micro=t_micro, layers=layers,
+                  micro_steps=micro_steps)
+    opt = _optimizer(spec, recipe, par, dev, params=params, layers=layers)
+    offload = _offload(recipe, par, links, eff, params=params, t_micro=t_micro,
+                       micro_steps=micro_steps)
+    if par.offload != "none":
+        opt = []  # the optimizer runs on the host: its time is in `offload`
+    breakdown = {c: micro_steps * _sum(ops, c) for c in ("matmul", "attention", "memory")}
+    breakdown["optimizer"] = sum(op.seconds for op in opt)
+    breakdown["communication"] = micro_steps * t_comm_micro + dp
+    breakdown["offload"] = offload
+    gpu_time = sum(breakdown.values()) + bubble
+    kernels = micro_steps * sum(op.kernels for op in ops) + sum(op.kernels for op in opt)
+    per_kernel = eff.cpu_compiled_us if recipe.compiled else eff.cpu_eager_us
+    host = kernels * per_kernel * 1e-6
+    if host > gpu_time:
+        notes.append("host-bound: launching kernels takes longer than running them")
+    breakdown["overhead"] = bubble + max(host - gpu_time, 0.0)
+    executed = micro_steps * sum(op.flops for op in ops) + sum(op.flops for op in opt)
+    return StepTime(step_time_s=sum(breakdown.values()), breakdown_s=breakdown,
+                    micro_steps=micro_steps, executed_flops=executed,
+                    tokens=recipe.global_batch_tokens, notes=notes)

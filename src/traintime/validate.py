@@ -1,0 +1,296 @@
+"""``traintime validate``: predict published runs from their configuration columns only and
+compare with what was measured (schema: shared/validation/README.md).
+
+Columns the tool reads to predict: the architecture, sequence/numerics, batch/memory-saving
+settings, hardware and parallelism. It never reads ``tokens_per_sec_per_gpu``, ``peak_mem_gib``
+or ``oom`` before predicting. Settings a row leaves empty are filled with documented defaults
+(listed per row under ``assumed``); a row that cannot be predicted (unknown GPU, missing
+architecture or GPU count) is reported as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import statistics
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from traintime import catalog
+from traintime.engine.device import Device, usable_precision
+from traintime.engine.step import Recipe, step_time
+from traintime.errors import DataError, TraintimeError
+from traintime.specs import ModelSpec, Parallel, build
+
+MEASURED = ("tokens_per_sec_per_gpu", "peak_mem_gib", "peak_mem_kind", "oom")
+REQUIRED = ("n_layer", "d_model", "n_head", "ffn_hidden", "vocab", "seq_len", "gpu")
+BASELINE_EFFICIENCY = 0.40  # the constant-efficiency guess: 6 N D / (peak x 40%)
+
+
+class RowResult(BaseModel):
+    """One run: what we predicted, what was measured, and how they compare."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    status: str  # "used" | "unreliable" | "skipped" | "no-throughput"
+    reason: str = ""
+    gpu: str = ""
+    n_gpus: int | None = None
+    predicted_tokens_per_sec_per_gpu: float | None = None
+    measured_tokens_per_sec_per_gpu: float | None = None
+    throughput_error: float | None = None
+    baseline_tokens_per_sec_per_gpu: float | None = None
+    predicted_peak_mem_gib: float | None = None
+    measured_peak_mem_gib: float | None = None
+    predicted_fits: bool | None = None
+    measured_oom: bool | None = None
+    assumed: list[str] = []
+
+
+class Summary(BaseModel):
+    """Accuracy over the reliable rows (fractions as 0-1 numbers)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    throughput_mdape: float | None
+    throughput_within_25: float | None
+    memory_mdape: float | None
+    oom_accuracy: float | None
+    n_throughput: int
+    n_memory: int
+    n_oom: int
+    n_rows: int
+    n_skipped: int
+    n_unreliable: int
+    baseline_throughput_mdape: float | None
+    baseline_within_25: float | None
+    log_ratio_p10: float | None
+    log_ratio_p90: float | None
+
+
+class Report(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    rows: list[RowResult]
+    summary: Summary
+
+
+def _int(row: dict[str, str], key: str) -> int | None:
+    cell = (row.get(key) or "").strip()
+    return int(float(cell)) if cell else None
+
+
+def _bool(row: dict[str, str], key: str) -> bool | None:
+    cell = (row.get(key) or "").strip().lower()
+    return None if not cell else cell == "true"
+
+
+def row_model(row: dict[str, str]) -> ModelSpec:
+    """The architecture columns as a ModelSpec."""
+    d, seq = _int(row, "d_model") or 0, _int(row, "seq_len") or 0
+    extra = _int(row, "extra_embed_params") or 0
+    act = row.get("ffn_act") or "gelu"
+    fields: dict[str, Any] = {
+        "name": row.get("id") or "row", "family": "validation",
+        "n_layer": _int(row, "n_layer"), "d_model": d, "n_head": _int(row, "n_head"),
+        "n_kv_head": _int(row, "n_kv_head"), "head_dim": _int(row, "head_dim"),
+        "ffn_hidden": _int(row, "ffn_hidden"),
+        "ffn_act": act if act in ("gelu", "swiglu", "geglu", "relu2", "relu") else "gelu",
+        "vocab": _int(row, "vocab"), "tied_embeddings": _bool(row, "tied_embeddings") or False,
+        "seq_len": seq,
+    }
+    if extra and extra % d == 0 and extra // d >= seq and extra // d <= 4 * seq:
+        fields.update(position="learned", max_position=extra // d)
+    else:
+        fields["extra_lookup_params"] = extra
+    window = _int(row, "attn_window")
+    if window:
+        pattern = re.search(r"\b([SL]*S[SL]*)\b", row.get("notes") or "")
+        fields.update(short_window=window, window_pattern=pattern.group(1) if pattern else "S",
+                      last_layer_full=bool(pattern))
+    if "nanochat" in (row.get("framework") or "").lower():
+        fields.update(qk_norm=True, logit_softcap=15.0, norm_weight=False)
+    return build(ModelSpec, f"row {row.get('id')!r}", **fields)
+
+
+def row_parallel(row: dict[str, str], assumed: list[str]) -> Parallel:
+    n = _int(row, "n_gpus")
+    if n is None:
+        raise DataError("n_gpus is empty: the parallel layout cannot be known")
+    dims = [_int(row, k) for k in ("dp", "tp", "pp", "cp")]
+    if all(x is None for x in dims):
+        dims = [n, 1, 1, 1]
+        assumed.append(f"layout dp={n}")
+    dp, tp, pp, cp = (x or 1 for x in dims)
+    if dp * tp * pp * cp != n:
+        raise DataError(f"dp x tp x pp x cp = {dp * tp * pp * cp} differs from n_gpus={n}")
+    zero = _int(row, "zero_stage")
+    if zero is None:
+        zero = 0
+        assumed.append("zero_stage=0")
+    return build(Parallel, "layout", dp=dp, tp=tp, pp=pp, cp=cp, zero_stage=zero)
+
+
+def _default(row: dict[str, str], key: str, value: Any, assumed: list[str]) -> Any:
+    cell = (row.get(key) or "").strip()
+    if cell and cell != "other":
+        return cell
+    assumed.append(f"{key}={value}")
+    return value
+
+
+def _default_micro_batch(seq_len: int, par: Parallel, batch: int | None) -> int:
+    """When a run does not say: 1 under pipeline parallelism (Megatron's convention), else
+    about 16K tokens per micro-batch, no more than the GPU's share of the batch."""
+    if par.pp > 1:
+        return 1
+    target = max(1, 16384 // seq_len)
+    if batch is not None:
+        target = min(target, max(1, batch // (seq_len * par.dp)))
+    return target
+
+
+def _attention_kernel(row: dict[str, str], assumed: list[str]) -> str:
+    """The attention column, sharpened by the framework: FA3 / cuDNN kernels are FA3-class."""
+    impl = _default(row, "attention_impl", "flash", assumed)
+    framework = (row.get("framework") or "").lower()
+    if impl == "flash" and re.search(r"\bfa3\b|flash-?attention-?3|cudnn", framework):
+        return "flash3"
+    return impl
+
+
+def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel,
+               assumed: list[str]) -> Recipe:
+    precision = _default(row, "precision", "bf16", assumed)
+    optimizer = _default(row, "optimizer", "adamw", assumed)
+    if optimizer not in ("adamw", "muon", "adamw8bit", "adafactor", "sgd"):
+        assumed.append(f"optimizer {optimizer} timed as adamw")
+        optimizer = "adamw"
+    batch = _int(row, "global_batch_tokens")
+    micro = _int(row, "micro_batch")
+    if micro is None:
+        micro = _default_micro_batch(spec.seq_len, par, batch)
+        assumed.append(f"micro_batch={micro}")
+    per_pass = micro * spec.seq_len * par.dp
+    if batch is None:
+        batch = per_pass * max(1, round(2**19 / per_pass))
+        assumed.append(f"global_batch_tokens={batch}")
+    compiled = _bool(row, "compiled")
+    if compiled is None:
+        compiled = False
+        assumed.append("compiled=false")
+    # nanochat keeps its embedding tables in bf16 (nanochat.md section 3.2)
+    nanochat = "nanochat" in (row.get("framework") or "").lower()
+    return Recipe(
+        global_batch_tokens=batch, micro_batch=micro, precision=precision,
+        optimizer=optimizer, param_dtype="fp32", grad_dtype="fp32",
+        state_dtype="int8" if optimizer == "adamw8bit" else "fp32",
+        embedding_dtype="bf16" if nanochat and precision != "fp32" else "fp32",
+        act_ckpt=_default(row, "act_ckpt", "none", assumed),
+        attention_impl=_attention_kernel(row, assumed), compiled=compiled,
+    )
+
+
+def predict_row(row: dict[str, str]) -> tuple[float, float, list[str]]:
+    """(predicted tokens/s/GPU, constant-efficiency baseline, assumptions) from config only."""
+    safe = {k: v for k, v in row.items() if k not in MEASURED}
+    missing = [k for k in REQUIRED if not (safe.get(k) or "").strip()]
+    if missing:
+        raise DataError(f"missing {', '.join(missing)}")
+    assumed: list[str] = []
+    gpu = catalog.find_gpu(safe["gpu"])
+    spec = row_model(safe)
+    par = row_parallel(safe, assumed)
+    recipe = row_recipe(safe, spec, par, assumed)
+    gpn = _int(safe, "gpus_per_node") or min(par.n_gpus, 8)
+    eff = catalog.efficiency()
+    links = catalog.links_for(gpu, gpus_per_node=gpn)
+    st = step_time(spec, recipe, par, Device(gpu, eff), links, eff)
+    predicted = recipe.global_batch_tokens / st.step_time_s / par.n_gpus
+    return predicted, _baseline(safe, gpu, recipe.precision), assumed
+
+
+def _baseline(row: dict[str, str], gpu: Any, precision: str) -> float:
+    """The envelope: tokens/s = peak x 40% / (6 N), N = params_total."""
+    n = _int(row, "params_total") or 0
+    peak = gpu.peak(usable_precision(gpu, "bf16" if precision == "fp8" else precision)) or 0.0
+    return peak * 1e12 * BASELINE_EFFICIENCY / (6.0 * n) if n else float("nan")
+
+
+def _evaluate(row: dict[str, str]) -> RowResult:
+    rid = row.get("id") or "?"
+    measured = row.get("tokens_per_sec_per_gpu", "").strip()
+    unreliable = (row.get("notes") or "").startswith("unreliable:")
+    base = {"id": rid, "gpu": row.get("gpu", ""), "n_gpus": _int(row, "n_gpus"),
+            "measured_oom": _bool(row, "oom")}
+    try:
+        predicted, baseline, assumed = predict_row(row)
+    except TraintimeError as exc:
+        return RowResult(**base, status="skipped", reason=str(exc))
+    if not measured:
+        return RowResult(**base, status="no-throughput", predicted_tokens_per_sec_per_gpu=predicted,
+                         assumed=assumed, reason="no measured throughput (memory/OOM row)")
+    value = float(measured)
+    return RowResult(
+        **base, status="unreliable" if unreliable else "used",
+        reason=(row.get("notes") or "")[:120] if unreliable else "",
+        predicted_tokens_per_sec_per_gpu=predicted, measured_tokens_per_sec_per_gpu=value,
+        throughput_error=predicted / value - 1.0, baseline_tokens_per_sec_per_gpu=baseline,
+        assumed=assumed,
+    )
+
+
+def _summary(rows: list[RowResult]) -> Summary:
+    used = [r for r in rows if r.status == "used" and r.throughput_error is not None]
+    errors = [abs(r.throughput_error) for r in used if r.throughput_error is not None]
+    base = [abs(r.baseline_tokens_per_sec_per_gpu / r.measured_tokens_per_sec_per_gpu - 1)
+            for r in used if r.baseline_tokens_per_sec_per_gpu and
+            r.measured_tokens_per_sec_per_gpu and not math.isnan(r.baseline_tokens_per_sec_per_gpu)]
+    logs = sorted(math.log1p(r.throughput_error) for r in used if r.throughput_error is not None)
+    return Summary(
+        throughput_mdape=statistics.median(errors) if errors else None,
+        throughput_within_25=sum(e <= 0.25 for e in errors) / len(errors) if errors else None,
+        memory_mdape=None, oom_accuracy=None,
+        n_throughput=len(errors), n_memory=0, n_oom=0, n_rows=len(rows),
+        n_skipped=sum(r.status == "skipped" for r in rows),
+        n_unreliable=sum(r.status == "unreliable" for r in rows),
+        baseline_throughput_mdape=statistics.median(base) if base else None,
+        baseline_within_25=sum(e <= 0.25 for e in base) / len(base) if base else None,
+        log_ratio_p10=_quantile(logs, 0.1), log_ratio_p90=_quantile(logs, 0.9),
+    )
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    pos = q * (len(values) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise DataError(f"validation file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"validation file {str(path)!r} cannot be read: {exc}") from None
+    if rows and "id" not in rows[0]:
+        raise DataError(f"validation file {str(path)!r} has no 'id' column; see the schema")
+    return rows
+
+
+def validate(path: str | Path, *, progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None
+             ) -> Report:
+    """Predict every row of ``path`` and summarize the accuracy."""
+    rows = read_rows(Path(path))
+    iterator = progress(rows) if progress else rows
+    results = [_evaluate(row) for row in iterator]
+    return Report(file=str(path), rows=results, summary=_summary(results))
