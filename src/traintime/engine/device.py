@@ -5,8 +5,9 @@ the sustained memory bandwidth, and never less than the launch-to-completion lat
 (Williams et al. 2009, "Roofline"). For GEMMs the compute rate is the device's sustained
 matmul ceiling (catalog) times two shape effects (NVIDIA, "Matrix Multiplication Background
 User's Guide"): *wave quantization*, output tiles spread over the SMs in whole waves (cuBLAS
-splits K across SMs when there are too few tiles), and the main-loop pipeline's fixed cost,
-K / (K + k_overhead).
+splits K across SMs when there are too few tiles), and each tile's fixed pipeline-fill latency,
+worth ``k0 = latency x per-SM rate / (2 tile_m tile_n)`` of K: efficiency ``K / (K + k0)``,
+relative to the same factor at the size the catalog ceiling was measured at.
 """
 
 from __future__ import annotations
@@ -61,13 +62,28 @@ class Device:
         waves = math.ceil(tiles / sms)
         return tiles / (waves * sms)
 
+    def k_overhead(self, precision: str) -> float:
+        """The tile's fill latency expressed in K: latency x per-SM rate / (2 tile_m tile_n)."""
+        sms = self.gpu.sm_count
+        if not sms:
+            return 0.0
+        per_sm = self.matmul_rate(precision) / sms
+        return self.eff.gemm_tile_latency_us * 1e-6 * per_sm / (
+            2.0 * self.eff.gemm_tile_m * self.eff.gemm_tile_n)
+
+    def k_efficiency(self, k: int, precision: str) -> float:
+        """Efficiency of a K-deep main loop relative to the ceiling's measurement size."""
+        k0 = self.k_overhead(precision)
+        ref = self.eff.gemm_ceiling_k
+        return (k / (k + k0)) / (ref / (ref + k0))
+
     def gemm_time(self, m: int, n: int, k: int, *, precision: str, elt: float,
                   batch: int = 1) -> float:
         """One (batched) GEMM C[m,n] = A[m,k] B[k,n]: roofline with shape efficiency."""
         if m <= 0 or n <= 0 or k <= 0:
             return 0.0
         flops = 2.0 * m * n * k * batch
-        shape = self.wave_efficiency(m * batch, n, k) * k / (k + self.eff.gemm_k_overhead)
+        shape = self.wave_efficiency(m * batch, n, k) * self.k_efficiency(k, precision)
         compute = flops / (self.matmul_rate(precision) * shape)
         memory = batch * elt * (m * k + k * n + m * n) / self.mem_bw
         return max(compute, memory, self.eff.gpu_min_us * 1e-6)
@@ -83,7 +99,7 @@ class Device:
         return self.gpu.device_class == "datacenter" and ("hopper" in arch or "blackwell" in arch)
 
     def attention_fraction(self, impl: str, *, masked: bool = False) -> float:
-        """Sustained fraction of the dense peak an attention kernel reaches here: FA3-class
+        """Attention kernel rate as a fraction of the sustained matmul rate: FA3-class
         (``flash3``), FA2-class (``flash``, ``sdpa``), or SDPA's memory-efficient kernel when it
         is given an explicit mask (``masked``)."""
         if masked:
@@ -95,6 +111,5 @@ class Device:
     def attention_time(self, flops: float, nbytes: float, *, impl: str, precision: str,
                        masked: bool = False) -> float:
         """A fused (flash / SDPA) attention kernel: FLOPs at its sustained fraction of peak."""
-        peak = self.gpu.peak(usable_precision(self.gpu, precision)) or 0.0
-        rate = peak * TFLOP * self.attention_fraction(impl, masked=masked)
+        rate = self.matmul_rate(precision) * self.attention_fraction(impl, masked=masked)
         return max(flops / rate, nbytes / self.mem_bw, self.eff.gpu_min_us * 1e-6)
