@@ -14,7 +14,7 @@ LEVEL = {
     "engine": 2,
     "catalog": 2,
     "results": 3,
-    "estimation": 4,
+    "estimation": 4, "validate": 4,
     "report": 5,
     "cli": 6, "__main__": 6,
 }

@@ -37,28 +37,28 @@ def _console() -> Any:
 def root(ctx: typer.Context, json_out: bool = _JSON) -> None:
     if ctx.invoked_subcommand is not None:
         return
-    _run_estimate(scenario=None, overrides={}, json_out=json_out, reference=None, details=False)
+    from traintime import catalog
+
+    founding = catalog.load_scenario(None)
+    _run_estimate(scenario=None, overrides={"reference": founding.reference},
+                  json_out=json_out, details=False)
 
 
 def _run_estimate(
-    *, scenario: Path | None, overrides: dict[str, Any], json_out: bool, reference: str | None,
-    details: bool,
+    *, scenario: Path | None, overrides: dict[str, Any], json_out: bool, details: bool,
 ) -> None:
-    from traintime import catalog
     from traintime.estimation import estimate_scenario
 
     est = estimate_scenario(str(scenario) if scenario else None, **overrides)
     if json_out:
         typer.echo(est.to_json())
         return
-    from traintime.report import render_estimate, render_flops, render_params
+    from traintime.report import render_breakdown, render_estimate, render_flops, render_params
 
-    if reference is None and scenario is None and not overrides:
-        reference = catalog.load_scenario(None).reference
-    ref = catalog.find_reference(reference) if reference else None
     console = _console()
-    console.print(render_estimate(est, reference=ref))
+    console.print(render_estimate(est))
     if details:
+        console.print(render_breakdown(est))
         console.print(render_params(est))
         console.print(render_flops(est))
 
@@ -93,7 +93,15 @@ def estimate(
     ckpt: str = typer.Option(None, help="Activation checkpointing: none | selective | full."),
     attention: str = typer.Option(None, help="Attention kernel: flash | sdpa | eager."),
     compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile or eager."),
-    reference: str = typer.Option(None, help="Show a measured reference run beside the estimate."),
+    tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree."),
+    pp: int = typer.Option(None, "--pp", help="Pipeline-parallel degree."),
+    zero: int = typer.Option(None, "--zero", help="ZeRO stage / FSDP: 0 (DDP), 1, 2, 3."),
+    offload: str = typer.Option(None, help="none | optimizer | optimizer+params (to CPU)."),
+    system: str = typer.Option(None, help="Node preset for links: dgx-h100, p5, "
+                               "workstation-4x4090 (`traintime systems`)."),
+    gpus_per_node: int = typer.Option(None, help="GPUs per node (default: the system's, max 8)."),
+    reference: str = typer.Option(None, help="Scale a measured run by hand beside the "
+                                  "estimate: nanochat-d32-8xh100, nanochat-d20-8xh100."),
     details: bool = typer.Option(False, "--details", help="Also print parameters and FLOPs by "
                                  "operation."),
     json_out: bool = _JSON,
@@ -106,12 +114,13 @@ def estimate(
         "optimizer": optimizer, "param_dtype": param_dtype, "embedding_dtype": embedding_dtype,
         "grad_dtype": grad_dtype, "master_dtype": master_dtype,
         "optimizer_state_dtype": state_dtype, "act_ckpt": ckpt, "attention_impl": attention,
-        "compiled": compile_,
+        "compiled": compile_, "tp": tp, "pp": pp, "zero_stage": zero, "offload": offload,
+        "system": system, "gpus_per_node": gpus_per_node, "reference": reference,
     }
     given = {k: v for k, v in overrides.items() if v is not None}
     if scenario is None and "model" in given and "gpu" not in given:
         given["gpu"] = "GeForce RTX 4070"
-    _run_estimate(scenario=scenario, overrides=given, json_out=json_out, reference=reference,
+    _run_estimate(scenario=scenario, overrides=given, json_out=json_out,
                   details=details or scenario is not None or bool(given))
 
 
@@ -186,6 +195,37 @@ def gpu(
     from traintime.report import render_gpu
 
     _console().print(render_gpu(spec))
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n  traintime validate ../shared/validation/runs_dev.csv\n\n"
+        "  traintime validate runs.csv --json > accuracy.json"
+    )
+)
+def validate(
+    file: Path = typer.Argument(..., help="CSV of measured runs (shared/validation/README.md)."),
+    json_out: bool = _JSON,
+) -> None:
+    """Predict published runs from their configuration and compare with what was measured."""
+    import sys
+
+    from traintime.validate import validate as run_validation
+
+    progress = None
+    if not json_out and sys.stdout.isatty():
+        from rich.progress import track
+
+        def progress(rows):  # type: ignore[no-untyped-def]
+            return track(rows, description="predicting runs", transient=True)
+
+    report = run_validation(file, progress=progress)
+    if json_out:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    from traintime.report import render_validation
+
+    _console().print(render_validation(report))
 
 
 @app.command(epilog="Examples:\n\n  traintime systems\n\n  traintime systems --json")

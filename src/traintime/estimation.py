@@ -1,4 +1,4 @@
-"""``estimate(...)``: compose the engine over resolved specs into an :class:`Estimate`.
+"""``estimate(...)``: resolve the specs, run the engine, and assemble an :class:`Estimate`.
 
 Resolution order for the training recipe: TrainingSpec defaults < the model family's recipe
 (nanochat's) < a scenario's [training] table < explicit keyword arguments.
@@ -6,25 +6,31 @@ Resolution order for the training recipe: TrainingSpec defaults < the model fami
 
 from __future__ import annotations
 
+import functools
+import math
+from pathlib import Path
 from typing import Any
 
 from traintime import catalog
-from traintime.engine.flops import flops_per_token
+from traintime.engine.device import Device, usable_precision
+from traintime.engine.flops import FlopsPerToken, flops_per_token
 from traintime.engine.params import count_params
-from traintime.engine.schedule import make_schedule
+from traintime.engine.schedule import Schedule, make_schedule
+from traintime.engine.step import Recipe, StepTime, default_micro_batch, step_time
 from traintime.errors import SpecError
-from traintime.results import Estimate, HardwareReport, ModelReport, TrainingReport
-from traintime.specs import GpuSpec, HardwareSpec, ModelSpec, TrainingSpec, build
+from traintime.results import (
+    Estimate,
+    HardwareReport,
+    ModelReport,
+    ReferenceComparison,
+    ThroughputReport,
+    TimeReport,
+    TrainingReport,
+)
+from traintime.specs import GpuSpec, HardwareSpec, ModelSpec, NodeSpec, Parallel, TrainingSpec, build
 from traintime.units import HOUR, TFLOP, parse_count
 
 DEFAULT_TOKENS_PER_PARAM = 20.0  # Hoffmann et al. 2022 (Chinchilla), compute-optimal ratio
-
-#: Where a device lacks a precision, what a user would train in instead, best first (V100 and
-#: T4 have no BF16: mixed precision there is FP16 with a loss scaler; cards without tensor cores
-#: train in whichever of fp16 and fp32 is faster, e.g. fp32 on Pascal GeForce, whose fp16 runs
-#: at 1/64 rate).
-_FALLBACK = {"bf16": ("fp16", "fp32"), "fp16": ("fp32",), "fp8": ("bf16", "fp16", "fp32"),
-             "tf32": ("fp32",)}
 
 
 def resolve_model(model: str | ModelSpec) -> ModelSpec:
@@ -59,15 +65,16 @@ def resolve_training(
     return build(TrainingSpec, "training spec", **fields)
 
 
-def _precision_on(gpu: GpuSpec, precision: str) -> tuple[str, float | None, list[str]]:
-    """The precision the device runs ``precision`` at, its peak, and a note if it fell back."""
-    if gpu.peak(precision) is not None:
-        return precision, gpu.peak(precision), []
-    options = [p for p in _FALLBACK.get(precision, ()) if gpu.peak(p) is not None]
-    if not options:
-        return precision, None, [f"{gpu.name} has no known {precision} rate"]
-    best = max(options, key=lambda p: gpu.peak(p) or 0.0)
-    return best, gpu.peak(best), [f"{gpu.name} has no {precision} tensor rate; using {best}"]
+def _layout(train: TrainingSpec, count: int) -> Parallel:
+    model_parallel = train.tp * train.pp * train.cp
+    if count % model_parallel:
+        raise SpecError(
+            f"gpus={count} is not a multiple of tp x pp x cp = {train.tp} x {train.pp} x "
+            f"{train.cp} = {model_parallel}"
+        )
+    return build(Parallel, "parallel layout", dp=count // model_parallel, tp=train.tp,
+                 pp=train.pp, cp=train.cp, zero_stage=train.zero_stage,
+                 pp_interleave=train.pp_interleave, offload=train.offload)
 
 
 def estimate(
@@ -76,14 +83,18 @@ def estimate(
     *,
     gpus: int = 1,
     gpus_per_node: int | None = None,
+    system: str | NodeSpec | None = None,
     training: dict[str, Any] | TrainingSpec | None = None,
+    reference: str | None = None,
     **training_overrides: Any,
 ) -> Estimate:
     """Estimate training ``model`` on ``gpus`` x ``gpu``.
 
     ``training_overrides`` are TrainingSpec fields (``tokens``, ``tokens_per_param``,
     ``global_batch_tokens``, ``micro_batch``, ``seq_len``, ``precision``, ``optimizer``,
-    ``act_ckpt``, ``attention_impl``, ``compiled``, dtypes); ``tokens`` accepts '37.6B'.
+    ``act_ckpt``, ``attention_impl``, ``compiled``, ``tp``, ``pp``, ``zero_stage``, ``offload``,
+    dtypes); ``tokens`` accepts '37.6B'. ``system`` names a node preset (``dgx-h100``, ``p5``)
+    whose links are used; ``reference`` a measured run to scale by hand beside the estimate.
     Raises :class:`~traintime.errors.TraintimeError` (one-line message) on bad input.
     """
     unknown = set(training_overrides) - set(TrainingSpec.model_fields)
@@ -92,43 +103,69 @@ def estimate(
         raise SpecError(f"unknown training field {name!r}; allowed: "
                         f"{', '.join(TrainingSpec.model_fields)}")
     spec = resolve_model(model)
-    hardware = build(
-        HardwareSpec, "hardware", gpu=resolve_gpu(gpu), count=gpus, gpus_per_node=gpus_per_node
-    )
+    node = catalog.find_system(system) if isinstance(system, str) else system
+    gpu_spec = resolve_gpu(gpu)
+    hardware = build(HardwareSpec, "hardware", gpu=gpu_spec, count=gpus,
+                     gpus_per_node=gpus_per_node, system=node)
     train = resolve_training(spec, training, training_overrides)
     if train.seq_len is not None and train.seq_len != spec.seq_len:
         spec = build(ModelSpec, f"model {spec.name}", **{**spec.model_dump(), "seq_len": train.seq_len})
-    return _compose(spec, train, hardware)
+    est = _compose(spec, train, hardware)
+    if reference is not None:
+        est = _with_reference(est, reference)
+    return est
+
+
+def _tokens(train: TrainingSpec, total_params: int, notes: list[str]) -> float:
+    if train.tokens is not None:
+        return train.tokens
+    ratio = train.tokens_per_param
+    if ratio is None:
+        ratio = DEFAULT_TOKENS_PER_PARAM
+        notes.append(f"tokens not given: {ratio:g} tokens per parameter (Chinchilla)")
+    return ratio * total_params
 
 
 def _compose(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec) -> Estimate:
     params = count_params(spec)
-    flops = flops_per_token(
-        spec, attention_impl=train.attention_impl, act_ckpt=train.act_ckpt
-    )
+    flops = flops_per_token(spec, attention_impl=_flops_impl(train), act_ckpt=train.act_ckpt)
     notes: list[str] = []
-    if train.tokens is not None:
-        tokens = train.tokens
-    else:
-        ratio = train.tokens_per_param
-        if ratio is None:
-            ratio = DEFAULT_TOKENS_PER_PARAM
-            notes.append(f"tokens not given: {ratio:g} tokens per parameter (Chinchilla)")
-        tokens = ratio * params.total
-    schedule = make_schedule(
-        tokens=tokens,
-        global_batch_tokens=train.global_batch_tokens,
-        seq_len=spec.seq_len,
-        n_gpus=hw.count,
-        micro_batch=train.micro_batch,
+    par = _layout(train, hw.count)
+    tokens = _tokens(train, params.total, notes)
+    micro = train.micro_batch
+    if micro is None:
+        micro = default_micro_batch(spec.seq_len, dp=par.dp, pp=par.pp,
+                                    global_batch_tokens=train.global_batch_tokens)
+        notes.append(f"micro-batch not given: assumed {micro} sequences per GPU (about 16K "
+                     f"tokens per micro-step); pass --micro-batch to set it")
+    schedule = make_schedule(tokens=tokens, global_batch_tokens=train.global_batch_tokens,
+                             seq_len=spec.seq_len, data_parallel=par.dp, micro_batch=micro)
+    training = _training_report(train, schedule, flops, notes)
+    step = _step(spec, train, hw, par, micro)
+    hardware = _hardware_report(hw, train, training.executed_flops_total)
+    throughput = _throughput(step, flops, hw, train, par, micro)
+    return Estimate(
+        model=ModelReport(name=spec.name, spec=spec, params=params, flops_per_token=flops),
+        training=training,
+        hardware=hardware,
+        throughput=throughput,
+        time=_time(step.step_time_s * schedule.steps),
     )
-    training = TrainingReport(
+
+
+def _flops_impl(train: TrainingSpec) -> Any:
+    return "flash" if train.attention_impl == "flash3" else train.attention_impl
+
+
+def _training_report(train: TrainingSpec, schedule: Schedule, flops: FlopsPerToken,
+                     notes: list[str]) -> TrainingReport:
+    return TrainingReport(
         spec=train,
         tokens_requested=schedule.tokens_requested,
         tokens=schedule.tokens,
         steps=schedule.steps,
         global_batch_tokens=schedule.global_batch_tokens,
-        seq_len=spec.seq_len,
+        seq_len=schedule.seq_len,
         micro_batch=schedule.micro_batch,
         sequences_per_step=schedule.sequences_per_step,
         grad_accum_steps=schedule.grad_accum_steps,
@@ -136,40 +173,121 @@ def _compose(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec) -> Estimate
         executed_flops_total=flops.executed * schedule.tokens,
         notes=notes + schedule.notes,
     )
-    return Estimate(
-        model=ModelReport(name=spec.name, spec=spec, params=params, flops_per_token=flops),
-        training=training,
-        hardware=_hardware_report(hw, train, training.executed_flops_total),
+
+
+def _recipe(train: TrainingSpec, micro: int) -> Recipe:
+    return Recipe(
+        global_batch_tokens=train.global_batch_tokens, micro_batch=micro,
+        precision=train.precision, optimizer=train.optimizer, param_dtype=train.param_dtype,
+        grad_dtype=train.grad_dtype or train.param_dtype, state_dtype=train.state_dtype,
+        embedding_dtype=train.embedding_dtype or train.param_dtype, act_ckpt=train.act_ckpt,
+        attention_impl=train.attention_impl, compiled=train.compiled,
     )
+
+
+def _step(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec, par: Parallel,
+          micro: int) -> StepTime:
+    eff = catalog.efficiency()
+    per_node = hw.gpus_per_node or (hw.system.gpus_per_node if hw.system else min(hw.count, 8))
+    links = catalog.links_for(hw.gpu, gpus_per_node=per_node, system=hw.system)
+    return step_time(spec, _recipe(train, micro), par, Device(hw.gpu, eff), links, eff)
+
+
+def _throughput(step: StepTime, flops: FlopsPerToken, hw: HardwareSpec, train: TrainingSpec,
+                par: Parallel, micro: int) -> ThroughputReport:
+    mfu_precision = usable_precision(hw.gpu, "bf16" if train.precision == "fp8" else train.precision)
+    peak = hw.gpu.peak(mfu_precision) or float("nan")
+    per_gpu_flop_rate = peak * TFLOP * hw.count
+    tokens_per_sec = step.tokens / step.step_time_s
+    per_node = hw.gpus_per_node or min(hw.count, 8)
+    links = catalog.links_for(hw.gpu, gpus_per_node=per_node, system=hw.system)
+    return ThroughputReport(
+        tokens_per_sec_per_gpu=tokens_per_sec / hw.count,
+        tokens_per_sec=tokens_per_sec,
+        step_time_s=step.step_time_s,
+        micro_batch=micro,
+        micro_steps=step.micro_steps,
+        breakdown_s=step.breakdown_s,
+        mfu=flops.model * tokens_per_sec / per_gpu_flop_rate,
+        hfu=step.executed_flops * par.n_gpus / step.step_time_s / per_gpu_flop_rate,
+        mfu_peak_tflops=peak,
+        layout={"dp": par.dp, "tp": par.tp, "pp": par.pp, "cp": par.cp,
+                "zero_stage": par.zero_stage},
+        links=links.description,
+        notes=step.notes,
+    )
+
+
+@functools.cache
+def _band() -> tuple[float, float, str]:
+    doc = catalog.band()
+    return float(doc["log_ratio_p10"]), float(doc["log_ratio_p90"]), str(doc["source"])
+
+
+def _time(seconds: float) -> TimeReport:
+    p10, p90, source = _band()
+    hours = seconds / HOUR
+    # actual time = predicted time x (predicted / measured throughput)
+    return TimeReport(total_hours=hours, low_hours=hours * math.exp(p10),
+                      high_hours=hours * math.exp(p90), total_days=hours / 24,
+                      band_source=source)
 
 
 def _hardware_report(hw: HardwareSpec, train: TrainingSpec, executed: float) -> HardwareReport:
-    precision, peak, notes = _precision_on(hw.gpu, train.precision)
-    floor = None
-    if peak:
-        # No run can beat every executed FLOP at the dense peak on every GPU at once.
-        floor = executed / (peak * TFLOP * hw.count) / HOUR
-    return HardwareReport(
-        gpu=hw.gpu,
-        count=hw.count,
-        gpus_per_node=hw.gpus_per_node,
-        precision=precision,
-        peak_tflops=peak,
-        compute_floor_hours=floor,
-        notes=notes,
+    precision = usable_precision(hw.gpu, train.precision)
+    peak = hw.gpu.peak(precision)
+    notes = []
+    if precision != train.precision:
+        notes.append(f"{hw.gpu.name} has no {train.precision} tensor rate; using {precision}")
+    if peak is None:
+        notes.append(f"{hw.gpu.name} has no known {train.precision} rate")
+    floor = executed / (peak * TFLOP * hw.count) / HOUR if peak else None
+    return HardwareReport(gpu=hw.gpu, count=hw.count, gpus_per_node=hw.gpus_per_node,
+                          precision=precision, peak_tflops=peak, compute_floor_hours=floor,
+                          notes=notes)
+
+
+def _with_reference(est: Estimate, name: str) -> Estimate:
+    """Scale a measured run the way people do by hand: by model FLOPs and by GPU peak."""
+    ref = catalog.find_reference(name)
+    ref_model = catalog.find_model(ref.model)
+    ref_gpu = catalog.find_gpu(ref.gpu)
+    ref_flops = flops_per_token(ref_model).model
+    ref_peak = ref_gpu.peak("bf16") or 1.0
+    peak = est.hardware.peak_tflops or 1.0
+    per_token_ref = ref.step_time_s / ref.global_batch_tokens  # seconds per token, all GPUs
+    scale = (est.model.flops_per_token.model / ref_flops) * (ref.gpus * ref_peak) / (
+        est.hardware.count * peak)
+    scaled_hours = per_token_ref * scale * est.training.tokens / HOUR
+    ref_mfu = ref_flops * ref.global_batch_tokens / ref.step_time_s / (ref.gpus * ref_peak * TFLOP)
+    assert est.time is not None and est.throughput is not None
+    ours = est.time.total_hours
+    explanation = (
+        f"Scaling assumes this setup runs at the reference's {ref_mfu:.0%} of peak; the "
+        f"operation-level model predicts {est.throughput.mfu:.0%} here. Small models, few "
+        f"GPUs and consumer cards (boost clocks, no inter-GPU traffic, more bandwidth per "
+        f"FLOP) reach a higher share of peak than an 8-GPU datacenter node; memory-bound work, "
+        f"small GEMMs and communication pull the other way."
     )
+    comparison = ReferenceComparison(
+        reference=name, description=ref.description, measured_step_time_s=ref.step_time_s,
+        measured_hours=ref.total_hours, measured_mfu=ref_mfu, scaled_total_hours=scaled_hours,
+        estimate_total_hours=ours, ratio=scaled_hours / ours, explanation=explanation,
+        source=ref.source,
+    )
+    return est.model_copy(update={"time": est.time.model_copy(update={"reference": comparison})})
 
 
 def estimate_scenario(path: str | None = None, **overrides: Any) -> Estimate:
     """Estimate a scenario file (None: the founding question), with keyword overrides."""
-    from pathlib import Path
-
     scenario = catalog.load_scenario(Path(path) if path else None)
     return estimate(
         overrides.pop("model", None) or scenario.model,
         overrides.pop("gpu", None) or scenario.gpu,
         gpus=overrides.pop("gpus", None) or scenario.gpus,
         gpus_per_node=overrides.pop("gpus_per_node", None) or scenario.gpus_per_node,
+        system=overrides.pop("system", None),
+        reference=overrides.pop("reference", None),
         training=scenario.training,
         **overrides,
     )

@@ -74,6 +74,36 @@ def _hardware_lines(est: Estimate) -> list[tuple[str, str]]:
     return rows
 
 
+def _speed_lines(est: Estimate) -> list[tuple[str, str]]:
+    tp, tm = est.throughput, est.time
+    if tp is None or tm is None:
+        return []
+    total = tp.step_time_s
+    parts = ", ".join(f"{k} {v / total:.0%}" for k, v in tp.breakdown_s.items() if v / total >= 0.005)
+    rows = [
+        ("Throughput", f"{tp.tokens_per_sec_per_gpu:,.0f} tokens/s per GPU "
+                       f"({tp.tokens_per_sec:,.0f} total); {tp.step_time_s:.3g} s per step of "
+                       f"{tp.micro_steps} x micro-batch {tp.micro_batch}"),
+        ("", f"step time: {parts}"),
+        ("", f"MFU {tp.mfu:.0%} (model FLOPs), {tp.hfu:.0%} (executed FLOPs) of "
+             f"{tp.mfu_peak_tflops:g} TFLOPS per GPU"),
+        ("Time", f"{human_duration(tm.total_hours * HOUR)} "
+                 f"(likely {human_duration(tm.low_hours * HOUR)} to "
+                 f"{human_duration(tm.high_hours * HOUR)}: the model's error on published runs)"),
+    ]
+    rows += [("", f"note: {n}") for n in tp.notes]
+    ref = tm.reference
+    if ref is not None:
+        rows += [
+            ("By hand", f"scaling {ref.description} ({ref.measured_hours:.1f} h measured, "
+                        f"{ref.measured_mfu:.0%} MFU) by FLOPs and GPU peak: "
+                        f"{human_duration(ref.scaled_total_hours * HOUR)} "
+                        f"({ref.ratio:.2f}x our estimate)"),
+            ("", ref.explanation),
+        ]
+    return rows
+
+
 def _reference_lines(est: Estimate, ref: ReferenceRun) -> list[tuple[str, str]]:
     rows = [
         ("Reference", f"{ref.description}: measured {ref.step_time_s:.3f} s/step -> "
@@ -82,7 +112,7 @@ def _reference_lines(est: Estimate, ref: ReferenceRun) -> list[tuple[str, str]]:
     ]
     floor = est.hardware.compute_floor_hours
     if floor is not None:
-        rows.append(("", f"the compute floor above is already {floor / ref.total_hours:,.0f}x "
+        rows.append(("", f"the compute floor of this setup is {floor / ref.total_hours:,.0f}x "
                          f"the reference's measured time"))
     rows.append(("", f"source: {ref.source}"))
     return rows
@@ -92,8 +122,8 @@ def render_estimate(est: Estimate, *, reference: ReferenceRun | None = None) -> 
     """The one-screen report of an estimate."""
     hw = est.hardware
     title = Text(f"traintime: {est.model.name} on {hw.count} x {hw.gpu.name}", style="bold")
-    rows = _model_lines(est) + _training_lines(est) + _hardware_lines(est)
-    if reference is not None:
+    rows = _model_lines(est) + _training_lines(est) + _hardware_lines(est) + _speed_lines(est)
+    if reference is not None and (est.time is None or est.time.reference is None):
         rows += _reference_lines(est, reference)
     pending = [k for k in ("throughput", "time", "memory", "plan", "energy", "cost")
                if getattr(est, k) is None]
@@ -224,3 +254,49 @@ def render_systems(nodes: list[Any], fabrics: list[Any]) -> RenderableType:
     for f in fabrics:
         fab.add_row(f.name, f"{f.port_gbps:g}", f"{f.latency_us:g}", f.description)
     return Group(table, fab)
+
+
+def render_breakdown(est: Estimate) -> RenderableType:
+    """Step time by category."""
+    tp = est.throughput
+    table = Table(title="Step time by category (busiest GPU)")
+    table.add_column("category")
+    table.add_column("seconds", justify="right")
+    table.add_column("share", justify="right")
+    if tp is None:
+        return table
+    for name, seconds in tp.breakdown_s.items():
+        table.add_row(name, f"{seconds:.4g}", f"{seconds / tp.step_time_s:.1%}")
+    table.add_row("step", f"{tp.step_time_s:.4g}", "100%", style="bold")
+    return table
+
+
+def render_validation(report: Any) -> RenderableType:
+    """Per-row predicted vs measured, then the summary."""
+    table = Table(title=f"Validation: {report.file}")
+    for col in ("run", "gpu", "GPUs", "predicted tok/s/GPU", "measured", "error", "status"):
+        table.add_column(col, justify="right" if col in ("GPUs", "predicted tok/s/GPU",
+                                                         "measured", "error") else "left")
+    for r in report.rows:
+        pred = "-" if r.predicted_tokens_per_sec_per_gpu is None else \
+            f"{r.predicted_tokens_per_sec_per_gpu:,.0f}"
+        meas = "-" if r.measured_tokens_per_sec_per_gpu is None else \
+            f"{r.measured_tokens_per_sec_per_gpu:,.0f}"
+        err = "-" if r.throughput_error is None else f"{r.throughput_error:+.0%}"
+        status = r.status + (f": {r.reason}" if r.status == "skipped" else "")
+        table.add_row(r.id, r.gpu, str(r.n_gpus or "-"), pred, meas, err, status)
+    s = report.summary
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.1%}"
+
+    lines = [
+        f"throughput MdAPE {pct(s.throughput_mdape)}, within +-25% {pct(s.throughput_within_25)} "
+        f"over {s.n_throughput} rows (constant-efficiency baseline: MdAPE "
+        f"{pct(s.baseline_throughput_mdape)}, within +-25% {pct(s.baseline_within_25)})",
+        f"peak-memory MdAPE {pct(s.memory_mdape)} over {s.n_memory} rows; fit/OOM accuracy "
+        f"{pct(s.oom_accuracy)} over {s.n_oom} rows",
+        f"{s.n_rows} rows: {s.n_skipped} skipped (reason in the table), {s.n_unreliable} marked "
+        f"unreliable (shown, not in the summary)",
+    ]
+    return Group(table, Text("\n".join(lines)))

@@ -56,14 +56,58 @@ class HardwareReport(_Result):
     notes: list[str]
 
 
+class ThroughputReport(_Result):
+    """Predicted speed of one optimizer step on the busiest GPU, and where its time goes."""
+
+    tokens_per_sec_per_gpu: float
+    tokens_per_sec: float
+    step_time_s: float
+    micro_batch: int
+    micro_steps: int
+    breakdown_s: dict[str, float]
+    mfu: float
+    hfu: float
+    mfu_peak_tflops: float
+    layout: dict[str, int]
+    links: str
+    notes: list[str]
+
+
+class ReferenceComparison(_Result):
+    """The hand method: scale a measured run by FLOPs and by GPU peak, beside our estimate."""
+
+    reference: str
+    description: str
+    measured_step_time_s: float
+    measured_hours: float
+    measured_mfu: float
+    scaled_total_hours: float
+    estimate_total_hours: float
+    ratio: float
+    explanation: str
+    source: str
+
+
+class TimeReport(_Result):
+    """Wall-clock for the whole run: the estimate and a band from the model's own validation
+    error (10th-90th percentile of predicted/measured throughput on published runs)."""
+
+    total_hours: float
+    low_hours: float
+    high_hours: float
+    total_days: float
+    band_source: str
+    reference: ReferenceComparison | None = None
+
+
 class Estimate(_Result):
     """Everything traintime computes for one question. Top-level keys are stable."""
 
     model: ModelReport
     training: TrainingReport
     hardware: HardwareReport
-    throughput: dict[str, Any] | None = None
-    time: dict[str, Any] | None = None
+    throughput: ThroughputReport | None = None
+    time: TimeReport | None = None
     memory: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None
     energy: dict[str, Any] | None = None

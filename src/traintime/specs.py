@@ -175,6 +175,12 @@ class TrainingSpec(_Frozen):
     act_ckpt: Checkpointing = "none"
     attention_impl: AttentionImpl = "flash"
     compiled: bool = False
+    tp: int = Field(default=1, gt=0, description="tensor-parallel degree")
+    pp: int = Field(default=1, gt=0, description="pipeline-parallel degree")
+    cp: int = Field(default=1, gt=0, description="context-parallel degree")
+    pp_interleave: int = Field(default=1, gt=0, description="virtual pipeline stages")
+    zero_stage: int = Field(default=0, ge=0, le=3, description="0 DDP, 1-3 ZeRO/FSDP")
+    offload: Literal["none", "optimizer", "optimizer+params"] = "none"
 
     @model_validator(mode="after")
     def _check(self) -> TrainingSpec:
@@ -330,11 +336,12 @@ class Parallel(_Frozen):
 
 
 class HardwareSpec(_Frozen):
-    """The GPUs a run uses."""
+    """The GPUs a run uses, and optionally the node preset (links, NICs) they sit in."""
 
     gpu: GpuSpec
     count: int = Field(default=1, gt=0)
     gpus_per_node: int | None = Field(default=None, gt=0)
+    system: NodeSpec | None = None
 
 
 def build(cls: type[_Spec], what: str, /, **fields: Any) -> _Spec:

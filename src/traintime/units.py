@@ -44,7 +44,7 @@ def parse_count(text: str | int | float, *, field: str) -> float:
 def human_count(x: float) -> str:
     """Format 3.76e10 as '37.6B' (three significant digits)."""
     for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(x) >= div:
+        if abs(x) >= div * 0.9995:
             return f"{x / div:.3g}{suffix}"
     return f"{x:.3g}"
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from traintime import catalog
 from traintime.engine.device import Device, usable_precision
-from traintime.engine.step import Recipe, step_time
+from traintime.engine.step import Recipe, default_micro_batch, step_time
 from traintime.errors import DataError, TraintimeError
 from traintime.specs import ModelSpec, Parallel, build
 
@@ -145,17 +145,6 @@ def _default(row: dict[str, str], key: str, value: Any, assumed: list[str]) -> A
     return value
 
 
-def _default_micro_batch(seq_len: int, par: Parallel, batch: int | None) -> int:
-    """When a run does not say: 1 under pipeline parallelism (Megatron's convention), else
-    about 16K tokens per micro-batch, no more than the GPU's share of the batch."""
-    if par.pp > 1:
-        return 1
-    target = max(1, 16384 // seq_len)
-    if batch is not None:
-        target = min(target, max(1, batch // (seq_len * par.dp)))
-    return target
-
-
 def _attention_kernel(row: dict[str, str], assumed: list[str]) -> str:
     """The attention column, sharpened by the framework: FA3 / cuDNN kernels are FA3-class."""
     impl = _default(row, "attention_impl", "flash", assumed)
@@ -175,7 +164,8 @@ def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel,
     batch = _int(row, "global_batch_tokens")
     micro = _int(row, "micro_batch")
     if micro is None:
-        micro = _default_micro_batch(spec.seq_len, par, batch)
+        micro = default_micro_batch(spec.seq_len, dp=par.dp, pp=par.pp,
+                                    global_batch_tokens=batch)
         assumed.append(f"micro_batch={micro}")
     per_pass = micro * spec.seq_len * par.dp
     if batch is None:

@@ -41,3 +41,9 @@ def links_for(gpu: GpuSpec, *, gpus_per_node: int, system: NodeSpec | None = Non
         fabric = find_fabric("ethernet-100g")
     return make_links(gpu, gpus_per_node=gpus_per_node, node=node, fabric=fabric,
                       eff=efficiency())
+
+
+@functools.cache
+def band() -> dict[str, object]:
+    """The validation-derived uncertainty band of time estimates (``data/band.toml``)."""
+    return read_toml(data_dir().joinpath("band.toml"), what="band file")

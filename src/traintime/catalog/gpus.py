@@ -131,6 +131,17 @@ def _variants(name: str) -> tuple[set[str], set[str]]:
     return strong - {""}, weak - {""}
 
 
+def _query_keys(name: str) -> set[str]:
+    """What a typed name may stand for: itself without vendor words, without a parenthesized
+    note, and without a memory size ('TITAN Xp 12GB (Pascal GP102)' -> 'titanxp')."""
+    keys = set()
+    for text in (name, re.sub(r"\(.*?\)", " ", name)):
+        tokens = [t for t in re.findall(r"[a-z0-9]+", text.lower()) if t not in _VENDOR_WORDS]
+        keys.add("".join(tokens))
+        keys.add("".join(t for t in tokens if not re.fullmatch(r"\d+gb", t)))
+    return keys - {""}
+
+
 @functools.cache
 def _index() -> tuple[list[dict[str, set[str]]], dict[str, str]]:
     """Name-lookup tiers, most specific first: curated strong, derived strong, curated weak,
@@ -158,8 +169,9 @@ def find_gpu(name: str) -> GpuSpec:
     for candidate in (key, stripped):
         if candidate in pinned:
             return gpus[pinned[candidate]]
+    keys = {key, stripped} | _query_keys(name)
     for tier in tiers:
-        hits = tier.get(key, set()) | tier.get(stripped, set())
+        hits = set().union(*(tier.get(k, set()) for k in keys))
         if len(hits) == 1:
             return gpus[next(iter(hits))]
         if len(hits) > 1:

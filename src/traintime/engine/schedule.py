@@ -33,7 +33,7 @@ def make_schedule(
     tokens: float,
     global_batch_tokens: int,
     seq_len: int,
-    n_gpus: int,
+    data_parallel: int,
     micro_batch: int | None,
 ) -> Schedule:
     """Split ``tokens`` into whole optimizer steps of ``global_batch_tokens``."""
@@ -58,13 +58,13 @@ def make_schedule(
     sequences = global_batch_tokens // seq_len
     accum = None
     if micro_batch is not None:
-        per_pass = micro_batch * seq_len * n_gpus
+        per_pass = micro_batch * seq_len * data_parallel
         if global_batch_tokens % per_pass:
             raise SpecError(
                 f"micro_batch={micro_batch} cannot divide the global batch: "
                 f"global_batch_tokens={global_batch_tokens} is not a multiple of "
-                f"micro_batch x seq_len x gpus = {micro_batch} x {seq_len} x {n_gpus} "
-                f"= {per_pass}"
+                f"micro_batch x seq_len x data-parallel GPUs = {micro_batch} x {seq_len} x "
+                f"{data_parallel} = {per_pass}"
             )
         accum = global_batch_tokens // per_pass
     return Schedule(

@@ -63,6 +63,21 @@ class StepTime:
     notes: list[str] = field(default_factory=list)
 
 
+def default_micro_batch(seq_len: int, *, dp: int, pp: int, global_batch_tokens: int | None
+                        ) -> int:
+    """A micro-batch when none is given: 1 under pipeline parallelism (Megatron's convention),
+    else about 16K tokens (a power of two of sequences), no more than one GPU's share of the
+    batch. The planner replaces this with the largest micro-batch that fits."""
+    if pp > 1:
+        return 1
+    target = 1 << max(0, (max(1, 16384 // seq_len)).bit_length() - 1)
+    if global_batch_tokens is not None:
+        share = max(1, global_batch_tokens // (seq_len * dp))
+        while target > 1 and (target > share or share % target):
+            target //= 2
+    return target
+
+
 def _sum(ops: list[Op], category: str) -> float:
     return sum(op.seconds for op in ops if op.category == category)
 
