@@ -72,10 +72,15 @@ class Device:
             2.0 * self.eff.gemm_tile_m * self.eff.gemm_tile_n)
 
     def k_efficiency(self, k: int, precision: str) -> float:
-        """Efficiency of a K-deep main loop relative to the ceiling's measurement size."""
+        """Efficiency of a K-deep main loop relative to the ceiling's measurement shape."""
         k0 = self.k_overhead(precision)
-        ref = self.eff.gemm_ceiling_k
-        return (k / (k + k0)) / (ref / (ref + k0))
+        return k / (k + k0)
+
+    def _reference_shape_efficiency(self, precision: str) -> float:
+        """Shape efficiency of the square GEMM the ceiling was measured on (n = ceiling_k):
+        the measured ceiling already paid it, so shapes are judged relative to it."""
+        n = self.eff.gemm_ceiling_k
+        return self.wave_efficiency(n, n, n) * self.k_efficiency(n, precision)
 
     def gemm_time(self, m: int, n: int, k: int, *, precision: str, elt: float,
                   batch: int = 1) -> float:
@@ -83,7 +88,8 @@ class Device:
         if m <= 0 or n <= 0 or k <= 0:
             return 0.0
         flops = 2.0 * m * n * k * batch
-        shape = self.wave_efficiency(m * batch, n, k) * self.k_efficiency(k, precision)
+        shape = (self.wave_efficiency(m * batch, n, k) * self.k_efficiency(k, precision)
+                 / self._reference_shape_efficiency(precision))
         compute = flops / (self.matmul_rate(precision) * shape)
         memory = batch * elt * (m * k + k * n + m * n) / self.mem_bw
         return max(compute, memory, self.eff.gpu_min_us * 1e-6)

@@ -195,13 +195,16 @@ def step_time(spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, links
     breakdown["optimizer"] = sum(op.seconds for op in opt)
     breakdown["communication"] = micro_steps * t_comm_micro + dp
     breakdown["offload"] = offload
-    gpu_time = sum(breakdown.values()) + bubble
-    kernels = micro_steps * sum(op.kernels for op in ops) + sum(op.kernels for op in opt)
-    per_kernel = eff.cpu_compiled_us if recipe.compiled else eff.cpu_eager_us
-    host = kernels * per_kernel * 1e-6
-    if host > gpu_time:
+    # Host launch time, per phase: the forward/backward micro-steps (compiled or eager) and the
+    # optimizer, which runs outside torch.compile's graph and launches its kernels eagerly.
+    per_kernel = (eff.cpu_compiled_us if recipe.compiled else eff.cpu_eager_us) * 1e-6
+    host_micro = micro_steps * sum(op.kernels for op in ops) * per_kernel
+    gpu_micro = sum(breakdown[c] for c in ("matmul", "attention", "memory")) + bubble
+    host_opt = sum(op.kernels for op in opt) * eff.cpu_eager_us * 1e-6
+    waiting = max(host_micro - gpu_micro, 0.0) + max(host_opt - breakdown["optimizer"], 0.0)
+    if host_micro > gpu_micro:
         notes.append("host-bound: launching kernels takes longer than running them")
-    breakdown["overhead"] = bubble + max(host - gpu_time, 0.0)
+    breakdown["overhead"] = bubble + waiting
     executed = micro_steps * sum(op.flops for op in ops) + sum(op.flops for op in opt)
     return StepTime(step_time_s=sum(breakdown.values()), breakdown_s=breakdown,
                     micro_steps=micro_steps, executed_flops=executed,

@@ -1,0 +1,60 @@
+"""The per-kernel roofline (Williams et al. 2009) and GEMM shape effects."""
+
+import pytest
+
+from traintime.catalog import efficiency, find_gpu
+from traintime.engine.device import Device, usable_precision
+
+
+@pytest.fixture(scope="module")
+def h100():
+    return Device(find_gpu("h100"), efficiency())
+
+
+def test_big_gemm_runs_at_the_measured_ceiling(h100):
+    # the ceiling was measured on an 8192^3 GEMM: the model must reproduce it there
+    t = h100.gemm_time(8192, 8192, 8192, precision="bf16", elt=2)
+    assert 2 * 8192**3 / t == pytest.approx(794.5e12, rel=0.01)
+
+
+def test_skinny_gemm_is_memory_bound(h100):
+    # [65536 x 8] x [8 x 8192]: 2 FLOPs per ~2 bytes of output -> bandwidth decides
+    m, n, k = 65536, 8192, 8
+    t = h100.gemm_time(m, n, k, precision="bf16", elt=2)
+    nbytes = 2 * (m * k + k * n + m * n)
+    assert t == pytest.approx(nbytes / (3350e9 * efficiency().memory_efficiency), rel=1e-6)
+
+
+def test_small_k_costs_more_per_flop(h100):
+    rate = {k: 2 * 16384 * 4096 * k / h100.gemm_time(16384, 4096, k, precision="bf16", elt=2)
+            for k in (512, 2048, 8192)}
+    assert rate[512] < rate[2048] < rate[8192]
+
+
+def test_tile_latency_hurts_fast_sms_more():
+    # same shape, K = 768: the 4070's slower SMs hide the per-tile latency better than H100's
+    eff = efficiency()
+    rel = {}
+    for name in ("4070", "h100"):
+        dev = Device(find_gpu(name), eff)
+        rel[name] = dev.k_efficiency(768, "bf16") / dev.k_efficiency(8192, "bf16")
+    assert rel["h100"] < rel["4070"] < 1
+
+
+def test_wave_quantization(h100):
+    # 133 tiles on 132 SMs need two waves: about half the second wave idles
+    assert h100.wave_efficiency(133 * 128, 128, 256) == pytest.approx(133 / 264)
+    assert h100.wave_efficiency(132 * 128, 128, 256) == 1.0
+
+
+def test_precision_fallbacks():
+    assert usable_precision(find_gpu("v100"), "bf16") == "fp16"
+    assert usable_precision(find_gpu("gtx 1080 ti"), "bf16") == "fp32"  # fp16 runs at 1/64
+    assert usable_precision(find_gpu("4090"), "bf16") == "bf16"
+
+
+def test_attention_kernel_generations(h100):
+    a100 = Device(find_gpu("a100"), efficiency())
+    assert h100.attention_fraction("flash3") > h100.attention_fraction("flash")
+    assert a100.attention_fraction("flash3") == a100.attention_fraction("flash")
+    assert h100.attention_fraction("sdpa", masked=True) < h100.attention_fraction("sdpa")

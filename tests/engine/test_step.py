@@ -1,0 +1,95 @@
+"""Step-time composition and the properties any honest time model must have (issue 4):
+never faster than executed FLOPs at peak, more work never takes less time, checkpointing never
+makes a step faster."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from traintime import estimate
+from traintime.catalog import efficiency, find_gpu, find_model, links_for
+from traintime.engine.device import Device
+from traintime.engine.step import Recipe, default_micro_batch, step_time
+from traintime.specs import Parallel
+
+GPUS = ["4070", "4090", "a100", "h100", "v100", "mi300x", "l4"]
+MODELS = ["gpt2", "nanochat-d12", "nanochat-2026-d12", "pythia-410m", "tinyllama"]
+
+
+def _step(model="gpt2", gpu="4090", *, par=None, **recipe):
+    eff = efficiency()
+    g = find_gpu(gpu)
+    spec = find_model(model)
+    base = {"global_batch_tokens": 262144, "micro_batch": 4}
+    par = par or Parallel()
+    links = links_for(g, gpus_per_node=min(par.n_gpus, 8))
+    return step_time(spec, Recipe(**{**base, **recipe}), par, Device(g, eff), links, eff)
+
+
+def test_breakdown_adds_up():
+    st_ = _step(par=Parallel(dp=4, zero_stage=0))
+    assert sum(st_.breakdown_s.values()) == pytest.approx(st_.step_time_s)
+
+
+@settings(max_examples=40, deadline=None)
+@given(model=st.sampled_from(MODELS), gpu=st.sampled_from(GPUS),
+       micro=st.sampled_from([1, 2, 4, 8]), ckpt=st.sampled_from(["none", "selective", "full"]),
+       impl=st.sampled_from(["flash", "sdpa", "eager"]), compiled=st.booleans())
+def test_never_faster_than_executed_flops_at_peak(model, gpu, micro, ckpt, impl, compiled):
+    g = find_gpu(gpu)
+    st_ = _step(model, gpu, micro_batch=micro, act_ckpt=ckpt, attention_impl=impl,
+                compiled=compiled)
+    peak = max(v for v in g.peak_tflops.values() if v) * 1e12
+    assert st_.step_time_s >= st_.executed_flops / peak
+
+
+@settings(max_examples=25, deadline=None)
+@given(model=st.sampled_from(MODELS), gpu=st.sampled_from(GPUS),
+       micro=st.sampled_from([1, 2, 4]))
+def test_checkpointing_never_makes_a_step_faster(model, gpu, micro):
+    times = [_step(model, gpu, micro_batch=micro, act_ckpt=c).step_time_s
+             for c in ("none", "selective", "full")]
+    assert times[0] <= times[1] <= times[2]
+
+
+@settings(max_examples=20, deadline=None)
+@given(tokens=st.integers(10**8, 10**10), extra=st.integers(1, 10**9))
+def test_more_tokens_never_take_less_time(tokens, extra):
+    a = estimate("gpt2", "4090", tokens=tokens, micro_batch=4)
+    b = estimate("gpt2", "4090", tokens=tokens + extra, micro_batch=4)
+    assert b.time.total_hours >= a.time.total_hours
+
+
+def test_accumulation_amortizes_the_optimizer():
+    # same tokens per step: 1 micro-step of 16 vs 16 of 1; the optimizer runs once either way
+    one = _step(micro_batch=16, global_batch_tokens=16 * 1024)
+    many = _step(micro_batch=1, global_batch_tokens=16 * 1024)
+    assert one.breakdown_s["optimizer"] == pytest.approx(many.breakdown_s["optimizer"])
+    assert many.micro_steps == 16 and one.micro_steps == 1
+
+
+def test_zero3_exposes_more_communication_than_ddp_across_nodes():
+    ddp = _step("tinyllama", "a100", par=Parallel(dp=16, zero_stage=0), micro_batch=1)
+    fsdp = _step("tinyllama", "a100", par=Parallel(dp=16, zero_stage=3), micro_batch=1)
+    assert fsdp.breakdown_s["communication"] > ddp.breakdown_s["communication"]
+
+
+def test_offload_moves_the_optimizer_to_the_host():
+    base = _step("tinyllama", "4090", micro_batch=1)
+    off = _step("tinyllama", "4090", micro_batch=1, par=Parallel(offload="optimizer"))
+    assert off.breakdown_s["optimizer"] == 0 and off.breakdown_s["offload"] > 0
+    assert off.step_time_s > base.step_time_s
+
+
+def test_pipeline_bubble():
+    # 1F1B: (pp - 1) micro-step times of bubble (Narayanan et al. 2021)
+    st_ = _step("pythia-410m", "a100", par=Parallel(pp=4), micro_batch=1,
+                global_batch_tokens=8 * 2048)
+    assert st_.breakdown_s["overhead"] > 0
+    assert st_.micro_steps == 8
+
+
+def test_default_micro_batch():
+    assert default_micro_batch(2048, dp=8, pp=1, global_batch_tokens=524288) == 8
+    assert default_micro_batch(1024, dp=1, pp=4, global_batch_tokens=None) == 1
+    assert default_micro_batch(8192, dp=64, pp=1, global_batch_tokens=64 * 8192) == 1

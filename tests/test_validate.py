@@ -1,0 +1,84 @@
+"""`traintime validate`: predictions come from configuration columns only; the summary has the
+documented keys; unusable rows are skipped with a reason, never dropped."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from traintime.cli import main
+from traintime.validate import MEASURED, validate
+
+DEV = Path(__file__).parents[2] / "shared" / "validation" / "runs_dev.csv"
+HEADER = ["id", "source", "kind", "model", "n_layer", "d_model", "n_head", "n_kv_head",
+          "head_dim", "ffn_hidden", "ffn_act", "vocab", "tied_embeddings", "extra_embed_params",
+          "params_total", "seq_len", "attn_window", "precision", "optimizer",
+          "global_batch_tokens", "micro_batch", "act_ckpt", "attention_impl", "compiled",
+          "framework", "gpu", "n_gpus", "gpus_per_node", "dp", "tp", "pp", "cp", "zero_stage",
+          "tokens_per_sec_per_gpu", "peak_mem_gib", "peak_mem_kind", "oom", "notes"]
+ROW = {"id": "gpt2-4090", "kind": "measured", "model": "GPT-2 124M", "n_layer": "12",
+       "d_model": "768", "n_head": "12", "n_kv_head": "12", "head_dim": "64",
+       "ffn_hidden": "3072", "ffn_act": "gelu", "vocab": "50304", "tied_embeddings": "true",
+       "extra_embed_params": "786432", "params_total": "124475904", "seq_len": "1024",
+       "precision": "bf16", "optimizer": "adamw", "global_batch_tokens": "524288",
+       "micro_batch": "16", "act_ckpt": "none", "attention_impl": "flash", "compiled": "true",
+       "framework": "test", "gpu": "GeForce RTX 4090", "n_gpus": "1", "gpus_per_node": "1",
+       "dp": "1", "tp": "1", "pp": "1", "cp": "1", "zero_stage": "0",
+       "tokens_per_sec_per_gpu": "100000", "oom": "false", "notes": "synthetic"}
+
+
+def _write(path, rows):
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=HEADER)
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: row.get(k, "") for k in HEADER})
+    return path
+
+
+def test_measured_columns_never_change_the_prediction(tmp_path):
+    a = validate(_write(tmp_path / "a.csv", [ROW])).rows[0]
+    changed = {**ROW, "tokens_per_sec_per_gpu": "1", "peak_mem_gib": "99", "oom": "true"}
+    b = validate(_write(tmp_path / "b.csv", [changed])).rows[0]
+    assert a.predicted_tokens_per_sec_per_gpu == b.predicted_tokens_per_sec_per_gpu
+    assert a.throughput_error != b.throughput_error
+    assert set(MEASURED) == {"tokens_per_sec_per_gpu", "peak_mem_gib", "peak_mem_kind", "oom"}
+
+
+def test_skips_with_reasons_and_excludes_unreliable(tmp_path):
+    rows = [ROW, {**ROW, "id": "bad-gpu", "gpu": "Quantum GPU 9000"},
+            {**ROW, "id": "no-arch", "d_model": ""},
+            {**ROW, "id": "shaky", "notes": "unreliable: spilled to host memory"}]
+    report = validate(_write(tmp_path / "r.csv", rows))
+    status = {r.id: (r.status, r.reason) for r in report.rows}
+    assert status["bad-gpu"][0] == "skipped" and "unknown gpu" in status["bad-gpu"][1]
+    assert status["no-arch"][0] == "skipped" and "d_model" in status["no-arch"][1]
+    assert status["shaky"][0] == "unreliable"
+    assert report.summary.n_throughput == 1 and report.summary.n_skipped == 2
+
+
+def test_cli_json_summary_keys(tmp_path, capsys):
+    path = _write(tmp_path / "r.csv", [ROW])
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", str(path), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert exc.value.code == 0
+    assert {"throughput_mdape", "throughput_within_25", "memory_mdape", "oom_accuracy",
+            "n_throughput", "n_memory", "n_oom"} <= set(data["summary"])
+    assert isinstance(data["rows"], list) and data["rows"][0]["id"] == "gpt2-4090"
+
+
+def test_bad_file(tmp_path, capsys):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", str(path)])
+    assert exc.value.code == 2 and "no 'id' column" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not DEV.exists(), reason="shared/validation not beside the checkout")
+def test_dev_table_is_predicted():
+    report = validate(DEV)
+    assert report.summary.n_throughput >= 50
+    assert all(r.reason for r in report.rows if r.status == "skipped")
