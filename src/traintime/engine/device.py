@@ -26,10 +26,10 @@ _FALLBACK = {"bf16": ("fp16", "fp32"), "fp16": ("fp32",), "fp8": ("bf16", "fp16"
 
 
 def usable_precision(gpu: GpuSpec, precision: str) -> str:
-    """``precision`` if the device runs it, else the fastest fallback it has."""
-    if gpu.peak(precision) is not None:
-        return precision
-    options = [p for p in _FALLBACK.get(precision, ()) if gpu.peak(p) is not None]
+    """The fastest way the device runs ``precision``'s math: the precision itself, or a wider
+    one when that is faster or the only option (cuBLAS computes fp16 GEMMs in fp32 on Pascal,
+    whose native fp16 rate is 1/64 of fp32; V100 has no bf16 and runs fp16)."""
+    options = [p for p in (precision, *_FALLBACK.get(precision, ())) if gpu.peak(p) is not None]
     if not options:
         return precision
     return max(options, key=lambda p: gpu.peak(p) or 0.0)
@@ -88,8 +88,10 @@ class Device:
         if m <= 0 or n <= 0 or k <= 0:
             return 0.0
         flops = 2.0 * m * n * k * batch
-        shape = (self.wave_efficiency(m * batch, n, k) * self.k_efficiency(k, precision)
-                 / self._reference_shape_efficiency(precision))
+        # relative to the measurement shape, and never above the measured ceiling (the catalog
+        # ceiling is the best rate any shape reached)
+        shape = min(1.0, self.wave_efficiency(m * batch, n, k) * self.k_efficiency(k, precision)
+                    / self._reference_shape_efficiency(precision))
         compute = flops / (self.matmul_rate(precision) * shape)
         memory = batch * elt * (m * k + k * n + m * n) / self.mem_bw
         return max(compute, memory, self.eff.gpu_min_us * 1e-6)
