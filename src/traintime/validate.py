@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 import re
 import statistics
 from collections.abc import Callable, Iterable
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from traintime import catalog
 from traintime.engine.device import Device, usable_precision
+from traintime.engine.memory import GIB, MemoryInputs, peak_memory
 from traintime.engine.step import Recipe, default_micro_batch, step_time
 from traintime.errors import DataError, TraintimeError
 from traintime.specs import ModelSpec, Parallel, build
@@ -47,6 +49,8 @@ class RowResult(BaseModel):
     baseline_tokens_per_sec_per_gpu: float | None = None
     predicted_peak_mem_gib: float | None = None
     measured_peak_mem_gib: float | None = None
+    peak_mem_kind: str | None = None
+    capacity_gib: float | None = None
     predicted_fits: bool | None = None
     measured_oom: bool | None = None
     assumed: list[str] = []
@@ -163,32 +167,100 @@ def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel,
         optimizer = "adamw"
     batch = _int(row, "global_batch_tokens")
     micro = _int(row, "micro_batch")
-    if micro is None:
-        micro = default_micro_batch(spec.seq_len, dp=par.dp, pp=par.pp,
-                                    global_batch_tokens=batch)
-        assumed.append(f"micro_batch={micro}")
-    per_pass = micro * spec.seq_len * par.dp
-    if batch is None:
-        batch = per_pass * max(1, round(2**19 / per_pass))
-        assumed.append(f"global_batch_tokens={batch}")
     compiled = _bool(row, "compiled")
     if compiled is None:
         compiled = False
         assumed.append("compiled=false")
-    # nanochat keeps its embedding tables in bf16 (nanochat.md section 3.2)
-    nanochat = "nanochat" in (row.get("framework") or "").lower()
-    return Recipe(
-        global_batch_tokens=batch, micro_batch=micro, precision=precision,
-        optimizer=optimizer, param_dtype="fp32", grad_dtype="fp32",
-        state_dtype="int8" if optimizer == "adamw8bit" else "fp32",
-        embedding_dtype="bf16" if nanochat and precision != "fp32" else "fp32",
-        act_ckpt=_default(row, "act_ckpt", "none", assumed),
+    recipe = Recipe(
+        global_batch_tokens=batch or 0, micro_batch=micro or 1, precision=precision,
+        optimizer=optimizer, state_dtype="int8" if optimizer == "adamw8bit" else "fp32",
+        act_ckpt=(row.get("act_ckpt") or "").strip() or "none",
         attention_impl=_attention_kernel(row, assumed), compiled=compiled,
+        **_dtype_layout(row, par, precision),
     )
+    if micro is None or not (row.get("act_ckpt") or "").strip():
+        recipe = _fill_like_a_practitioner(row, spec, par, recipe, micro, assumed)
+    if batch is None:
+        per_pass = recipe.micro_batch * spec.seq_len * par.dp
+        batch = per_pass * max(1, round(2**19 / per_pass))
+        assumed.append(f"global_batch_tokens={batch}")
+    return replace(recipe, global_batch_tokens=batch)
 
 
-def predict_row(row: dict[str, str]) -> tuple[float, float, list[str]]:
-    """(predicted tokens/s/GPU, constant-efficiency baseline, assumptions) from config only."""
+def _dtype_layout(row: dict[str, str], par: Parallel, precision: str) -> dict[str, Any]:
+    """Where each tensor lives, by implementation: PyTorch AMP (DDP, nanochat) keeps fp32
+    weights and gradients; ZeRO-1/2 optimizers (DeepSpeed, Megatron's distributed optimizer)
+    keep 16-bit working weights and gradients with an fp32 master copy in the sharded optimizer
+    state (Rajbhandari et al. 2020, section 3); FSDP (stage 3) shards the fp32 weights themselves
+    and reduces gradients in fp32 (its default mixed precision). nanochat keeps its embedding
+    tables in bf16 (nanochat.md section 3.2)."""
+    framework = (row.get("framework") or "").lower()
+    if precision in ("fp32", "tf32"):
+        return {"param_dtype": "fp32", "grad_dtype": "fp32", "embedding_dtype": "fp32"}
+    if "nanochat" in framework:
+        return {"param_dtype": "fp32", "grad_dtype": "fp32", "embedding_dtype": "bf16"}
+    if par.zero_stage in (1, 2):
+        return {"param_dtype": "bf16", "grad_dtype": "bf16", "embedding_dtype": "bf16",
+                "master_dtype": "fp32"}
+    return {"param_dtype": "fp32", "grad_dtype": "fp32", "embedding_dtype": "fp32"}
+
+
+def _fill_like_a_practitioner(row: dict[str, str], spec: ModelSpec, par: Parallel,
+                              recipe: Recipe, micro: int | None, assumed: list[str]) -> Recipe:
+    """Settings a run leaves empty, chosen the way its authors would have: the largest
+    micro-batch up to ~16K tokens (1 under pipelining) that fits the GPU, without activation
+    checkpointing if anything fits without it. Uses the memory model, never the outcome."""
+    gpu = catalog.find_gpu(row["gpu"])
+    ckpt_known = bool((row.get("act_ckpt") or "").strip())
+    start = micro or default_micro_batch(spec.seq_len, dp=par.dp, pp=par.pp,
+                                         global_batch_tokens=_int(row, "global_batch_tokens"))
+    micros = [micro] if micro else [m for m in (start >> i for i in range(12)) if m >= 1]
+    ckpts = [recipe.act_ckpt] if ckpt_known else ["none", "full"]
+    for ckpt in ckpts:
+        for m in micros:
+            candidate = replace(recipe, micro_batch=m, act_ckpt=ckpt)
+            if _fits(spec, candidate, par, gpu):
+                break
+        else:
+            continue
+        break
+    else:
+        candidate = replace(recipe, micro_batch=micros[-1], act_ckpt=ckpts[-1])
+    if micro is None:
+        assumed.append(f"micro_batch={candidate.micro_batch}")
+    if not ckpt_known:
+        assumed.append(f"act_ckpt={candidate.act_ckpt}")
+    return candidate
+
+
+def _memory(spec: ModelSpec, recipe: Recipe, par: Parallel) -> Any:
+    return peak_memory(spec, MemoryInputs(
+        micro_batch=recipe.micro_batch, precision=recipe.precision, optimizer=recipe.optimizer,
+        param_dtype=recipe.param_dtype, grad_dtype=recipe.grad_dtype,
+        embedding_dtype=recipe.embedding_dtype, master_dtype=recipe.master_dtype,
+        act_ckpt=recipe.act_ckpt, attention_impl=recipe.attention_impl,
+        compiled=recipe.compiled), par)
+
+
+def _fits(spec: ModelSpec, recipe: Recipe, par: Parallel, gpu: Any) -> bool:
+    d = catalog.memory_defaults()
+    context = d["context_gib_multi_gpu" if par.n_gpus > 1 else "context_gib"]
+    return _memory(spec, recipe, par).total / GIB * d["reserved_factor"] + context <= gpu.memory_gib
+
+
+class Prediction(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    tokens_per_sec_per_gpu: float
+    baseline: float
+    allocated_gib: float
+    capacity_gib: float
+    fits: bool
+    assumed: list[str]
+
+
+def predict_row(row: dict[str, str]) -> Prediction:
+    """Throughput, the constant-efficiency baseline, peak memory and the fit, from config only."""
     safe = {k: v for k, v in row.items() if k not in MEASURED}
     missing = [k for k in REQUIRED if not (safe.get(k) or "").strip()]
     if missing:
@@ -203,7 +275,23 @@ def predict_row(row: dict[str, str]) -> tuple[float, float, list[str]]:
     links = catalog.links_for(gpu, gpus_per_node=gpn)
     st = step_time(spec, recipe, par, Device(gpu, eff), links, eff)
     predicted = recipe.global_batch_tokens / st.step_time_s / par.n_gpus
-    return predicted, _baseline(safe, gpu, recipe.precision), assumed
+    allocated = _memory(spec, recipe, par).total / GIB
+    fits = _fits(spec, recipe, par, gpu)
+    return Prediction(tokens_per_sec_per_gpu=predicted,
+                      baseline=_baseline(safe, gpu, recipe.precision), allocated_gib=allocated,
+                      capacity_gib=gpu.memory_gib, fits=fits, assumed=assumed)
+
+
+def _as_measured(allocated_gib: float, kind: str, n_gpus: int) -> float:
+    """Convert a predicted allocated peak to what the source measured (README: compare like
+    with like): reserved adds the allocator's slack, nvidia-smi also the CUDA context."""
+    d = catalog.memory_defaults()
+    if kind == "reserved":
+        return allocated_gib * d["reserved_factor"]
+    if kind == "nvidia-smi":
+        context = d["context_gib_multi_gpu" if n_gpus > 1 else "context_gib"]
+        return allocated_gib * d["reserved_factor"] + context
+    return allocated_gib
 
 
 def _baseline(row: dict[str, str], gpu: Any, precision: str) -> float:
@@ -220,19 +308,27 @@ def _evaluate(row: dict[str, str]) -> RowResult:
     base = {"id": rid, "gpu": row.get("gpu", ""), "n_gpus": _int(row, "n_gpus"),
             "measured_oom": _bool(row, "oom")}
     try:
-        predicted, baseline, assumed = predict_row(row)
+        pred = predict_row(row)
     except TraintimeError as exc:
         return RowResult(**base, status="skipped", reason=str(exc))
-    if not measured:
-        return RowResult(**base, status="no-throughput", predicted_tokens_per_sec_per_gpu=predicted,
-                         assumed=assumed, reason="no measured throughput (memory/OOM row)")
-    value = float(measured)
+    mem_cell = (row.get("peak_mem_gib") or "").strip()
+    kind = (row.get("peak_mem_kind") or "allocated").strip() or "allocated"
+    memory = {
+        "predicted_fits": pred.fits,
+        "predicted_peak_mem_gib": _as_measured(pred.allocated_gib, kind, base["n_gpus"] or 1),
+        "measured_peak_mem_gib": float(mem_cell) if mem_cell else None,
+        "peak_mem_kind": kind if mem_cell else None,
+        "capacity_gib": pred.capacity_gib,
+    }
+    status = "unreliable" if unreliable else ("used" if measured else "no-throughput")
+    value = float(measured) if measured else None
     return RowResult(
-        **base, status="unreliable" if unreliable else "used",
+        **base, **memory, status=status,
         reason=(row.get("notes") or "")[:120] if unreliable else "",
-        predicted_tokens_per_sec_per_gpu=predicted, measured_tokens_per_sec_per_gpu=value,
-        throughput_error=predicted / value - 1.0, baseline_tokens_per_sec_per_gpu=baseline,
-        assumed=assumed,
+        predicted_tokens_per_sec_per_gpu=pred.tokens_per_sec_per_gpu,
+        measured_tokens_per_sec_per_gpu=value,
+        throughput_error=pred.tokens_per_sec_per_gpu / value - 1.0 if value else None,
+        baseline_tokens_per_sec_per_gpu=pred.baseline if value else None, assumed=pred.assumed,
     )
 
 
@@ -243,11 +339,18 @@ def _summary(rows: list[RowResult]) -> Summary:
             for r in used if r.baseline_tokens_per_sec_per_gpu and
             r.measured_tokens_per_sec_per_gpu and not math.isnan(r.baseline_tokens_per_sec_per_gpu)]
     logs = sorted(math.log1p(r.throughput_error) for r in used if r.throughput_error is not None)
+    reliable = [r for r in rows if r.status in ("used", "no-throughput")]
+    mem = [abs(r.predicted_peak_mem_gib / r.measured_peak_mem_gib - 1) for r in reliable
+           if r.measured_peak_mem_gib and r.predicted_peak_mem_gib is not None
+           and not r.measured_oom]
+    oom = [r.predicted_fits == (not r.measured_oom) for r in reliable
+           if r.measured_oom is not None and r.predicted_fits is not None]
     return Summary(
         throughput_mdape=statistics.median(errors) if errors else None,
         throughput_within_25=sum(e <= 0.25 for e in errors) / len(errors) if errors else None,
-        memory_mdape=None, oom_accuracy=None,
-        n_throughput=len(errors), n_memory=0, n_oom=0, n_rows=len(rows),
+        memory_mdape=statistics.median(mem) if mem else None,
+        oom_accuracy=sum(oom) / len(oom) if oom else None,
+        n_throughput=len(errors), n_memory=len(mem), n_oom=len(oom), n_rows=len(rows),
         n_skipped=sum(r.status == "skipped" for r in rows),
         n_unreliable=sum(r.status == "unreliable" for r in rows),
         baseline_throughput_mdape=statistics.median(base) if base else None,

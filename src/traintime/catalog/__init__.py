@@ -3,7 +3,7 @@
 Everything loads lazily on first use and is cached; importing this package reads nothing.
 """
 
-from traintime.catalog.efficiency import band, efficiency, links_for, node_for
+from traintime.catalog.efficiency import band, efficiency, links_for, memory_defaults, node_for
 from traintime.catalog.gpus import find_gpu, list_gpus, search_gpus
 from traintime.catalog.hf import load_hf_config
 from traintime.catalog.models import describe_model, find_model, list_models, model_recipe
@@ -20,6 +20,7 @@ __all__ = [
     "band",
     "efficiency",
     "links_for",
+    "memory_defaults",
     "node_for",
     "ReferenceRun",
     "Scenario",

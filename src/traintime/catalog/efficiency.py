@@ -47,3 +47,12 @@ def links_for(gpu: GpuSpec, *, gpus_per_node: int, system: NodeSpec | None = Non
 def band() -> dict[str, object]:
     """The validation-derived uncertainty band of time estimates (``data/band.toml``)."""
     return read_toml(data_dir().joinpath("band.toml"), what="band file")
+
+
+@functools.cache
+def memory_defaults() -> dict[str, float]:
+    """Allocator and context defaults of the memory model (``data/memory.toml``)."""
+    doc = read_toml(data_dir().joinpath("memory.toml"), what="memory defaults file")
+    out = {k: float(v) for k, v in doc["allocator"].items() if k != "source"}
+    out["host_process_gib"] = float(doc["host"]["process_gib"])
+    return out

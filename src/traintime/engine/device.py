@@ -13,7 +13,7 @@ relative to the same factor at the size the catalog ceiling was measured at.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from traintime.specs import Efficiency, GpuSpec
 
@@ -35,12 +35,13 @@ def usable_precision(gpu: GpuSpec, precision: str) -> str:
     return max(options, key=lambda p: gpu.peak(p) or 0.0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Device:
     """A GPU as the time model sees it: sustained rates in FLOP/s and bytes/s."""
 
     gpu: GpuSpec
     eff: Efficiency
+    _rates: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def mem_bw(self) -> float:
@@ -48,8 +49,11 @@ class Device:
 
     def matmul_rate(self, precision: str) -> float:
         """Sustained dense matmul FLOP/s at ``precision`` (falls back like the estimate)."""
-        peak = self.gpu.peak(usable_precision(self.gpu, precision)) or 0.0
-        return peak * TFLOP * self.gpu.matmul_ceiling
+        rate = self._rates.get(precision)
+        if rate is None:
+            peak = self.gpu.peak(usable_precision(self.gpu, precision)) or 0.0
+            rate = self._rates[precision] = peak * TFLOP * self.gpu.matmul_ceiling
+        return rate
 
     def wave_efficiency(self, m: int, n: int, k: int) -> float:
         """Fraction of SMs kept busy by the output tiles (split-K when tiles are few)."""

@@ -46,6 +46,7 @@ class Recipe:
     grad_dtype: str = "fp32"
     state_dtype: str = "fp32"
     embedding_dtype: str = "fp32"
+    master_dtype: str | None = None
     act_ckpt: str = "none"
     attention_impl: str = "flash"
     compiled: bool = False
@@ -132,7 +133,8 @@ def _dp_comm(params: float, recipe: Recipe, par: Parallel, links: Links, eff: Ef
 def _optimizer(spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, *,
                params: float, layers: int) -> list[Op]:
     shards = par.dp if par.zero_stage >= 1 else 1
-    common = {"param_dtype": recipe.param_dtype, "grad_dtype": recipe.grad_dtype,
+    common = {"param_dtype": recipe.master_dtype or recipe.param_dtype,
+              "grad_dtype": recipe.grad_dtype,
               "state_dtype": recipe.state_dtype, "dev": dev}
     if recipe.optimizer != "muon":
         return [adam_like_time(params / shards, optimizer=recipe.optimizer, **common)]
