@@ -21,7 +21,7 @@ def _keys(obj, depth):
 
 @pytest.mark.skipif(not DOC.exists(), reason="docs not shipped in this checkout")
 def test_schema_doc_covers_output():
-    data = json.loads(traintime.estimate("nanochat-2026-d12", "4070", micro_batch=8).to_json())
+    data = json.loads(traintime.estimate("nanochat-2026-d12", "4070", plan=True).to_json())
     text = DOC.read_text()
     missing = sorted(k for k in _keys(data, 3) if f"`{k}`" not in text)
     assert not missing, f"undocumented keys: {missing}"

@@ -13,7 +13,7 @@ LEVEL = {
     "specs": 1, "families": 1,
     "engine": 2,
     "catalog": 2,
-    "results": 3,
+    "results": 3, "planner": 3,
     "estimation": 4, "validate": 4,
     "report": 5,
     "cli": 6, "__main__": 6,

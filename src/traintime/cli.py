@@ -40,7 +40,7 @@ def root(ctx: typer.Context, json_out: bool = _JSON) -> None:
     from traintime import catalog
 
     founding = catalog.load_scenario(None)
-    _run_estimate(scenario=None, overrides={"reference": founding.reference},
+    _run_estimate(scenario=None, overrides={"reference": founding.reference, "plan": True},
                   json_out=json_out, details=False)
 
 
@@ -53,10 +53,18 @@ def _run_estimate(
     if json_out:
         typer.echo(est.to_json())
         return
-    from traintime.report import render_breakdown, render_estimate, render_flops, render_params
+    from traintime.report import (
+        render_breakdown,
+        render_estimate,
+        render_flops,
+        render_params,
+        render_plan,
+    )
 
     console = _console()
     console.print(render_estimate(est))
+    if est.plan is not None and (details or overrides.get("plan")):
+        console.print(render_plan(est))
     if details:
         console.print(render_breakdown(est))
         console.print(render_params(est))
@@ -104,6 +112,10 @@ def estimate(
                                   "estimate: nanochat-d32-8xh100, nanochat-d20-8xh100."),
     details: bool = typer.Option(False, "--details", help="Also print parameters and FLOPs by "
                                  "operation."),
+    plan: bool = typer.Option(False, "--plan", help="Let the planner pick the settings you did "
+                              "not give (fastest configuration that fits)."),
+    allow_math_changes: bool = typer.Option(False, "--allow-math-changes", help="Let the planner "
+                                            "use 8-bit optimizer states."),
     json_out: bool = _JSON,
 ) -> None:
     """Estimate one training run (model x GPUs x recipe)."""
@@ -116,12 +128,43 @@ def estimate(
         "optimizer_state_dtype": state_dtype, "act_ckpt": ckpt, "attention_impl": attention,
         "compiled": compile_, "tp": tp, "pp": pp, "zero_stage": zero, "offload": offload,
         "system": system, "gpus_per_node": gpus_per_node, "reference": reference,
+        "plan": plan or None, "allow_math_changes": allow_math_changes or None,
     }
     given = {k: v for k, v in overrides.items() if v is not None}
     if scenario is None and "model" in given and "gpu" not in given:
         given["gpu"] = "GeForce RTX 4070"
     _run_estimate(scenario=scenario, overrides=given, json_out=json_out,
                   details=details or scenario is not None or bool(given))
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    epilog=(
+        "Takes every option of `traintime estimate`; settings you give are kept, the rest are "
+        "searched.\n\nExamples:\n\n  traintime plan\n\n"
+        "  traintime plan --model nanochat-d20 --gpu 3090\n\n"
+        "  traintime plan --model llama-3.1-8b --gpu a100 --gpus 8 --allow-math-changes --json"
+    ),
+)
+def plan(ctx: typer.Context) -> None:
+    """Find the fastest configuration that fits (micro-batch, checkpointing, offload, ZeRO,
+    TP/PP) and rank the alternatives."""
+    command = typer.main.get_command(app)
+    estimate_cmd = command.commands["estimate"]  # type: ignore[attr-defined]
+    args = list(ctx.args)
+    if not any(a in ("--model", "-m", "--scenario", "-s", "--gpu", "-g") for a in args):
+        from traintime import catalog
+
+        founding = catalog.load_scenario(None)
+        args += ["--model", founding.model, "--gpu", founding.gpu]
+        if founding.reference:
+            args += ["--reference", founding.reference]
+        for key, value in founding.training.items():
+            if key == "tokens_per_param":
+                args += ["--tokens-per-param", str(value)]
+            elif key == "global_batch_tokens":
+                args += ["--batch-tokens", str(value)]
+    estimate_cmd.main(args=[*args, "--plan"], prog_name="traintime plan", standalone_mode=False)
 
 
 @app.command(epilog="Examples:\n\n  traintime models\n\n  traintime models llama --json")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,13 @@ from traintime.engine.device import Device, usable_precision
 from traintime.engine.flops import FlopsPerToken, flops_per_token
 from traintime.engine.params import count_params
 from traintime.engine.schedule import Schedule, make_schedule
+from traintime.engine.memory import GIB, MemoryInputs, peak_memory
 from traintime.engine.step import Recipe, StepTime, default_micro_batch, step_time
 from traintime.errors import SpecError
+from traintime.planner import Candidate, Plan, Problem, search
 from traintime.results import (
     Estimate,
+    MemoryReport,
     HardwareReport,
     ModelReport,
     ReferenceComparison,
@@ -27,7 +31,16 @@ from traintime.results import (
     TimeReport,
     TrainingReport,
 )
-from traintime.specs import GpuSpec, HardwareSpec, ModelSpec, NodeSpec, Parallel, TrainingSpec, build
+from traintime.specs import (
+    GpuSpec,
+    HardwareSpec,
+    Links,
+    ModelSpec,
+    NodeSpec,
+    Parallel,
+    TrainingSpec,
+    build,
+)
 from traintime.units import HOUR, TFLOP, parse_count
 
 DEFAULT_TOKENS_PER_PARAM = 20.0  # Hoffmann et al. 2022 (Chinchilla), compute-optimal ratio
@@ -86,6 +99,8 @@ def estimate(
     system: str | NodeSpec | None = None,
     training: dict[str, Any] | TrainingSpec | None = None,
     reference: str | None = None,
+    plan: bool = False,
+    allow_math_changes: bool = False,
     **training_overrides: Any,
 ) -> Estimate:
     """Estimate training ``model`` on ``gpus`` x ``gpu``.
@@ -95,6 +110,10 @@ def estimate(
     ``act_ckpt``, ``attention_impl``, ``compiled``, ``tp``, ``pp``, ``zero_stage``, ``offload``,
     dtypes); ``tokens`` accepts '37.6B'. ``system`` names a node preset (``dgx-h100``, ``p5``)
     whose links are used; ``reference`` a measured run to scale by hand beside the estimate.
+    With ``plan`` the planner searches micro-batch, checkpointing, offload, ZeRO and model
+    parallelism for the fastest configuration that fits (settings given explicitly are kept),
+    and the estimate describes that configuration; ``allow_math_changes`` lets it use 8-bit
+    optimizer states.
     Raises :class:`~traintime.errors.TraintimeError` (one-line message) on bad input.
     """
     unknown = set(training_overrides) - set(TrainingSpec.model_fields)
@@ -110,7 +129,7 @@ def estimate(
     train = resolve_training(spec, training, training_overrides)
     if train.seq_len is not None and train.seq_len != spec.seq_len:
         spec = build(ModelSpec, f"model {spec.name}", **{**spec.model_dump(), "seq_len": train.seq_len})
-    est = _compose(spec, train, hardware)
+    est = _compose(spec, train, hardware, plan=plan, allow_math=allow_math_changes)
     if reference is not None:
         est = _with_reference(est, reference)
     return est
@@ -126,9 +145,9 @@ def _tokens(train: TrainingSpec, total_params: int, notes: list[str]) -> float:
     return ratio * total_params
 
 
-def _compose(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec) -> Estimate:
+def _compose(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec, *, plan: bool,
+             allow_math: bool) -> Estimate:
     params = count_params(spec)
-    flops = flops_per_token(spec, attention_impl=_flops_impl(train), act_ckpt=train.act_ckpt)
     notes: list[str] = []
     par = _layout(train, hw.count)
     tokens = _tokens(train, params.total, notes)
@@ -136,20 +155,109 @@ def _compose(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec) -> Estimate
     if micro is None:
         micro = default_micro_batch(spec.seq_len, dp=par.dp, pp=par.pp,
                                     global_batch_tokens=train.global_batch_tokens)
-        notes.append(f"micro-batch not given: assumed {micro} sequences per GPU (about 16K "
-                     f"tokens per micro-step); pass --micro-batch to set it")
+        if not plan:
+            notes.append(f"micro-batch not given: assumed {micro} sequences per GPU (about 16K "
+                         f"tokens per micro-step); `traintime plan` picks the fastest that fits")
+    recipe = _recipe(train, micro)
+    links = _links(hw)
+    eff = catalog.efficiency()
+    plan_result = None
+    if plan:
+        plan_result = search(_problem(spec, train, hw, par, recipe, links),
+                             allow_math_changes=allow_math)
+        pick = plan_result.chosen or plan_result.nearest
+        par = Parallel(dp=hw.count // (pick.tp * pick.pp), tp=pick.tp, pp=pick.pp,
+                       zero_stage=pick.zero_stage, offload=pick.offload)  # type: ignore[arg-type]
+        recipe = replace(_recipe_for_pick(recipe, pick), micro_batch=pick.micro_batch,
+                         act_ckpt=pick.act_ckpt)
+        notes += _plan_notes(plan_result, pick)
+    flops = flops_per_token(spec, attention_impl=_flops_impl(train), act_ckpt=recipe.act_ckpt)  # type: ignore[arg-type]
     schedule = make_schedule(tokens=tokens, global_batch_tokens=train.global_batch_tokens,
-                             seq_len=spec.seq_len, data_parallel=par.dp, micro_batch=micro)
-    training = _training_report(train, schedule, flops, notes)
-    step = _step(spec, train, hw, par, micro)
-    hardware = _hardware_report(hw, train, training.executed_flops_total)
-    throughput = _throughput(step, flops, hw, train, par, micro)
+                             seq_len=spec.seq_len, data_parallel=par.dp,
+                             micro_batch=recipe.micro_batch)
+    step = step_time(spec, recipe, par, Device(hw.gpu, eff), links, eff)
+    used = train.model_copy(update={"micro_batch": recipe.micro_batch,
+                                    "act_ckpt": recipe.act_ckpt, "offload": par.offload,
+                                    "zero_stage": par.zero_stage, "tp": par.tp, "pp": par.pp})
     return Estimate(
         model=ModelReport(name=spec.name, spec=spec, params=params, flops_per_token=flops),
-        training=training,
-        hardware=hardware,
-        throughput=throughput,
+        training=_training_report(used, schedule, flops, notes),
+        hardware=_hardware_report(hw, train, flops.executed * schedule.tokens),
+        throughput=_throughput(step, flops, hw, train, par, recipe.micro_batch, links),
         time=_time(step.step_time_s * schedule.steps),
+        memory=_memory_report(spec, recipe, par, hw),
+        plan=plan_result,
+    )
+
+
+def _links(hw: HardwareSpec) -> Links:
+    per_node = hw.gpus_per_node or (hw.system.gpus_per_node if hw.system else min(hw.count, 8))
+    return catalog.links_for(hw.gpu, gpus_per_node=per_node, system=hw.system)
+
+
+def _context_gib(n_gpus: int) -> float:
+    d = catalog.memory_defaults()
+    return d["context_gib_multi_gpu" if n_gpus > 1 else "context_gib"]
+
+
+def _problem(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec, par: Parallel,
+             recipe: Recipe, links: Links) -> Problem:
+    given = train.model_fields_set
+    return Problem(
+        spec=spec, recipe=recipe, gpu=hw.gpu, n_gpus=hw.count, links=links,
+        eff=catalog.efficiency(), base=par, usable_gib=hw.gpu.memory_gib,
+        reserved_factor=catalog.memory_defaults()["reserved_factor"],
+        context_gib=_context_gib(hw.count),
+        user_micro=train.micro_batch,
+        user_ckpt=train.act_ckpt if "act_ckpt" in given else None,
+        user_offload=train.offload if "offload" in given else None,
+        user_zero=train.zero_stage if "zero_stage" in given else None,
+    )
+
+
+def _recipe_for_pick(recipe: Recipe, pick: Candidate) -> Recipe:
+    if pick.offload != "none":
+        c = "fp32" if recipe.precision in ("fp32", "tf32") else "bf16"
+        recipe = replace(recipe, param_dtype=c, grad_dtype=c, master_dtype="fp32")
+    if pick.optimizer_state_dtype:
+        recipe = replace(recipe, state_dtype=pick.optimizer_state_dtype,
+                         optimizer="adamw8bit" if recipe.optimizer == "adamw" else recipe.optimizer)
+    return recipe
+
+
+def _plan_notes(plan: Plan, pick: Candidate) -> list[str]:
+    if plan.chosen is None:
+        return ["nothing fits: the estimate shows the configuration that comes closest; "
+                + "; ".join(plan.advice)]
+    if not pick.changes:
+        return []
+    return ["the planner changed the setup to fit and run fastest: " + ", ".join(pick.changes)]
+
+
+def _memory_report(spec: ModelSpec, recipe: Recipe, par: Parallel,
+                   hw: HardwareSpec) -> MemoryReport:
+    d = catalog.memory_defaults()
+    mem = peak_memory(spec, MemoryInputs(
+        micro_batch=recipe.micro_batch, precision=recipe.precision, optimizer=recipe.optimizer,
+        param_dtype=recipe.param_dtype, grad_dtype=recipe.grad_dtype,
+        embedding_dtype=recipe.embedding_dtype, master_dtype=recipe.master_dtype,
+        state_dtype=recipe.state_dtype, act_ckpt=recipe.act_ckpt,
+        attention_impl=recipe.attention_impl, compiled=recipe.compiled), par,
+        offload=par.offload)
+    peak = mem.total / GIB
+    context = _context_gib(hw.count)
+    needed = peak * d["reserved_factor"] + context
+    host = mem.host / GIB
+    host_note = (f"offload keeps {host:.1f} GiB in host RAM per GPU (plus ~"
+                 f"{d['host_process_gib']:g} GiB for the process): "
+                 f"{host * hw.count + d['host_process_gib']:.0f} GiB of RAM for {hw.count} GPU(s)"
+                 if host else "no offload")
+    return MemoryReport(
+        peak_gib=peak, reserved_gib=peak * d["reserved_factor"], needed_gib=needed,
+        capacity_gib=hw.gpu.memory_gib, fits=needed <= hw.gpu.memory_gib,
+        breakdown=mem.as_gib(), host_gib=host, host_note=host_note,
+        assumptions=(f"allocated peak x {d['reserved_factor']:g} allocator slack + {context:g} "
+                     f"GiB CUDA context must fit in {hw.gpu.memory_gib:g} GiB"),
     )
 
 
@@ -180,27 +288,18 @@ def _recipe(train: TrainingSpec, micro: int) -> Recipe:
         global_batch_tokens=train.global_batch_tokens, micro_batch=micro,
         precision=train.precision, optimizer=train.optimizer, param_dtype=train.param_dtype,
         grad_dtype=train.grad_dtype or train.param_dtype, state_dtype=train.state_dtype,
-        embedding_dtype=train.embedding_dtype or train.param_dtype, act_ckpt=train.act_ckpt,
+        embedding_dtype=train.embedding_dtype or train.param_dtype,
+        master_dtype=train.master_dtype, act_ckpt=train.act_ckpt,
         attention_impl=train.attention_impl, compiled=train.compiled,
     )
 
 
-def _step(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec, par: Parallel,
-          micro: int) -> StepTime:
-    eff = catalog.efficiency()
-    per_node = hw.gpus_per_node or (hw.system.gpus_per_node if hw.system else min(hw.count, 8))
-    links = catalog.links_for(hw.gpu, gpus_per_node=per_node, system=hw.system)
-    return step_time(spec, _recipe(train, micro), par, Device(hw.gpu, eff), links, eff)
-
-
 def _throughput(step: StepTime, flops: FlopsPerToken, hw: HardwareSpec, train: TrainingSpec,
-                par: Parallel, micro: int) -> ThroughputReport:
+                par: Parallel, micro: int, links: Links) -> ThroughputReport:
     mfu_precision = usable_precision(hw.gpu, "bf16" if train.precision == "fp8" else train.precision)
     peak = hw.gpu.peak(mfu_precision) or float("nan")
     per_gpu_flop_rate = peak * TFLOP * hw.count
     tokens_per_sec = step.tokens / step.step_time_s
-    per_node = hw.gpus_per_node or min(hw.count, 8)
-    links = catalog.links_for(hw.gpu, gpus_per_node=per_node, system=hw.system)
     return ThroughputReport(
         tokens_per_sec_per_gpu=tokens_per_sec / hw.count,
         tokens_per_sec=tokens_per_sec,

@@ -104,6 +104,37 @@ def _speed_lines(est: Estimate) -> list[tuple[str, str]]:
     return rows
 
 
+def _memory_lines(est: Estimate) -> list[tuple[str, str]]:
+    mem = est.memory
+    if mem is None:
+        return []
+    parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f}" for k, v in mem.breakdown.items() if v >= 0.05)
+    verdict = "fits" if mem.fits else "DOES NOT FIT"
+    rows = [("Memory", f"{mem.peak_gib:.1f} GiB peak per GPU ({parts}); needs {mem.needed_gib:.1f}"
+                       f" of {mem.capacity_gib:g} GiB: {verdict}")]
+    if mem.host_gib:
+        rows.append(("", mem.host_note))
+    return rows
+
+
+def _plan_lines(est: Estimate) -> list[tuple[str, str]]:
+    plan = est.plan
+    if plan is None:
+        return []
+    pick = plan.chosen
+    if pick is None:
+        return [("Plan", "nothing fits; " + "; ".join(plan.advice))]
+    what = (f"micro-batch {pick.micro_batch} x {est.throughput.micro_steps if est.throughput else '?'}"
+            f" accumulation, checkpointing {pick.act_ckpt}, offload {pick.offload}")
+    if pick.zero_stage or pick.tp > 1 or pick.pp > 1:
+        what += f", ZeRO {pick.zero_stage}, TP {pick.tp}, PP {pick.pp}"
+    rows = [("Plan", f"{what}; {pick.slowdown:.2f}x the fastest step if memory were unlimited "
+                     f"({plan.searched} configurations searched)")]
+    if pick.changes:
+        rows.append(("", "changed: " + ", ".join(pick.changes)))
+    return rows
+
+
 def _reference_lines(est: Estimate, ref: ReferenceRun) -> list[tuple[str, str]]:
     rows = [
         ("Reference", f"{ref.description}: measured {ref.step_time_s:.3f} s/step -> "
@@ -122,7 +153,8 @@ def render_estimate(est: Estimate, *, reference: ReferenceRun | None = None) -> 
     """The one-screen report of an estimate."""
     hw = est.hardware
     title = Text(f"traintime: {est.model.name} on {hw.count} x {hw.gpu.name}", style="bold")
-    rows = _model_lines(est) + _training_lines(est) + _hardware_lines(est) + _speed_lines(est)
+    rows = (_model_lines(est) + _training_lines(est) + _hardware_lines(est) + _plan_lines(est)
+            + _memory_lines(est) + _speed_lines(est))
     if reference is not None and (est.time is None or est.time.reference is None):
         rows += _reference_lines(est, reference)
     pending = [k for k in ("throughput", "time", "memory", "plan", "energy", "cost")
@@ -300,3 +332,23 @@ def render_validation(report: Any) -> RenderableType:
         f"unreliable (shown, not in the summary)",
     ]
     return Group(table, Text("\n".join(lines)))
+
+
+def render_plan(est: Estimate) -> RenderableType:
+    """The planner's ranked alternatives: what each change costs in speed and memory."""
+    plan = est.plan
+    table = Table(title="Configurations (best of each kind; slowdown vs the fastest step if "
+                        "memory were unlimited)")
+    for col in ("micro-batch", "checkpointing", "offload", "ZeRO", "TP x PP", "step s",
+                "slowdown", "needs GiB", "fits", "host GiB", "note"):
+        table.add_column(col, justify="right" if col not in ("checkpointing", "offload", "fits",
+                                                              "note") else "left")
+    if plan is None:
+        return table
+    for c in plan.alternatives:
+        note = "changes math" if c.changes_math else ("chosen" if c == plan.chosen else "")
+        table.add_row(str(c.micro_batch), c.act_ckpt, c.offload, str(c.zero_stage),
+                      f"{c.tp} x {c.pp}", f"{c.step_time_s:.3g}", f"{c.slowdown:.2f}x",
+                      f"{c.needed_gib:.1f}", "yes" if c.fits else "no",
+                      f"{c.host_gib:.1f}" if c.host_gib else "-", note)
+    return table

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from traintime.engine.flops import FlopsPerToken
 from traintime.engine.params import ParamCounts
+from traintime.planner import Plan
 from traintime.specs import GpuSpec, ModelSpec, TrainingSpec
 
 SCHEMA_VERSION = 1
@@ -100,6 +101,20 @@ class TimeReport(_Result):
     reference: ReferenceComparison | None = None
 
 
+class MemoryReport(_Result):
+    """Peak memory on the busiest GPU for the configuration estimated, and whether it fits."""
+
+    peak_gib: float
+    reserved_gib: float
+    needed_gib: float
+    capacity_gib: float
+    fits: bool
+    breakdown: dict[str, float]
+    host_gib: float
+    host_note: str
+    assumptions: str
+
+
 class Estimate(_Result):
     """Everything traintime computes for one question. Top-level keys are stable."""
 
@@ -108,8 +123,8 @@ class Estimate(_Result):
     hardware: HardwareReport
     throughput: ThroughputReport | None = None
     time: TimeReport | None = None
-    memory: dict[str, Any] | None = None
-    plan: dict[str, Any] | None = None
+    memory: MemoryReport | None = None
+    plan: Plan | None = None
     energy: dict[str, Any] | None = None
     cost: dict[str, Any] | None = None
 

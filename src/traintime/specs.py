@@ -305,6 +305,7 @@ class Efficiency(_Frozen):
     network_step_us: float = Field(ge=0)
     host_memory_bw_gbs: float = Field(gt=0)
     cpu_adam_bytes_per_param: float = Field(gt=0)
+    cpu_matmul_tflops: float = Field(gt=0)
 
 
 class Links(_Frozen):

@@ -145,16 +145,19 @@ def _optimizer(spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, *,
     return [muon, adam_like_time(rest, optimizer="adamw", **common)]
 
 
-def _offload(recipe: Recipe, par: Parallel, links: Links, eff: Efficiency, *, params: float,
-             t_micro: float, micro_steps: int) -> float:
+def _offload(spec: ModelSpec, recipe: Recipe, par: Parallel, links: Links, eff: Efficiency, *,
+             params: float, layers: int, t_micro: float, micro_steps: int) -> float:
     if par.offload == "none":
         return 0.0
     shards = par.dp if par.zero_stage >= 1 else 1
     local = params / shards
-    g = DTYPE_BYTES.get(recipe.grad_dtype, 4.0)
     c = 4.0 if recipe.precision in ("fp32", "tf32") else 2.0
-    transfer = local * (g + c) / (links.host_gbs * 1e9)
+    transfer = local * (c + c) / (links.host_gbs * 1e9)  # 16-bit gradients down, weights up
     cpu = local * eff.cpu_adam_bytes_per_param / (eff.host_memory_bw_gbs * 1e9)
+    if recipe.optimizer == "muon":  # Newton-Schulz on the host
+        ns = sum(c_ * 5 * (4.0 * min(m, n) ** 2 * max(m, n) + 2.0 * min(m, n) ** 3)
+                 for m, n, c_ in muon_matrices(spec, par.tp, layers))
+        cpu += ns / shards / (eff.cpu_matmul_tflops * 1e12)
     exposed = max(transfer, cpu)
     if par.offload == "optimizer+params":
         fetch = 2 * params * c / (links.host_gbs * 1e9)  # weights in for forward and backward
@@ -189,8 +192,8 @@ def step_time(spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, links
     dp = _dp_comm(params, recipe, par, links, eff, t_micro=t_micro, layers=layers,
                   micro_steps=micro_steps)
     opt = _optimizer(spec, recipe, par, dev, params=params, layers=layers)
-    offload = _offload(recipe, par, links, eff, params=params, t_micro=t_micro,
-                       micro_steps=micro_steps)
+    offload = _offload(spec, recipe, par, links, eff, params=params, layers=layers,
+                       t_micro=t_micro, micro_steps=micro_steps)
     if par.offload != "none":
         opt = []  # the optimizer runs on the host: its time is in `offload`
     breakdown = {c: micro_steps * _sum(ops, c) for c in ("matmul", "attention", "memory")}

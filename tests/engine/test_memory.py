@@ -1,0 +1,68 @@
+"""Memory model: hand-computed components, ZeRO monotonicity, checkpointing, offload, and the
+measured peaks of the validation table (shared/validation/runs_dev.csv)."""
+
+import pytest
+
+from traintime.catalog import find_model
+from traintime.engine.memory import GIB, MemoryInputs, peak_memory
+from traintime.specs import Parallel
+
+
+def _mem(model="nanochat-d32", par=None, **kw):
+    base = {"micro_batch": 1, "optimizer": "muon", "param_dtype": "fp32",
+            "embedding_dtype": "bf16", "compiled": True, "attention_impl": "sdpa"}
+    return peak_memory(find_model(model), MemoryInputs(**{**base, **kw}), par or Parallel(),
+                       offload=kw.pop("offload", "none") if "offload" in kw else "none")
+
+
+def test_nanochat_d32_persistent_state():
+    # nanochat.md section 3.2: matrices fp32 weight + grad + Muon momentum = 12 B, lm_head
+    # AdamW 16 B, bf16 wte 8 B -> ~22.6 GB of weights, gradients and optimizer state.
+    m = _mem()
+    state = m.weights + m.gradients + m.optimizer
+    expected = 1_610_612_736 * 12 + 134_217_728 * 16 + 134_217_728 * 8  # blocks, head, wte
+    assert state == pytest.approx(expected, rel=1e-3)
+    assert state / 1e9 == pytest.approx(22.6, abs=0.1)
+
+
+def test_zero_stages_only_shrink():
+    totals = [_mem(par=Parallel(dp=8, zero_stage=z)).persistent for z in (1, 2, 3)]
+    assert totals[0] > totals[1] > totals[2]
+
+
+def test_checkpointing_lowers_activations():
+    acts = [_mem(micro_batch=8, act_ckpt=c).activations for c in ("none", "selective", "full")]
+    assert acts[0] >= acts[1] > acts[2]
+
+
+def test_eager_attention_keeps_the_scores():
+    flash = _mem("gpt2", attention_impl="flash", optimizer="adamw").activations
+    eager = _mem("gpt2", attention_impl="eager", optimizer="adamw").activations
+    # probabilities: H x T per token per layer in bf16 = 12 x 1024 x 2 B x 12 layers x 1024 tokens
+    assert eager - flash == pytest.approx(12 * 1024 * 2 * 12 * 1024, rel=0.05)
+
+
+def test_offload_moves_state_to_the_host():
+    on_gpu = _mem()
+    off = peak_memory(find_model("nanochat-d32"), MemoryInputs(
+        micro_batch=1, optimizer="muon", param_dtype="fp32", embedding_dtype="bf16",
+        compiled=True), Parallel(), offload="optimizer")
+    assert off.optimizer == 0 and off.host > on_gpu.optimizer
+    assert off.persistent < on_gpu.persistent
+
+
+def test_logits_scale_with_vocab_and_tokens():
+    a = _mem(micro_batch=1).logits
+    b = _mem(micro_batch=2).logits
+    assert b == pytest.approx(2 * a)
+    assert a == pytest.approx(2048 * 65536 * 6)  # bf16 logits + fp32 copy
+
+
+def test_allocated_peak_of_the_4070_run():
+    # nanochat HEAD d12 on one RTX 4070, micro-batch 8: 'Peak VRAM: 9,448 MiB' (9.23 GiB,
+    # lzwjava training summary, validation row nanochat-d12-1x4070).
+    spec = find_model("nanochat-2026-d12").model_copy(update={"window_pattern": None})
+    m = peak_memory(spec, MemoryInputs(micro_batch=8, optimizer="muon", param_dtype="fp32",
+                                       embedding_dtype="bf16", compiled=True,
+                                       attention_impl="sdpa"), Parallel())
+    assert m.total / GIB == pytest.approx(9.23, rel=0.12)
