@@ -46,6 +46,7 @@ def root(ctx: typer.Context, json_out: bool = _JSON) -> None:
 
 def _run_estimate(
     *, scenario: Path | None, overrides: dict[str, Any], json_out: bool, details: bool,
+    table: bool = False,
 ) -> None:
     from traintime.estimation import estimate_scenario
 
@@ -63,7 +64,7 @@ def _run_estimate(
 
     console = _console()
     console.print(render_estimate(est))
-    if est.plan is not None and (details or overrides.get("plan")):
+    if est.plan is not None and (details or table):
         console.print(render_plan(est))
     if details:
         console.print(render_breakdown(est))
@@ -116,6 +117,7 @@ def estimate(
                               "not give (fastest configuration that fits)."),
     allow_math_changes: bool = typer.Option(False, "--allow-math-changes", help="Let the planner "
                                             "use 8-bit optimizer states."),
+    plan_table: bool = typer.Option(False, "--plan-table", hidden=True),
     json_out: bool = _JSON,
 ) -> None:
     """Estimate one training run (model x GPUs x recipe)."""
@@ -131,10 +133,11 @@ def estimate(
         "plan": plan or None, "allow_math_changes": allow_math_changes or None,
     }
     given = {k: v for k, v in overrides.items() if v is not None}
+    table = given.pop("plan_table", None)
     if scenario is None and "model" in given and "gpu" not in given:
         given["gpu"] = "GeForce RTX 4070"
     _run_estimate(scenario=scenario, overrides=given, json_out=json_out,
-                  details=details or scenario is not None or bool(given))
+                  details=details or scenario is not None or bool(given), table=bool(table))
 
 
 @app.command(
@@ -164,7 +167,8 @@ def plan(ctx: typer.Context) -> None:
                 args += ["--tokens-per-param", str(value)]
             elif key == "global_batch_tokens":
                 args += ["--batch-tokens", str(value)]
-    estimate_cmd.main(args=[*args, "--plan"], prog_name="traintime plan", standalone_mode=False)
+    estimate_cmd.main(args=[*args, "--plan", "--plan-table"], prog_name="traintime plan",
+                      standalone_mode=False)
 
 
 @app.command(epilog="Examples:\n\n  traintime models\n\n  traintime models llama --json")

@@ -361,13 +361,7 @@ def _with_reference(est: Estimate, name: str) -> Estimate:
     ref_mfu = ref_flops * ref.global_batch_tokens / ref.step_time_s / (ref.gpus * ref_peak * TFLOP)
     assert est.time is not None and est.throughput is not None
     ours = est.time.total_hours
-    explanation = (
-        f"Scaling assumes this setup runs at the reference's {ref_mfu:.0%} of peak; the "
-        f"operation-level model predicts {est.throughput.mfu:.0%} here. Small models, few "
-        f"GPUs and consumer cards (boost clocks, no inter-GPU traffic, more bandwidth per "
-        f"FLOP) reach a higher share of peak than an 8-GPU datacenter node; memory-bound work, "
-        f"small GEMMs and communication pull the other way."
-    )
+    explanation = _why_they_differ(ref_mfu, est)
     comparison = ReferenceComparison(
         reference=name, description=ref.description, measured_step_time_s=ref.step_time_s,
         measured_hours=ref.total_hours, measured_mfu=ref_mfu, scaled_total_hours=scaled_hours,
@@ -375,6 +369,17 @@ def _with_reference(est: Estimate, name: str) -> Estimate:
         source=ref.source,
     )
     return est.model_copy(update={"time": est.time.model_copy(update={"reference": comparison})})
+
+
+def _why_they_differ(ref_mfu: float, est: Estimate) -> str:
+    """One sentence on why scaling a measured run by peak FLOPs differs from the model."""
+    assert est.throughput is not None
+    tp = est.throughput
+    biggest = max((k for k in tp.breakdown_s if k not in ("matmul", "attention")),
+                  key=lambda k: tp.breakdown_s[k])
+    share = tp.breakdown_s[biggest] / tp.step_time_s
+    return (f"scaling assumes the reference's {ref_mfu:.0%} MFU; the model predicts "
+            f"{tp.mfu:.0%} here (its largest non-matmul cost: {biggest}, {share:.0%} of the step)")
 
 
 def estimate_scenario(path: str | None = None, **overrides: Any) -> Estimate:

@@ -95,9 +95,8 @@ def _speed_lines(est: Estimate) -> list[tuple[str, str]]:
     ref = tm.reference
     if ref is not None:
         rows += [
-            ("By hand", f"scaling {ref.description} ({ref.measured_hours:.1f} h measured, "
-                        f"{ref.measured_mfu:.0%} MFU) by FLOPs and GPU peak: "
-                        f"{human_duration(ref.scaled_total_hours * HOUR)} "
+            ("By hand", f"{ref.description}: {ref.measured_hours:.1f} h measured; scaled by "
+                        f"FLOPs and GPU peak: {human_duration(ref.scaled_total_hours * HOUR)} "
                         f"({ref.ratio:.2f}x our estimate)"),
             ("", ref.explanation),
         ]
