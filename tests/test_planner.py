@@ -54,3 +54,15 @@ def test_math_changes_only_when_allowed():
 def test_multi_gpu_considers_zero():
     est = traintime.estimate("llama-3.1-8b", "a100", gpus=8, plan=True)
     assert {c.zero_stage for c in est.plan.alternatives} - {0}
+
+
+def test_plan_on_many_matches_single_plans_for_fit():
+    from traintime.catalog import find_gpu
+    from traintime.estimation import plan_on_many
+
+    gpus = [find_gpu(n) for n in ("4070", "4090", "h100")]
+    results = plan_on_many("nanochat-d20", gpus)
+    for gpu, cand, _ in results:
+        single = traintime.estimate("nanochat-d20", gpu, plan=True).plan.chosen
+        assert (cand is None) == (single is None)
+        assert cand.needed_gib <= gpu.memory_gib

@@ -20,7 +20,7 @@ from traintime.engine.schedule import Schedule, make_schedule
 from traintime.engine.memory import GIB, MemoryInputs, peak_memory
 from traintime.engine.step import Recipe, StepTime, default_micro_batch, step_time
 from traintime.errors import SpecError
-from traintime.planner import Candidate, Plan, Problem, search
+from traintime.planner import Candidate, Plan, Problem, search, search_many
 from traintime.results import (
     Estimate,
     MemoryReport,
@@ -395,3 +395,24 @@ def estimate_scenario(path: str | None = None, **overrides: Any) -> Estimate:
         training=scenario.training,
         **overrides,
     )
+
+
+def plan_on_many(model: str | ModelSpec, gpus: list[GpuSpec], *, count: int = 1,
+                 training: dict[str, Any] | TrainingSpec | None = None,
+                 **training_overrides: Any) -> list[tuple[GpuSpec, Candidate | None, float]]:
+    """Plan one scenario on many GPUs at once (``compare --all``): each GPU gets the fastest
+    configuration that fits it, or None with the GiB the leanest configuration needs."""
+    spec = resolve_model(model)
+    if not gpus:
+        return []
+    train = resolve_training(spec, training, training_overrides)
+    par = _layout(train, count)
+    micro = train.micro_batch or default_micro_batch(
+        spec.seq_len, dp=par.dp, pp=par.pp, global_batch_tokens=train.global_batch_tokens)
+    first = build(HardwareSpec, "hardware", gpu=gpus[0], count=count)
+    problem = _problem(spec, train, first, par, _recipe(train, micro), _links(first))
+
+    def links(gpu: GpuSpec) -> Links:
+        return _links(first.model_copy(update={"gpu": gpu}))
+
+    return search_many(problem, gpus, links)

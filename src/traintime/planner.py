@@ -12,7 +12,7 @@ fits without them (they never make a step faster).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, ConfigDict
@@ -222,4 +222,33 @@ def _advice(p: Problem, nearest: Candidate, allowed: bool) -> list[str]:
             break
     if not allowed:
         out.append("or allow changes to the training math (8-bit optimizer states): --allow-math-changes")
+    return out
+
+
+def search_many(p: Problem, gpus: list[GpuSpec], links: Callable[[GpuSpec], Links]
+                ) -> list[tuple[GpuSpec, Candidate | None, float]]:
+    """The plan for one scenario on many GPUs, fast enough for the whole catalog.
+
+    Memory does not depend on the GPU, so every candidate is sized once; the candidates are
+    ranked once by step time on ``p.gpu`` (their order -- larger micro-batches, less
+    recomputation, no offload first -- barely depends on the device), and each GPU gets the
+    first candidate in that order that fits its memory, timed on that GPU. Returns
+    (gpu, candidate or None when nothing fits, GiB the leanest candidate needs).
+    """
+    rows = _candidates(p, stage=1, allow_math=False) + _candidates(p, stage=2, allow_math=False)
+    order = sorted(rows, key=lambda r: float(r["step_time_s"]))  # type: ignore[arg-type]
+    leanest = min(float(r["needed_gib"]) for r in rows)  # type: ignore[arg-type]
+    out: list[tuple[GpuSpec, Candidate | None, float]] = []
+    for gpu in gpus:
+        pick = next((r for r in order if float(r["needed_gib"]) <= gpu.memory_gib), None)  # type: ignore[arg-type]
+        if pick is None:
+            out.append((gpu, None, leanest))
+            continue
+        q = replace(p, gpu=gpu, links=links(gpu), usable_gib=gpu.memory_gib)
+        par = Parallel(dp=p.n_gpus // (int(pick["tp"]) * int(pick["pp"])),  # type: ignore[call-overload]
+                       tp=pick["tp"], pp=pick["pp"], zero_stage=pick["zero_stage"])  # type: ignore[arg-type]
+        t, _, _ = _evaluate(q, par, int(pick["micro_batch"]), str(pick["act_ckpt"]),  # type: ignore[call-overload]
+                            str(pick["offload"]), pick["optimizer_state_dtype"])  # type: ignore[arg-type]
+        out.append((gpu, Candidate(**{**pick, "step_time_s": t, "fits": True},  # type: ignore[arg-type]
+                                   slowdown=float("nan"), changes=_changes(q, pick)), leanest))
     return out
