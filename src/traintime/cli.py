@@ -46,11 +46,12 @@ def root(ctx: typer.Context, json_out: bool = _JSON) -> None:
 
 def _run_estimate(
     *, scenario: Path | None, overrides: dict[str, Any], json_out: bool, details: bool,
-    table: bool = False,
+    table: bool = False, outputs: dict[str, Path | None] | None = None,
 ) -> None:
     from traintime.estimation import estimate_scenario
 
     est = estimate_scenario(str(scenario) if scenario else None, **overrides)
+    _write_outputs(est, outputs or {})
     if json_out:
         typer.echo(est.to_json())
         return
@@ -118,6 +119,16 @@ def estimate(
     allow_math_changes: bool = typer.Option(False, "--allow-math-changes", help="Let the planner "
                                             "use 8-bit optimizer states."),
     plan_table: bool = typer.Option(False, "--plan-table", hidden=True),
+    plot: Path = typer.Option(None, "--plot", help="Write the step-time and memory charts "
+                              "(.png, .svg or .html)."),
+    html: Path = typer.Option(None, "--html", help="Write a self-contained HTML report."),
+    electricity_price: float = typer.Option(None, help="Electricity, $/kWh (default 0.17)."),
+    co2: float = typer.Option(None, help="Grid carbon intensity, kg CO2/kWh (default 0.48)."),
+    pue: float = typer.Option(None, help="Facility PUE (default 1.2 data centre, 1.0 home)."),
+    rent_price: float = typer.Option(None, help="Rental $/GPU-hour (default: the catalog's)."),
+    gpu_price: float = typer.Option(None, help="Purchase $ per GPU (default: launch price)."),
+    spot: float = typer.Option(None, help="Spot price as a fraction of on-demand (0.4)."),
+    lifetime: float = typer.Option(None, help="Years to write owned hardware off (3)."),
     json_out: bool = _JSON,
 ) -> None:
     """Estimate one training run (model x GPUs x recipe)."""
@@ -132,12 +143,20 @@ def estimate(
         "system": system, "gpus_per_node": gpus_per_node, "reference": reference,
         "plan": plan or None, "allow_math_changes": allow_math_changes or None,
     }
+    econ = {"electricity_usd_per_kwh": electricity_price, "co2_kg_per_kwh": co2, "pue": pue,
+            "rent_usd_per_gpu_hour": rent_price, "price_usd": gpu_price, "spot_fraction": spot,
+            "lifetime_years": lifetime}
+    econ = {k: v for k, v in econ.items() if v is not None}
+    if econ:
+        overrides["economics"] = econ
     given = {k: v for k, v in overrides.items() if v is not None}
     table = given.pop("plan_table", None)
+    outputs = {"plot": plot, "html": html}
     if scenario is None and "model" in given and "gpu" not in given:
         given["gpu"] = "GeForce RTX 4070"
     _run_estimate(scenario=scenario, overrides=given, json_out=json_out,
-                  details=details or scenario is not None or bool(given), table=bool(table))
+                  details=details or scenario is not None or bool(given), table=bool(table),
+                  outputs=outputs)
 
 
 @app.command(
@@ -300,6 +319,94 @@ def schema() -> None:
     from traintime.results import Estimate
 
     typer.echo(json.dumps(Estimate.model_json_schema(), indent=2))
+
+
+def _write_outputs(est: Any, outputs: dict[str, Path | None]) -> None:
+    if outputs.get("plot"):
+        from traintime import plots
+
+        plots.save(plots.estimate_figure(est), outputs["plot"],  # type: ignore[arg-type]
+                   title=f"traintime: {est.model.name}")
+    if outputs.get("html"):
+        from traintime.htmlreport import write_report
+
+        write_report(est, outputs["html"])  # type: ignore[arg-type]
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n  traintime compare --gpu 4070,4090,3090,a100,h100 --count 1,8\n\n"
+        "  traintime compare --model nanochat-d20 --all --min-memory 16 --sort cost\n\n"
+        "  traintime compare --gpu 4090,h100 --plot compare.png --json"
+    )
+)
+def compare(
+    model: str = typer.Option("nanochat-d32", "--model", "-m", help="Preset, alias or path."),
+    gpu: str = typer.Option(None, "--gpu", "-g", help="Comma-separated GPUs: 4070,4090,h100."),
+    count: str = typer.Option("1", "--count", help="Comma-separated GPU counts: 1,8."),
+    all_gpus: bool = typer.Option(False, "--all", help="Every catalog GPU passing the filters."),
+    min_memory: float = typer.Option(None, "--min-memory", help="Only GPUs with this many GiB "
+                                     "(default 8 with --all)."),
+    max_price: float = typer.Option(None, "--max-price", help="Only GPUs bought for at most "
+                                    "this many USD."),
+    vendor: str = typer.Option(None, help="NVIDIA, AMD, Intel, Google, Apple."),
+    sort: str = typer.Option("time", help="time | cost."),
+    tokens: str = typer.Option(None, help="Training tokens (default: the model's recipe)."),
+    limit: int = typer.Option(30, help="Rows to show; 0 = all."),
+    plot: Path = typer.Option(None, "--plot", help="Write time against cost (.png/.svg/.html)."),
+    json_out: bool = _JSON,
+) -> None:
+    """Compare a run across GPUs and GPU counts: plan, fit, time, energy and cost."""
+    import json
+    import sys
+
+    from traintime.compare import compare as run_compare
+    from traintime.units import parse_count
+
+    try:
+        counts = [int(c) for c in count.split(",") if c.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--count {count!r} must be integers like 1,8") from None
+    progress = None
+    if not json_out and sys.stdout.isatty():
+        from rich.progress import track
+
+        def progress(items):  # type: ignore[no-untyped-def]
+            return track(items, description="planning", transient=True)
+
+    training: dict[str, Any] = {}
+    if tokens:
+        training["tokens"] = parse_count(tokens, field="tokens")
+    rows = run_compare(model, [g.strip() for g in (gpu or "").split(",") if g.strip()],
+                       counts=counts, all_gpus=all_gpus, min_memory_gib=min_memory,
+                       max_price_usd=max_price, vendor=vendor, sort=sort, progress=progress,
+                       **training)
+    if plot:
+        from traintime import plots
+
+        plots.save(plots.comparison_figure([r.model_dump() for r in rows]), plot,
+                   title=f"traintime compare: {model}")
+    if json_out:
+        typer.echo(json.dumps([r.model_dump() for r in rows], indent=2))
+        return
+    from traintime.report import render_comparison
+
+    _console().print(render_comparison(rows, limit=limit or None))
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    epilog=(
+        "Takes every option of `traintime estimate`; plans unless settings are given.\n\n"
+        "Examples:\n\n  traintime report --html founding.html\n\n"
+        "  traintime report --model llama-3.1-8b --gpu h100 --gpus 8 --html llama.html"
+    ),
+)
+def report(ctx: typer.Context) -> None:
+    """Write one self-contained HTML report: estimate, plan, alternatives and charts."""
+    if "--html" not in ctx.args:
+        raise typer.BadParameter("report needs --html FILE")
+    plan(ctx)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from traintime import catalog
 from traintime.engine.device import Device, usable_precision
+from traintime.engine.energy import cost, energy
 from traintime.engine.flops import FlopsPerToken, flops_per_token
 from traintime.engine.params import count_params
 from traintime.engine.schedule import Schedule, make_schedule
@@ -22,6 +23,8 @@ from traintime.engine.step import Recipe, StepTime, default_micro_batch, step_ti
 from traintime.errors import SpecError
 from traintime.planner import Candidate, Plan, Problem, search, search_many
 from traintime.results import (
+    CostReport,
+    EnergyReport,
     Estimate,
     MemoryReport,
     HardwareReport,
@@ -32,6 +35,7 @@ from traintime.results import (
     TrainingReport,
 )
 from traintime.specs import (
+    Economics,
     GpuSpec,
     HardwareSpec,
     Links,
@@ -101,6 +105,7 @@ def estimate(
     reference: str | None = None,
     plan: bool = False,
     allow_math_changes: bool = False,
+    economics: Economics | dict[str, Any] | None = None,
     **training_overrides: Any,
 ) -> Estimate:
     """Estimate training ``model`` on ``gpus`` x ``gpu``.
@@ -113,7 +118,8 @@ def estimate(
     With ``plan`` the planner searches micro-batch, checkpointing, offload, ZeRO and model
     parallelism for the fastest configuration that fits (settings given explicitly are kept),
     and the estimate describes that configuration; ``allow_math_changes`` lets it use 8-bit
-    optimizer states.
+    optimizer states. ``economics`` overrides electricity price, CO2 intensity, PUE, rental and
+    purchase prices, spot fraction, hardware lifetime and host power.
     Raises :class:`~traintime.errors.TraintimeError` (one-line message) on bad input.
     """
     unknown = set(training_overrides) - set(TrainingSpec.model_fields)
@@ -129,7 +135,9 @@ def estimate(
     train = resolve_training(spec, training, training_overrides)
     if train.seq_len is not None and train.seq_len != spec.seq_len:
         spec = build(ModelSpec, f"model {spec.name}", **{**spec.model_dump(), "seq_len": train.seq_len})
-    est = _compose(spec, train, hardware, plan=plan, allow_math=allow_math_changes)
+    econ = economics if isinstance(economics, Economics) else build(
+        Economics, "economics", **(economics or {}))
+    est = _compose(spec, train, hardware, plan=plan, allow_math=allow_math_changes, econ=econ)
     if reference is not None:
         est = _with_reference(est, reference)
     return est
@@ -146,7 +154,7 @@ def _tokens(train: TrainingSpec, total_params: int, notes: list[str]) -> float:
 
 
 def _compose(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec, *, plan: bool,
-             allow_math: bool) -> Estimate:
+             allow_math: bool, econ: Economics) -> Estimate:
     params = count_params(spec)
     notes: list[str] = []
     par = _layout(train, hw.count)
@@ -179,6 +187,7 @@ def _compose(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec, *, plan: bo
     used = train.model_copy(update={"micro_batch": recipe.micro_batch,
                                     "act_ckpt": recipe.act_ckpt, "offload": par.offload,
                                     "zero_stage": par.zero_stage, "tp": par.tp, "pp": par.pp})
+    energy_report = _energy(step, schedule.steps, hw, econ)
     return Estimate(
         model=ModelReport(name=spec.name, spec=spec, params=params, flops_per_token=flops),
         training=_training_report(used, schedule, flops, notes),
@@ -187,7 +196,63 @@ def _compose(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec, *, plan: bo
         time=_time(step.step_time_s * schedule.steps),
         memory=_memory_report(spec, recipe, par, hw),
         plan=plan_result,
+        energy=energy_report,
+        cost=_cost(step.step_time_s * schedule.steps / HOUR, hw, econ, energy_report),
     )
+
+
+def _datacenter(gpu: GpuSpec) -> bool:
+    return gpu.device_class in ("datacenter", "inference", "amd_datacenter") or (
+        gpu.rent_usd_per_hour is not None and gpu.launch_price_usd is None)
+
+
+def _energy(step: StepTime, steps: int, hw: HardwareSpec, econ: Economics) -> EnergyReport:
+    d = catalog.energy_defaults()
+    dc = _datacenter(hw.gpu)
+    host = econ.host_w_per_gpu
+    if host is None:
+        host = d["host"]["datacenter_w_per_gpu"] if dc else d["host"]["workstation_w"] / hw.count
+    assumptions = {
+        "tdp_w": hw.gpu.tdp_w or 0.0,
+        "host_w_per_gpu": host,
+        "pue": econ.pue or d["facility"]["datacenter_pue" if dc else "home_pue"],
+        "electricity_usd_per_kwh": (econ.electricity_usd_per_kwh
+                                    if econ.electricity_usd_per_kwh is not None
+                                    else d["prices"]["electricity_usd_per_kwh"]),
+        "co2_kg_per_kwh": (econ.co2_kg_per_kwh if econ.co2_kg_per_kwh is not None
+                           else d["prices"]["co2_kg_per_kwh"]),
+    }
+    result = energy(breakdown_s=step.breakdown_s, step_time_s=step.step_time_s, steps=steps,
+                    n_gpus=hw.count, tdp_w=assumptions["tdp_w"], power_fraction=d["gpu_power"],
+                    host_w_per_gpu=host, pue=assumptions["pue"],
+                    electricity_usd_per_kwh=assumptions["electricity_usd_per_kwh"],
+                    co2_kg_per_kwh=assumptions["co2_kg_per_kwh"])
+    return EnergyReport(kwh=result.kwh, gpu_kwh=result.gpu_kwh, host_kwh=result.host_kwh,
+                        average_gpu_w=result.average_gpu_w,
+                        electricity_cost=result.electricity_cost, co2_kg=result.co2_kg,
+                        assumptions=assumptions)
+
+
+def _cost(hours: float, hw: HardwareSpec, econ: Economics, en: EnergyReport) -> CostReport:
+    d = catalog.energy_defaults()["prices"]
+    rate = econ.rent_usd_per_gpu_hour if econ.rent_usd_per_gpu_hour is not None \
+        else hw.gpu.rent_usd_per_hour
+    price = econ.price_usd if econ.price_usd is not None else hw.gpu.launch_price_usd
+    notes = []
+    if rate is None:
+        notes.append(f"no rental price for {hw.gpu.name} in the catalog: pass --rent-price")
+    if price is None:
+        notes.append(f"no purchase price for {hw.gpu.name} in the catalog: pass --gpu-price")
+    if hw.gpu.price_note:
+        notes.append(f"catalog price: {hw.gpu.price_note}")
+    result = cost(hours=hours, n_gpus=hw.count, rent_usd_per_gpu_hour=rate,
+                  spot_fraction=econ.spot_fraction or d["spot_fraction"], price_usd=price,
+                  lifetime_years=econ.lifetime_years or d["lifetime_years"],
+                  electricity_cost=en.electricity_cost)
+    return CostReport(rent_on_demand=result.rent_on_demand, rent_spot=result.rent_spot,
+                      rent_usd_per_gpu_hour=rate, purchase=result.purchase,
+                      own_amortized=result.own_amortized, own_total=result.own_total,
+                      break_even_hours=result.break_even_hours, notes=notes)
 
 
 def _links(hw: HardwareSpec) -> Links:
@@ -284,6 +349,10 @@ def _training_report(train: TrainingSpec, schedule: Schedule, flops: FlopsPerTok
 
 
 def _recipe(train: TrainingSpec, micro: int) -> Recipe:
+    if train.offload != "none":  # ZeRO-Offload layout: 16-bit weights/gradients on the GPU
+        c = "fp32" if train.precision in ("fp32", "tf32") else "bf16"
+        train = train.model_copy(update={"param_dtype": c, "grad_dtype": c,
+                                         "embedding_dtype": c, "master_dtype": "fp32"})
     return Recipe(
         global_batch_tokens=train.global_batch_tokens, micro_batch=micro,
         precision=train.precision, optimizer=train.optimizer, param_dtype=train.param_dtype,
@@ -392,6 +461,7 @@ def estimate_scenario(path: str | None = None, **overrides: Any) -> Estimate:
         gpus_per_node=overrides.pop("gpus_per_node", None) or scenario.gpus_per_node,
         system=overrides.pop("system", None),
         reference=overrides.pop("reference", None),
+        economics=overrides.pop("economics", None),
         training=scenario.training,
         **overrides,
     )

@@ -113,6 +113,8 @@ def _memory_lines(est: Estimate) -> list[tuple[str, str]]:
                        f" of {mem.capacity_gib:g} GiB: {verdict}")]
     if mem.host_gib:
         rows.append(("", mem.host_note))
+    if not mem.fits and est.plan is None:
+        rows.append(("", "`traintime plan` (or --plan) finds the fastest configuration that fits"))
     return rows
 
 
@@ -131,6 +133,29 @@ def _plan_lines(est: Estimate) -> list[tuple[str, str]]:
                      f"({plan.searched} configurations searched)")]
     if pick.changes:
         rows.append(("", "changed: " + ", ".join(pick.changes)))
+    return rows
+
+
+def _money_lines(est: Estimate) -> list[tuple[str, str]]:
+    en, co = est.energy, est.cost
+    if en is None or co is None:
+        return []
+    a = en.assumptions
+    rows = [("Energy", f"{en.kwh:,.0f} kWh (GPUs {en.gpu_kwh:,.0f}, average {en.average_gpu_w:.0f} W "
+                       f"of {a['tdp_w']:g} W TDP; host {en.host_kwh:,.0f}; PUE {a['pue']:g}): "
+                       f"${en.electricity_cost:,.0f} at ${a['electricity_usd_per_kwh']:g}/kWh, "
+                       f"{en.co2_kg:,.0f} kg CO2 at {a['co2_kg_per_kwh']:g} kg/kWh")]
+    parts = []
+    if co.rent_on_demand is not None:
+        parts.append(f"rent ${co.rent_on_demand:,.0f} on demand (${co.rent_usd_per_gpu_hour:g}/GPU-h), "
+                     f"${co.rent_spot:,.0f} spot")
+    if co.own_total is not None:
+        parts.append(f"own ${co.own_total:,.0f} (${co.own_amortized:,.0f} of ${co.purchase:,.0f} "
+                     f"hardware written off + electricity)")
+    if co.break_even_hours is not None:
+        parts.append(f"buying beats renting after {co.break_even_hours:,.0f} GPU-hours")
+    rows.append(("Cost", "; ".join(parts) if parts else "no price known"))
+    rows += [("", f"note: {n}") for n in co.notes if n.startswith("no ")]
     return rows
 
 
@@ -156,7 +181,8 @@ def render_estimate(est: Estimate, *, reference: ReferenceRun | None = None) -> 
             + _memory_lines(est) + _speed_lines(est))
     if reference is not None and (est.time is None or est.time.reference is None):
         rows += _reference_lines(est, reference)
-    pending = [k for k in ("throughput", "time", "memory", "plan", "energy", "cost")
+    rows += _money_lines(est)
+    pending = [k for k in ("throughput", "time", "memory", "energy", "cost")
                if getattr(est, k) is None]
     parts: list[RenderableType] = [title, _kv_table(rows)]
     if pending:
@@ -350,4 +376,20 @@ def render_plan(est: Estimate) -> RenderableType:
                       f"{c.tp} x {c.pp}", f"{c.step_time_s:.3g}", f"{c.slowdown:.2f}x",
                       f"{c.needed_gib:.1f}", "yes" if c.fits else "no",
                       f"{c.host_gib:.1f}" if c.host_gib else "-", note)
+    return table
+
+
+def render_comparison(rows: list[Any], *, limit: int | None = None) -> RenderableType:
+    """Setups side by side: plan, fit, time, energy and cost."""
+    shown = rows if not limit else rows[:limit]
+    table = Table(title=f"Comparison ({len(shown)} of {len(rows)} setups)")
+    for col in ("GPUs", "fits", "plan", "needs/has GiB", "time", "kWh", "cost"):
+        table.add_column(col, justify="right" if col in ("needs/has GiB", "time", "kWh", "cost")
+                         else "left", overflow="fold")
+    for r in shown:
+        time_s = human_duration(r.days * 86400) if r.days is not None else "-"
+        cost = f"${r.cost_usd:,.0f} {r.cost_kind}" if r.cost_usd is not None else "-"
+        kwh = f"{r.kwh:,.0f}" if r.kwh is not None else "-"
+        table.add_row(r.label, "yes" if r.fits else "no", r.plan,
+                      f"{r.needed_gib:.1f}/{r.capacity_gib:g}", time_s, kwh, cost)
     return table

@@ -115,6 +115,31 @@ class MemoryReport(_Result):
     assumptions: str
 
 
+class EnergyReport(_Result):
+    """Energy of the whole run (all GPUs, host and facility), its electricity cost and CO2."""
+
+    kwh: float
+    gpu_kwh: float
+    host_kwh: float
+    average_gpu_w: float
+    electricity_cost: float
+    co2_kg: float
+    assumptions: dict[str, float]
+
+
+class CostReport(_Result):
+    """Renting vs owning for this run, in US dollars; null where a price is unknown."""
+
+    rent_on_demand: float | None
+    rent_spot: float | None
+    rent_usd_per_gpu_hour: float | None
+    purchase: float | None
+    own_amortized: float | None
+    own_total: float | None
+    break_even_hours: float | None
+    notes: list[str]
+
+
 class Estimate(_Result):
     """Everything traintime computes for one question. Top-level keys are stable."""
 
@@ -125,8 +150,8 @@ class Estimate(_Result):
     time: TimeReport | None = None
     memory: MemoryReport | None = None
     plan: Plan | None = None
-    energy: dict[str, Any] | None = None
-    cost: dict[str, Any] | None = None
+    energy: EnergyReport | None = None
+    cost: CostReport | None = None
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)

@@ -364,3 +364,17 @@ def _first_error(exc: ValidationError) -> str:
     value = err.get("input")
     shown = f"={value!r}" if not isinstance(value, dict) else ""
     return f"{loc}{shown}: {msg}"
+
+
+class Economics(_Frozen):
+    """Prices and power assumptions of the energy and cost estimate; None means the default of
+    ``data/energy.toml`` (or the catalog's price for the GPU)."""
+
+    electricity_usd_per_kwh: float | None = Field(default=None, ge=0)
+    co2_kg_per_kwh: float | None = Field(default=None, ge=0)
+    pue: float | None = Field(default=None, ge=1)
+    rent_usd_per_gpu_hour: float | None = Field(default=None, ge=0)
+    price_usd: float | None = Field(default=None, ge=0, description="purchase price per GPU")
+    spot_fraction: float | None = Field(default=None, gt=0, le=1)
+    lifetime_years: float | None = Field(default=None, gt=0)
+    host_w_per_gpu: float | None = Field(default=None, ge=0)

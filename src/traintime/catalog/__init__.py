@@ -3,7 +3,14 @@
 Everything loads lazily on first use and is cached; importing this package reads nothing.
 """
 
-from traintime.catalog.efficiency import band, efficiency, links_for, memory_defaults, node_for
+from traintime.catalog.efficiency import (
+    band,
+    efficiency,
+    energy_defaults,
+    links_for,
+    memory_defaults,
+    node_for,
+)
 from traintime.catalog.gpus import find_gpu, list_gpus, search_gpus
 from traintime.catalog.hf import load_hf_config
 from traintime.catalog.models import describe_model, find_model, list_models, model_recipe
@@ -19,6 +26,7 @@ from traintime.catalog.scenarios import (
 __all__ = [
     "band",
     "efficiency",
+    "energy_defaults",
     "links_for",
     "memory_defaults",
     "node_for",

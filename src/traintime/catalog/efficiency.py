@@ -56,3 +56,11 @@ def memory_defaults() -> dict[str, float]:
     out = {k: float(v) for k, v in doc["allocator"].items() if k != "source"}
     out["host_process_gib"] = float(doc["host"]["process_gib"])
     return out
+
+
+@functools.cache
+def energy_defaults() -> dict[str, dict[str, float]]:
+    """Power fractions, host power, PUE and prices (``data/energy.toml``)."""
+    doc = read_toml(data_dir().joinpath("energy.toml"), what="energy defaults file")
+    return {section: {k: float(v) for k, v in table.items() if k != "source"}
+            for section, table in doc.items()}
