@@ -39,35 +39,52 @@ def _by_class(report: Report) -> list[str]:
         groups[cls].append(row.throughput_error)
     lines = ["| GPU class | rows | MdAPE | median signed error |", "|---|---:|---:|---:|"]
     for cls, errs in sorted(groups.items()):
-        lines.append(f"| {cls} | {len(errs)} | {statistics.median(abs(e) for e in errs):.1%} | "
-                     f"{statistics.median(errs):+.1%} |")
+        lines.append(
+            f"| {cls} | {len(errs)} | {statistics.median(abs(e) for e in errs):.1%} | "
+            f"{statistics.median(errs):+.1%} |"
+        )
     return lines
 
 
 def _rows(report: Report) -> list[str]:
-    lines = ["| run | GPU | GPUs | predicted tok/s/GPU | measured | error | baseline error | "
-             "status |", "|---|---|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| run | GPU | GPUs | predicted tok/s/GPU | measured | error | baseline error | status |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
     for r in report.rows:
-        pred = "-" if r.predicted_tokens_per_sec_per_gpu is None else \
-            f"{r.predicted_tokens_per_sec_per_gpu:,.0f}"
-        meas = "-" if r.measured_tokens_per_sec_per_gpu is None else \
-            f"{r.measured_tokens_per_sec_per_gpu:,.0f}"
+        pred = (
+            "-"
+            if r.predicted_tokens_per_sec_per_gpu is None
+            else f"{r.predicted_tokens_per_sec_per_gpu:,.0f}"
+        )
+        meas = (
+            "-"
+            if r.measured_tokens_per_sec_per_gpu is None
+            else f"{r.measured_tokens_per_sec_per_gpu:,.0f}"
+        )
         err = "-" if r.throughput_error is None else f"{r.throughput_error:+.0%}"
         base = "-"
         if r.baseline_tokens_per_sec_per_gpu and r.measured_tokens_per_sec_per_gpu:
-            base = f"{r.baseline_tokens_per_sec_per_gpu / r.measured_tokens_per_sec_per_gpu - 1:+.0%}"
+            base = (
+                f"{r.baseline_tokens_per_sec_per_gpu / r.measured_tokens_per_sec_per_gpu - 1:+.0%}"
+            )
         status = r.status if r.status != "skipped" else f"skipped: {r.reason}"
         if r.assumed:
             status += f" (assumed {', '.join(r.assumed)})"
-        lines.append(f"| {r.id} | {r.gpu} | {r.n_gpus or '-'} | {pred} | {meas} | {err} | "
-                     f"{base} | {status} |")
+        lines.append(
+            f"| {r.id} | {r.gpu} | {r.n_gpus or '-'} | {pred} | {meas} | {err} | "
+            f"{base} | {status} |"
+        )
     return lines
 
 
 def write_report(report: Report, path: Path, source: str) -> None:
     s = report.summary
-    ratio = (s.baseline_throughput_mdape / s.throughput_mdape
-             if s.baseline_throughput_mdape and s.throughput_mdape else None)
+    ratio = (
+        s.baseline_throughput_mdape / s.throughput_mdape
+        if s.baseline_throughput_mdape and s.throughput_mdape
+        else None
+    )
     text = [
         "# Accuracy on published training runs",
         "",
@@ -128,13 +145,18 @@ def write_band(report: Report, path: Path, source: str) -> None:
 def main() -> None:
     csv_path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
     report = validate(csv_path)
-    source = "shared/validation/" + csv_path.name if csv_path.parent.name == "validation" \
+    source = (
+        "shared/validation/" + csv_path.name
+        if csv_path.parent.name == "validation"
         else str(csv_path)
+    )
     write_report(report, ROOT / "docs" / "accuracy.md", source)
     write_band(report, ROOT / "src" / "traintime" / "data" / "band.toml", source)
     s = report.summary
-    print(f"throughput MdAPE {_pct(s.throughput_mdape)}, within 25% "
-          f"{_pct(s.throughput_within_25)}, baseline {_pct(s.baseline_throughput_mdape)}")
+    print(
+        f"throughput MdAPE {_pct(s.throughput_mdape)}, within 25% "
+        f"{_pct(s.throughput_within_25)}, baseline {_pct(s.baseline_throughput_mdape)}"
+    )
 
 
 if __name__ == "__main__":

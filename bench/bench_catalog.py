@@ -25,8 +25,9 @@ print(n, t1 - t0, t2 - t1)
 def main(runs: int = 5) -> None:
     loads, lookups = [], []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True,
-                             check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", CODE], capture_output=True, text=True, check=True
+        ).stdout.split()
         count, load, lookup = int(out[0]), float(out[1]), float(out[2])
         loads.append(load)
         lookups.append(lookup)

@@ -19,8 +19,10 @@ def main() -> None:
     results = plan_on_many("nanochat-d32", gpus, training=catalog.load_scenario(None).training)
     t2 = time.perf_counter()
     fits = sum(1 for _, cand, _ in results if cand is not None)
-    print(f"{len(gpus)} GPUs with >= 8 GiB (catalog load {t1 - t0:.2f} s); planned in "
-          f"{t2 - t1:.2f} s; {fits} can train it")
+    print(
+        f"{len(gpus)} GPUs with >= 8 GiB (catalog load {t1 - t0:.2f} s); planned in "
+        f"{t2 - t1:.2f} s; {fits} can train it"
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,10 @@ def main(repeats: int = 5) -> None:
             t0 = time.perf_counter()
             est = traintime.estimate_scenario(plan=True, **kw)
             times.append(time.perf_counter() - t0)
-        print(f"{label}: {statistics.median(times) * 1e3:.0f} ms for {est.plan.searched} "
-              f"configurations (median of {repeats})")
+        print(
+            f"{label}: {statistics.median(times) * 1e3:.0f} ms for {est.plan.searched} "
+            f"configurations (median of {repeats})"
+        )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,21 @@ def test_json(capsys):
 
 
 def test_estimate_flags(capsys):
-    code, out, _ = run(capsys, "estimate", "--model", "llama-3.1-8b", "--gpu", "h100", "--gpus",
-                       "8", "--tokens", "15T", "--micro-batch", "2", "--json")
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "--model",
+        "llama-3.1-8b",
+        "--gpu",
+        "h100",
+        "--gpus",
+        "8",
+        "--tokens",
+        "15T",
+        "--micro-batch",
+        "2",
+        "--json",
+    )
     data = json.loads(out)
     assert code == 0
     assert data["training"]["grad_accum_steps"] == 524_288 // (2 * 8192 * 8)
@@ -48,8 +61,10 @@ def test_estimate_flags(capsys):
 
 def test_scenario_file(tmp_path, capsys):
     path = tmp_path / "run.toml"
-    path.write_text('[model]\nname = "gpt2"\n[training]\ntokens = "10B"\nmicro_batch = 8\n'
-                    '[hardware]\ngpu = "4090"\ncount = 2\n')
+    path.write_text(
+        '[model]\nname = "gpt2"\n[training]\ntokens = "10B"\nmicro_batch = 8\n'
+        '[hardware]\ngpu = "4090"\ncount = 2\n'
+    )
     code, out, _ = run(capsys, "estimate", "--scenario", str(path), "--json")
     data = json.loads(out)
     assert code == 0 and data["hardware"]["count"] == 2
@@ -114,8 +129,19 @@ def test_gpu_table_shows_sources(capsys):
 
 
 def test_gpus_filters(capsys):
-    code, out, _ = run(capsys, "gpus", "--vendor", "amd", "--min-memory", "128", "--sort",
-                       "memory", "--json", "--limit", "0")
+    code, out, _ = run(
+        capsys,
+        "gpus",
+        "--vendor",
+        "amd",
+        "--min-memory",
+        "128",
+        "--sort",
+        "memory",
+        "--json",
+        "--limit",
+        "0",
+    )
     rows = json.loads(out)
     assert code == 0 and rows
     assert all(r["vendor"] == "AMD" and r["memory_gib"] >= 128 for r in rows)

@@ -7,8 +7,17 @@ import pytest
 import traintime
 from traintime.errors import SpecError, TraintimeError
 
-TOP_LEVEL = ["model", "training", "hardware", "throughput", "time", "memory", "plan", "energy",
-             "cost"]
+TOP_LEVEL = [
+    "model",
+    "training",
+    "hardware",
+    "throughput",
+    "time",
+    "memory",
+    "plan",
+    "energy",
+    "cost",
+]
 
 
 def test_founding_question():

@@ -9,14 +9,22 @@ import traintime
 SRC = Path(traintime.__file__).parent
 
 LEVEL = {
-    "errors": 0, "units": 0,
-    "specs": 1, "families": 1,
+    "errors": 0,
+    "units": 0,
+    "specs": 1,
+    "families": 1,
     "engine": 2,
     "catalog": 2,
-    "results": 3, "planner": 3,
-    "estimation": 4, "validate": 4, "compare": 4,
-    "report": 5, "plots": 5, "htmlreport": 5,
-    "cli": 6, "__main__": 6,
+    "results": 3,
+    "planner": 3,
+    "estimation": 4,
+    "validate": 4,
+    "compare": 4,
+    "report": 5,
+    "plots": 5,
+    "htmlreport": 5,
+    "cli": 6,
+    "__main__": 6,
 }
 FORBIDDEN_IN_ENGINE = {"traintime.catalog", "tomllib", "json", "csv", "importlib", "pathlib", "io"}
 

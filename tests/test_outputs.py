@@ -25,9 +25,12 @@ def test_founding_has_energy_and_cost():
 
 
 def test_economics_overrides():
-    est = traintime.estimate("gpt2", "h100", tokens="1B",
-                             economics={"electricity_usd_per_kwh": 0.0, "pue": 1.0,
-                                        "rent_usd_per_gpu_hour": 1.0})
+    est = traintime.estimate(
+        "gpt2",
+        "h100",
+        tokens="1B",
+        economics={"electricity_usd_per_kwh": 0.0, "pue": 1.0, "rent_usd_per_gpu_hour": 1.0},
+    )
     assert est.energy.electricity_cost == 0.0
     assert est.cost.rent_on_demand == pytest.approx(est.time.total_hours * 1.0)
 
@@ -62,8 +65,9 @@ def _png_size(path):
 def test_plots_are_written(tmp_path, capsys):
     png, svg, html = tmp_path / "e.png", tmp_path / "e.svg", tmp_path / "e.html"
     for path in (png, svg, html):
-        code, _, _ = run(capsys, "estimate", "--model", "gpt2", "--gpu", "4090", "--plot",
-                         str(path))
+        code, _, _ = run(
+            capsys, "estimate", "--model", "gpt2", "--gpu", "4090", "--plot", str(path)
+        )
         assert code == 0 and path.stat().st_size > 1000
     assert _png_size(png) == (1100, 400)  # figsize 11 x 4 inches at 100 dpi
     assert "<svg" in svg.read_text()
@@ -82,5 +86,5 @@ def test_html_report_is_self_contained(tmp_path, capsys):
     code, _, _ = run(capsys, "report", "--html", str(path))
     text = path.read_text()
     assert code == 0 and "<svg" in text and "Plan and alternatives" in text
-    for needle in ("<script", "src=\"http", "href=\"http", "src='http", "@import", "url(http"):
+    for needle in ("<script", 'src="http', 'href="http', "src='http", "@import", "url(http"):
         assert needle not in text

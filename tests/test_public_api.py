@@ -17,7 +17,9 @@ def test_all_sorted():
 
 def test_import_is_cheap():
     # Importing the package reads no data and pulls in neither pydantic nor rich.
-    code = ("import sys, traintime; "
-            "print(any(m.startswith(('pydantic', 'rich', 'numpy')) for m in sys.modules))")
+    code = (
+        "import sys, traintime; "
+        "print(any(m.startswith(('pydantic', 'rich', 'numpy')) for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -6,8 +6,15 @@ from traintime.units import human_count, parse_count
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("37.6B", 37.6e9), ("500M", 5e8), ("2e9", 2e9), ("524288", 524288), ("15T", 15e12),
-     ("1_000", 1000), (12, 12.0)],
+    [
+        ("37.6B", 37.6e9),
+        ("500M", 5e8),
+        ("2e9", 2e9),
+        ("524288", 524288),
+        ("15T", 15e12),
+        ("1_000", 1000),
+        (12, 12.0),
+    ],
 )
 def test_parse_count(text, value):
     assert parse_count(text, field="tokens") == value

@@ -11,21 +11,82 @@ from traintime.cli import main
 from traintime.validate import MEASURED, validate
 
 DEV = Path(__file__).parents[2] / "shared" / "validation" / "runs_dev.csv"
-HEADER = ["id", "source", "kind", "model", "n_layer", "d_model", "n_head", "n_kv_head",
-          "head_dim", "ffn_hidden", "ffn_act", "vocab", "tied_embeddings", "extra_embed_params",
-          "params_total", "seq_len", "attn_window", "precision", "optimizer",
-          "global_batch_tokens", "micro_batch", "act_ckpt", "attention_impl", "compiled",
-          "framework", "gpu", "n_gpus", "gpus_per_node", "dp", "tp", "pp", "cp", "zero_stage",
-          "tokens_per_sec_per_gpu", "peak_mem_gib", "peak_mem_kind", "oom", "notes"]
-ROW = {"id": "gpt2-4090", "kind": "measured", "model": "GPT-2 124M", "n_layer": "12",
-       "d_model": "768", "n_head": "12", "n_kv_head": "12", "head_dim": "64",
-       "ffn_hidden": "3072", "ffn_act": "gelu", "vocab": "50304", "tied_embeddings": "true",
-       "extra_embed_params": "786432", "params_total": "124475904", "seq_len": "1024",
-       "precision": "bf16", "optimizer": "adamw", "global_batch_tokens": "524288",
-       "micro_batch": "16", "act_ckpt": "none", "attention_impl": "flash", "compiled": "true",
-       "framework": "test", "gpu": "GeForce RTX 4090", "n_gpus": "1", "gpus_per_node": "1",
-       "dp": "1", "tp": "1", "pp": "1", "cp": "1", "zero_stage": "0",
-       "tokens_per_sec_per_gpu": "100000", "oom": "false", "notes": "synthetic"}
+HEADER = [
+    "id",
+    "source",
+    "kind",
+    "model",
+    "n_layer",
+    "d_model",
+    "n_head",
+    "n_kv_head",
+    "head_dim",
+    "ffn_hidden",
+    "ffn_act",
+    "vocab",
+    "tied_embeddings",
+    "extra_embed_params",
+    "params_total",
+    "seq_len",
+    "attn_window",
+    "precision",
+    "optimizer",
+    "global_batch_tokens",
+    "micro_batch",
+    "act_ckpt",
+    "attention_impl",
+    "compiled",
+    "framework",
+    "gpu",
+    "n_gpus",
+    "gpus_per_node",
+    "dp",
+    "tp",
+    "pp",
+    "cp",
+    "zero_stage",
+    "tokens_per_sec_per_gpu",
+    "peak_mem_gib",
+    "peak_mem_kind",
+    "oom",
+    "notes",
+]
+ROW = {
+    "id": "gpt2-4090",
+    "kind": "measured",
+    "model": "GPT-2 124M",
+    "n_layer": "12",
+    "d_model": "768",
+    "n_head": "12",
+    "n_kv_head": "12",
+    "head_dim": "64",
+    "ffn_hidden": "3072",
+    "ffn_act": "gelu",
+    "vocab": "50304",
+    "tied_embeddings": "true",
+    "extra_embed_params": "786432",
+    "params_total": "124475904",
+    "seq_len": "1024",
+    "precision": "bf16",
+    "optimizer": "adamw",
+    "global_batch_tokens": "524288",
+    "micro_batch": "16",
+    "act_ckpt": "none",
+    "attention_impl": "flash",
+    "compiled": "true",
+    "framework": "test",
+    "gpu": "GeForce RTX 4090",
+    "n_gpus": "1",
+    "gpus_per_node": "1",
+    "dp": "1",
+    "tp": "1",
+    "pp": "1",
+    "cp": "1",
+    "zero_stage": "0",
+    "tokens_per_sec_per_gpu": "100000",
+    "oom": "false",
+    "notes": "synthetic",
+}
 
 
 def _write(path, rows):
@@ -47,9 +108,12 @@ def test_measured_columns_never_change_the_prediction(tmp_path):
 
 
 def test_skips_with_reasons_and_excludes_unreliable(tmp_path):
-    rows = [ROW, {**ROW, "id": "bad-gpu", "gpu": "Quantum GPU 9000"},
-            {**ROW, "id": "no-arch", "d_model": ""},
-            {**ROW, "id": "shaky", "notes": "unreliable: spilled to host memory"}]
+    rows = [
+        ROW,
+        {**ROW, "id": "bad-gpu", "gpu": "Quantum GPU 9000"},
+        {**ROW, "id": "no-arch", "d_model": ""},
+        {**ROW, "id": "shaky", "notes": "unreliable: spilled to host memory"},
+    ]
     report = validate(_write(tmp_path / "r.csv", rows))
     status = {r.id: (r.status, r.reason) for r in report.rows}
     assert status["bad-gpu"][0] == "skipped" and "unknown gpu" in status["bad-gpu"][1]
@@ -64,8 +128,15 @@ def test_cli_json_summary_keys(tmp_path, capsys):
         main(["validate", str(path), "--json"])
     data = json.loads(capsys.readouterr().out)
     assert exc.value.code == 0
-    assert {"throughput_mdape", "throughput_within_25", "memory_mdape", "oom_accuracy",
-            "n_throughput", "n_memory", "n_oom"} <= set(data["summary"])
+    assert {
+        "throughput_mdape",
+        "throughput_within_25",
+        "memory_mdape",
+        "oom_accuracy",
+        "n_throughput",
+        "n_memory",
+        "n_oom",
+    } <= set(data["summary"])
     assert isinstance(data["rows"], list) and data["rows"][0]["id"] == "gpt2-4090"
 
 

@@ -40,13 +40,22 @@ def root(ctx: typer.Context, json_out: bool = _JSON) -> None:
     from traintime import catalog
 
     founding = catalog.load_scenario(None)
-    _run_estimate(scenario=None, overrides={"reference": founding.reference, "plan": True},
-                  json_out=json_out, details=False)
+    _run_estimate(
+        scenario=None,
+        overrides={"reference": founding.reference, "plan": True},
+        json_out=json_out,
+        details=False,
+    )
 
 
 def _run_estimate(
-    *, scenario: Path | None, overrides: dict[str, Any], json_out: bool, details: bool,
-    table: bool = False, outputs: dict[str, Path | None] | None = None,
+    *,
+    scenario: Path | None,
+    overrides: dict[str, Any],
+    json_out: bool,
+    details: bool,
+    table: bool = False,
+    outputs: dict[str, Path | None] | None = None,
 ) -> None:
     from traintime.estimation import estimate_scenario
 
@@ -82,12 +91,20 @@ def _run_estimate(
     )
 )
 def estimate(
-    model: str = typer.Option(None, "--model", "-m", help="Preset, alias, nanochat-d<N>, or a "
-                              "path to a Hugging Face config.json / model .toml."),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Preset, alias, nanochat-d<N>, or a path to a Hugging Face config.json / model .toml.",
+    ),
     gpu: str = typer.Option(None, "--gpu", "-g", help="GPU name as you would type it: 4070, h100."),
     gpus: int = typer.Option(None, "--gpus", "-n", help="Number of GPUs (default 1)."),
-    scenario: Path = typer.Option(None, "--scenario", "-s", help="Scenario TOML with [model], "
-                                  "[training], [hardware]; flags override it."),
+    scenario: Path = typer.Option(
+        None,
+        "--scenario",
+        "-s",
+        help="Scenario TOML with [model], [training], [hardware]; flags override it.",
+    ),
     tokens: str = typer.Option(None, help="Training tokens: 37.6B, 500M, 2e9."),
     tokens_per_param: float = typer.Option(None, help="Tokens per parameter (20 = Chinchilla)."),
     batch_tokens: str = typer.Option(None, help="Global batch in tokens per optimizer step."),
@@ -107,20 +124,31 @@ def estimate(
     pp: int = typer.Option(None, "--pp", help="Pipeline-parallel degree."),
     zero: int = typer.Option(None, "--zero", help="ZeRO stage / FSDP: 0 (DDP), 1, 2, 3."),
     offload: str = typer.Option(None, help="none | optimizer | optimizer+params (to CPU)."),
-    system: str = typer.Option(None, help="Node preset for links: dgx-h100, p5, "
-                               "workstation-4x4090 (`traintime systems`)."),
+    system: str = typer.Option(
+        None, help="Node preset for links: dgx-h100, p5, workstation-4x4090 (`traintime systems`)."
+    ),
     gpus_per_node: int = typer.Option(None, help="GPUs per node (default: the system's, max 8)."),
-    reference: str = typer.Option(None, help="Scale a measured run by hand beside the "
-                                  "estimate: nanochat-d32-8xh100, nanochat-d20-8xh100."),
-    details: bool = typer.Option(False, "--details", help="Also print parameters and FLOPs by "
-                                 "operation."),
-    plan: bool = typer.Option(False, "--plan", help="Let the planner pick the settings you did "
-                              "not give (fastest configuration that fits)."),
-    allow_math_changes: bool = typer.Option(False, "--allow-math-changes", help="Let the planner "
-                                            "use 8-bit optimizer states."),
+    reference: str = typer.Option(
+        None,
+        help="Scale a measured run by hand beside the "
+        "estimate: nanochat-d32-8xh100, nanochat-d20-8xh100.",
+    ),
+    details: bool = typer.Option(
+        False, "--details", help="Also print parameters and FLOPs by operation."
+    ),
+    plan: bool = typer.Option(
+        False,
+        "--plan",
+        help="Let the planner pick the settings you did "
+        "not give (fastest configuration that fits).",
+    ),
+    allow_math_changes: bool = typer.Option(
+        False, "--allow-math-changes", help="Let the planner use 8-bit optimizer states."
+    ),
     plan_table: bool = typer.Option(False, "--plan-table", hidden=True),
-    plot: Path = typer.Option(None, "--plot", help="Write the step-time and memory charts "
-                              "(.png, .svg or .html)."),
+    plot: Path = typer.Option(
+        None, "--plot", help="Write the step-time and memory charts (.png, .svg or .html)."
+    ),
     html: Path = typer.Option(None, "--html", help="Write a self-contained HTML report."),
     electricity_price: float = typer.Option(None, help="Electricity, $/kWh (default 0.17)."),
     co2: float = typer.Option(None, help="Grid carbon intensity, kg CO2/kWh (default 0.48)."),
@@ -133,19 +161,43 @@ def estimate(
 ) -> None:
     """Estimate one training run (model x GPUs x recipe)."""
     overrides = {
-        "model": model, "gpu": gpu, "gpus": gpus, "tokens": tokens,
-        "tokens_per_param": tokens_per_param, "global_batch_tokens": batch_tokens,
-        "micro_batch": micro_batch, "seq_len": seq_len, "precision": precision,
-        "optimizer": optimizer, "param_dtype": param_dtype, "embedding_dtype": embedding_dtype,
-        "grad_dtype": grad_dtype, "master_dtype": master_dtype,
-        "optimizer_state_dtype": state_dtype, "act_ckpt": ckpt, "attention_impl": attention,
-        "compiled": compile_, "tp": tp, "pp": pp, "zero_stage": zero, "offload": offload,
-        "system": system, "gpus_per_node": gpus_per_node, "reference": reference,
-        "plan": plan or None, "allow_math_changes": allow_math_changes or None,
+        "model": model,
+        "gpu": gpu,
+        "gpus": gpus,
+        "tokens": tokens,
+        "tokens_per_param": tokens_per_param,
+        "global_batch_tokens": batch_tokens,
+        "micro_batch": micro_batch,
+        "seq_len": seq_len,
+        "precision": precision,
+        "optimizer": optimizer,
+        "param_dtype": param_dtype,
+        "embedding_dtype": embedding_dtype,
+        "grad_dtype": grad_dtype,
+        "master_dtype": master_dtype,
+        "optimizer_state_dtype": state_dtype,
+        "act_ckpt": ckpt,
+        "attention_impl": attention,
+        "compiled": compile_,
+        "tp": tp,
+        "pp": pp,
+        "zero_stage": zero,
+        "offload": offload,
+        "system": system,
+        "gpus_per_node": gpus_per_node,
+        "reference": reference,
+        "plan": plan or None,
+        "allow_math_changes": allow_math_changes or None,
     }
-    econ = {"electricity_usd_per_kwh": electricity_price, "co2_kg_per_kwh": co2, "pue": pue,
-            "rent_usd_per_gpu_hour": rent_price, "price_usd": gpu_price, "spot_fraction": spot,
-            "lifetime_years": lifetime}
+    econ = {
+        "electricity_usd_per_kwh": electricity_price,
+        "co2_kg_per_kwh": co2,
+        "pue": pue,
+        "rent_usd_per_gpu_hour": rent_price,
+        "price_usd": gpu_price,
+        "spot_fraction": spot,
+        "lifetime_years": lifetime,
+    }
     econ = {k: v for k, v in econ.items() if v is not None}
     if econ:
         overrides["economics"] = econ
@@ -154,9 +206,14 @@ def estimate(
     outputs = {"plot": plot, "html": html}
     if scenario is None and "model" in given and "gpu" not in given:
         given["gpu"] = "GeForce RTX 4070"
-    _run_estimate(scenario=scenario, overrides=given, json_out=json_out,
-                  details=details or scenario is not None or bool(given), table=bool(table),
-                  outputs=outputs)
+    _run_estimate(
+        scenario=scenario,
+        overrides=given,
+        json_out=json_out,
+        details=details or scenario is not None or bool(given),
+        table=bool(table),
+        outputs=outputs,
+    )
 
 
 @app.command(
@@ -186,8 +243,9 @@ def plan(ctx: typer.Context) -> None:
                 args += ["--tokens-per-param", str(value)]
             elif key == "global_batch_tokens":
                 args += ["--batch-tokens", str(value)]
-    estimate_cmd.main(args=[*args, "--plan", "--plan-table"], prog_name="traintime plan",
-                      standalone_mode=False)
+    estimate_cmd.main(
+        args=[*args, "--plan", "--plan-table"], prog_name="traintime plan", standalone_mode=False
+    )
 
 
 @app.command(epilog="Examples:\n\n  traintime models\n\n  traintime models llama --json")
@@ -207,9 +265,17 @@ def models(
             continue
         spec = catalog.find_model(name)
         info = catalog.describe_model(name)
-        rows.append({"name": name, "params": count_params(spec).total, "n_layer": spec.n_layer,
-                     "d_model": spec.d_model, "vocab": spec.vocab, "aliases": info.get("aliases", []),
-                     "source": info.get("source", "")})
+        rows.append(
+            {
+                "name": name,
+                "params": count_params(spec).total,
+                "n_layer": spec.n_layer,
+                "d_model": spec.d_model,
+                "vocab": spec.vocab,
+                "aliases": info.get("aliases", []),
+                "source": info.get("source", ""),
+            }
+        )
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -246,7 +312,7 @@ def gpus(
     _console().print(render_gpus(shown, total=len(found)))
 
 
-@app.command(epilog="Examples:\n\n  traintime gpu 4070\n\n  traintime gpu \"H100 SXM\" --json")
+@app.command(epilog='Examples:\n\n  traintime gpu 4070\n\n  traintime gpu "H100 SXM" --json')
 def gpu(
     name: str = typer.Argument(..., help="A GPU as you would type it: 4070, h100, mi300x."),
     json_out: bool = _JSON,
@@ -303,8 +369,15 @@ def systems(json_out: bool = _JSON) -> None:
     if json_out:
         import json
 
-        typer.echo(json.dumps({"nodes": [n.model_dump() for n in nodes],
-                               "fabrics": [f.model_dump() for f in fabrics]}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "nodes": [n.model_dump() for n in nodes],
+                    "fabrics": [f.model_dump() for f in fabrics],
+                },
+                indent=2,
+            )
+        )
         return
     from traintime.report import render_systems
 
@@ -325,8 +398,11 @@ def _write_outputs(est: Any, outputs: dict[str, Path | None]) -> None:
     if outputs.get("plot"):
         from traintime import plots
 
-        plots.save(plots.estimate_figure(est), outputs["plot"],  # type: ignore[arg-type]
-                   title=f"traintime: {est.model.name}")
+        plots.save(
+            plots.estimate_figure(est),
+            outputs["plot"],  # type: ignore[arg-type]
+            title=f"traintime: {est.model.name}",
+        )
     if outputs.get("html"):
         from traintime.htmlreport import write_report
 
@@ -345,10 +421,12 @@ def compare(
     gpu: str = typer.Option(None, "--gpu", "-g", help="Comma-separated GPUs: 4070,4090,h100."),
     count: str = typer.Option("1", "--count", help="Comma-separated GPU counts: 1,8."),
     all_gpus: bool = typer.Option(False, "--all", help="Every catalog GPU passing the filters."),
-    min_memory: float = typer.Option(None, "--min-memory", help="Only GPUs with this many GiB "
-                                     "(default 8 with --all)."),
-    max_price: float = typer.Option(None, "--max-price", help="Only GPUs bought for at most "
-                                    "this many USD."),
+    min_memory: float = typer.Option(
+        None, "--min-memory", help="Only GPUs with this many GiB (default 8 with --all)."
+    ),
+    max_price: float = typer.Option(
+        None, "--max-price", help="Only GPUs bought for at most this many USD."
+    ),
     vendor: str = typer.Option(None, help="NVIDIA, AMD, Intel, Google, Apple."),
     sort: str = typer.Option("time", help="time | cost."),
     tokens: str = typer.Option(None, help="Training tokens (default: the model's recipe)."),
@@ -377,15 +455,26 @@ def compare(
     training: dict[str, Any] = {}
     if tokens:
         training["tokens"] = parse_count(tokens, field="tokens")
-    rows = run_compare(model, [g.strip() for g in (gpu or "").split(",") if g.strip()],
-                       counts=counts, all_gpus=all_gpus, min_memory_gib=min_memory,
-                       max_price_usd=max_price, vendor=vendor, sort=sort, progress=progress,
-                       **training)
+    rows = run_compare(
+        model,
+        [g.strip() for g in (gpu or "").split(",") if g.strip()],
+        counts=counts,
+        all_gpus=all_gpus,
+        min_memory_gib=min_memory,
+        max_price_usd=max_price,
+        vendor=vendor,
+        sort=sort,
+        progress=progress,
+        **training,
+    )
     if plot:
         from traintime import plots
 
-        plots.save(plots.comparison_figure([r.model_dump() for r in rows]), plot,
-                   title=f"traintime compare: {model}")
+        plots.save(
+            plots.comparison_figure([r.model_dump() for r in rows]),
+            plot,
+            title=f"traintime compare: {model}",
+        )
     if json_out:
         typer.echo(json.dumps([r.model_dump() for r in rows], indent=2))
         return

@@ -45,7 +45,9 @@ class UnknownNameError(TraintimeError):
     ) -> None:
         self.kind = kind
         self.name = name
-        self.suggestions = suggestions if suggestions is not None else close_matches(name, candidates)
+        self.suggestions = (
+            suggestions if suggestions is not None else close_matches(name, candidates)
+        )
         tail = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
         super().__init__(f"unknown {kind} {name!r}{tail}{(' ' + hint) if hint else ''}")
 

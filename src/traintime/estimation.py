@@ -16,9 +16,9 @@ from traintime import catalog
 from traintime.engine.device import Device, usable_precision
 from traintime.engine.energy import cost, energy
 from traintime.engine.flops import FlopsPerToken, flops_per_token
+from traintime.engine.memory import GIB, MemoryInputs, peak_memory
 from traintime.engine.params import count_params
 from traintime.engine.schedule import Schedule, make_schedule
-from traintime.engine.memory import GIB, MemoryInputs, peak_memory
 from traintime.engine.step import Recipe, StepTime, default_micro_batch, step_time
 from traintime.errors import SpecError
 from traintime.planner import Candidate, Plan, Problem, search, search_many
@@ -26,8 +26,8 @@ from traintime.results import (
     CostReport,
     EnergyReport,
     Estimate,
-    MemoryReport,
     HardwareReport,
+    MemoryReport,
     ModelReport,
     ReferenceComparison,
     ThroughputReport,
@@ -89,9 +89,17 @@ def _layout(train: TrainingSpec, count: int) -> Parallel:
             f"gpus={count} is not a multiple of tp x pp x cp = {train.tp} x {train.pp} x "
             f"{train.cp} = {model_parallel}"
         )
-    return build(Parallel, "parallel layout", dp=count // model_parallel, tp=train.tp,
-                 pp=train.pp, cp=train.cp, zero_stage=train.zero_stage,
-                 pp_interleave=train.pp_interleave, offload=train.offload)
+    return build(
+        Parallel,
+        "parallel layout",
+        dp=count // model_parallel,
+        tp=train.tp,
+        pp=train.pp,
+        cp=train.cp,
+        zero_stage=train.zero_stage,
+        pp_interleave=train.pp_interleave,
+        offload=train.offload,
+    )
 
 
 def estimate(
@@ -125,18 +133,25 @@ def estimate(
     unknown = set(training_overrides) - set(TrainingSpec.model_fields)
     if unknown:
         name = sorted(unknown)[0]
-        raise SpecError(f"unknown training field {name!r}; allowed: "
-                        f"{', '.join(TrainingSpec.model_fields)}")
+        raise SpecError(
+            f"unknown training field {name!r}; allowed: {', '.join(TrainingSpec.model_fields)}"
+        )
     spec = resolve_model(model)
     node = catalog.find_system(system) if isinstance(system, str) else system
     gpu_spec = resolve_gpu(gpu)
-    hardware = build(HardwareSpec, "hardware", gpu=gpu_spec, count=gpus,
-                     gpus_per_node=gpus_per_node, system=node)
+    hardware = build(
+        HardwareSpec, "hardware", gpu=gpu_spec, count=gpus, gpus_per_node=gpus_per_node, system=node
+    )
     train = resolve_training(spec, training, training_overrides)
     if train.seq_len is not None and train.seq_len != spec.seq_len:
-        spec = build(ModelSpec, f"model {spec.name}", **{**spec.model_dump(), "seq_len": train.seq_len})
-    econ = economics if isinstance(economics, Economics) else build(
-        Economics, "economics", **(economics or {}))
+        spec = build(
+            ModelSpec, f"model {spec.name}", **{**spec.model_dump(), "seq_len": train.seq_len}
+        )
+    econ = (
+        economics
+        if isinstance(economics, Economics)
+        else build(Economics, "economics", **(economics or {}))
+    )
     est = _compose(spec, train, hardware, plan=plan, allow_math=allow_math_changes, econ=econ)
     if reference is not None:
         est = _with_reference(est, reference)
@@ -153,40 +168,68 @@ def _tokens(train: TrainingSpec, total_params: int, notes: list[str]) -> float:
     return ratio * total_params
 
 
-def _compose(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec, *, plan: bool,
-             allow_math: bool, econ: Economics) -> Estimate:
+def _compose(
+    spec: ModelSpec,
+    train: TrainingSpec,
+    hw: HardwareSpec,
+    *,
+    plan: bool,
+    allow_math: bool,
+    econ: Economics,
+) -> Estimate:
     params = count_params(spec)
     notes: list[str] = []
     par = _layout(train, hw.count)
     tokens = _tokens(train, params.total, notes)
     micro = train.micro_batch
     if micro is None:
-        micro = default_micro_batch(spec.seq_len, dp=par.dp, pp=par.pp,
-                                    global_batch_tokens=train.global_batch_tokens)
+        micro = default_micro_batch(
+            spec.seq_len, dp=par.dp, pp=par.pp, global_batch_tokens=train.global_batch_tokens
+        )
         if not plan:
-            notes.append(f"micro-batch not given: assumed {micro} sequences per GPU (about 16K "
-                         f"tokens per micro-step); `traintime plan` picks the fastest that fits")
+            notes.append(
+                f"micro-batch not given: assumed {micro} sequences per GPU (about 16K "
+                f"tokens per micro-step); `traintime plan` picks the fastest that fits"
+            )
     recipe = _recipe(train, micro)
     links = _links(hw)
     eff = catalog.efficiency()
     plan_result = None
     if plan:
-        plan_result = search(_problem(spec, train, hw, par, recipe, links),
-                             allow_math_changes=allow_math)
+        plan_result = search(
+            _problem(spec, train, hw, par, recipe, links), allow_math_changes=allow_math
+        )
         pick = plan_result.chosen or plan_result.nearest
-        par = Parallel(dp=hw.count // (pick.tp * pick.pp), tp=pick.tp, pp=pick.pp,
-                       zero_stage=pick.zero_stage, offload=pick.offload)  # type: ignore[arg-type]
-        recipe = replace(_recipe_for_pick(recipe, pick), micro_batch=pick.micro_batch,
-                         act_ckpt=pick.act_ckpt)
+        par = Parallel(
+            dp=hw.count // (pick.tp * pick.pp),
+            tp=pick.tp,
+            pp=pick.pp,
+            zero_stage=pick.zero_stage,
+            offload=pick.offload,
+        )  # type: ignore[arg-type]
+        recipe = replace(
+            _recipe_for_pick(recipe, pick), micro_batch=pick.micro_batch, act_ckpt=pick.act_ckpt
+        )
         notes += _plan_notes(plan_result, pick)
     flops = flops_per_token(spec, attention_impl=_flops_impl(train), act_ckpt=recipe.act_ckpt)  # type: ignore[arg-type]
-    schedule = make_schedule(tokens=tokens, global_batch_tokens=train.global_batch_tokens,
-                             seq_len=spec.seq_len, data_parallel=par.dp,
-                             micro_batch=recipe.micro_batch)
+    schedule = make_schedule(
+        tokens=tokens,
+        global_batch_tokens=train.global_batch_tokens,
+        seq_len=spec.seq_len,
+        data_parallel=par.dp,
+        micro_batch=recipe.micro_batch,
+    )
     step = step_time(spec, recipe, par, Device(hw.gpu, eff), links, eff)
-    used = train.model_copy(update={"micro_batch": recipe.micro_batch,
-                                    "act_ckpt": recipe.act_ckpt, "offload": par.offload,
-                                    "zero_stage": par.zero_stage, "tp": par.tp, "pp": par.pp})
+    used = train.model_copy(
+        update={
+            "micro_batch": recipe.micro_batch,
+            "act_ckpt": recipe.act_ckpt,
+            "offload": par.offload,
+            "zero_stage": par.zero_stage,
+            "tp": par.tp,
+            "pp": par.pp,
+        }
+    )
     energy_report = _energy(step, schedule.steps, hw, econ)
     return Estimate(
         model=ModelReport(name=spec.name, spec=spec, params=params, flops_per_token=flops),
@@ -203,7 +246,8 @@ def _compose(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec, *, plan: bo
 
 def _datacenter(gpu: GpuSpec) -> bool:
     return gpu.device_class in ("datacenter", "inference", "amd_datacenter") or (
-        gpu.rent_usd_per_hour is not None and gpu.launch_price_usd is None)
+        gpu.rent_usd_per_hour is not None and gpu.launch_price_usd is None
+    )
 
 
 def _energy(step: StepTime, steps: int, hw: HardwareSpec, econ: Economics) -> EnergyReport:
@@ -216,27 +260,47 @@ def _energy(step: StepTime, steps: int, hw: HardwareSpec, econ: Economics) -> En
         "tdp_w": hw.gpu.tdp_w or 0.0,
         "host_w_per_gpu": host,
         "pue": econ.pue or d["facility"]["datacenter_pue" if dc else "home_pue"],
-        "electricity_usd_per_kwh": (econ.electricity_usd_per_kwh
-                                    if econ.electricity_usd_per_kwh is not None
-                                    else d["prices"]["electricity_usd_per_kwh"]),
-        "co2_kg_per_kwh": (econ.co2_kg_per_kwh if econ.co2_kg_per_kwh is not None
-                           else d["prices"]["co2_kg_per_kwh"]),
+        "electricity_usd_per_kwh": (
+            econ.electricity_usd_per_kwh
+            if econ.electricity_usd_per_kwh is not None
+            else d["prices"]["electricity_usd_per_kwh"]
+        ),
+        "co2_kg_per_kwh": (
+            econ.co2_kg_per_kwh
+            if econ.co2_kg_per_kwh is not None
+            else d["prices"]["co2_kg_per_kwh"]
+        ),
     }
-    result = energy(breakdown_s=step.breakdown_s, step_time_s=step.step_time_s, steps=steps,
-                    n_gpus=hw.count, tdp_w=assumptions["tdp_w"], power_fraction=d["gpu_power"],
-                    host_w_per_gpu=host, pue=assumptions["pue"],
-                    electricity_usd_per_kwh=assumptions["electricity_usd_per_kwh"],
-                    co2_kg_per_kwh=assumptions["co2_kg_per_kwh"])
-    return EnergyReport(kwh=result.kwh, gpu_kwh=result.gpu_kwh, host_kwh=result.host_kwh,
-                        average_gpu_w=result.average_gpu_w,
-                        electricity_cost=result.electricity_cost, co2_kg=result.co2_kg,
-                        assumptions=assumptions)
+    result = energy(
+        breakdown_s=step.breakdown_s,
+        step_time_s=step.step_time_s,
+        steps=steps,
+        n_gpus=hw.count,
+        tdp_w=assumptions["tdp_w"],
+        power_fraction=d["gpu_power"],
+        host_w_per_gpu=host,
+        pue=assumptions["pue"],
+        electricity_usd_per_kwh=assumptions["electricity_usd_per_kwh"],
+        co2_kg_per_kwh=assumptions["co2_kg_per_kwh"],
+    )
+    return EnergyReport(
+        kwh=result.kwh,
+        gpu_kwh=result.gpu_kwh,
+        host_kwh=result.host_kwh,
+        average_gpu_w=result.average_gpu_w,
+        electricity_cost=result.electricity_cost,
+        co2_kg=result.co2_kg,
+        assumptions=assumptions,
+    )
 
 
 def _cost(hours: float, hw: HardwareSpec, econ: Economics, en: EnergyReport) -> CostReport:
     d = catalog.energy_defaults()["prices"]
-    rate = econ.rent_usd_per_gpu_hour if econ.rent_usd_per_gpu_hour is not None \
+    rate = (
+        econ.rent_usd_per_gpu_hour
+        if econ.rent_usd_per_gpu_hour is not None
         else hw.gpu.rent_usd_per_hour
+    )
     price = econ.price_usd if econ.price_usd is not None else hw.gpu.launch_price_usd
     notes = []
     if rate is None:
@@ -245,14 +309,25 @@ def _cost(hours: float, hw: HardwareSpec, econ: Economics, en: EnergyReport) -> 
         notes.append(f"no purchase price for {hw.gpu.name} in the catalog: pass --gpu-price")
     if hw.gpu.price_note:
         notes.append(f"catalog price: {hw.gpu.price_note}")
-    result = cost(hours=hours, n_gpus=hw.count, rent_usd_per_gpu_hour=rate,
-                  spot_fraction=econ.spot_fraction or d["spot_fraction"], price_usd=price,
-                  lifetime_years=econ.lifetime_years or d["lifetime_years"],
-                  electricity_cost=en.electricity_cost)
-    return CostReport(rent_on_demand=result.rent_on_demand, rent_spot=result.rent_spot,
-                      rent_usd_per_gpu_hour=rate, purchase=result.purchase,
-                      own_amortized=result.own_amortized, own_total=result.own_total,
-                      break_even_hours=result.break_even_hours, notes=notes)
+    result = cost(
+        hours=hours,
+        n_gpus=hw.count,
+        rent_usd_per_gpu_hour=rate,
+        spot_fraction=econ.spot_fraction or d["spot_fraction"],
+        price_usd=price,
+        lifetime_years=econ.lifetime_years or d["lifetime_years"],
+        electricity_cost=en.electricity_cost,
+    )
+    return CostReport(
+        rent_on_demand=result.rent_on_demand,
+        rent_spot=result.rent_spot,
+        rent_usd_per_gpu_hour=rate,
+        purchase=result.purchase,
+        own_amortized=result.own_amortized,
+        own_total=result.own_total,
+        break_even_hours=result.break_even_hours,
+        notes=notes,
+    )
 
 
 def _links(hw: HardwareSpec) -> Links:
@@ -265,12 +340,24 @@ def _context_gib(n_gpus: int) -> float:
     return d["context_gib_multi_gpu" if n_gpus > 1 else "context_gib"]
 
 
-def _problem(spec: ModelSpec, train: TrainingSpec, hw: HardwareSpec, par: Parallel,
-             recipe: Recipe, links: Links) -> Problem:
+def _problem(
+    spec: ModelSpec,
+    train: TrainingSpec,
+    hw: HardwareSpec,
+    par: Parallel,
+    recipe: Recipe,
+    links: Links,
+) -> Problem:
     given = train.model_fields_set
     return Problem(
-        spec=spec, recipe=recipe, gpu=hw.gpu, n_gpus=hw.count, links=links,
-        eff=catalog.efficiency(), base=par, usable_gib=hw.gpu.memory_gib,
+        spec=spec,
+        recipe=recipe,
+        gpu=hw.gpu,
+        n_gpus=hw.count,
+        links=links,
+        eff=catalog.efficiency(),
+        base=par,
+        usable_gib=hw.gpu.memory_gib,
         reserved_factor=catalog.memory_defaults()["reserved_factor"],
         context_gib=_context_gib(hw.count),
         user_micro=train.micro_batch,
@@ -285,44 +372,71 @@ def _recipe_for_pick(recipe: Recipe, pick: Candidate) -> Recipe:
         c = "fp32" if recipe.precision in ("fp32", "tf32") else "bf16"
         recipe = replace(recipe, param_dtype=c, grad_dtype=c, master_dtype="fp32")
     if pick.optimizer_state_dtype:
-        recipe = replace(recipe, state_dtype=pick.optimizer_state_dtype,
-                         optimizer="adamw8bit" if recipe.optimizer == "adamw" else recipe.optimizer)
+        recipe = replace(
+            recipe,
+            state_dtype=pick.optimizer_state_dtype,
+            optimizer="adamw8bit" if recipe.optimizer == "adamw" else recipe.optimizer,
+        )
     return recipe
 
 
 def _plan_notes(plan: Plan, pick: Candidate) -> list[str]:
     if plan.chosen is None:
-        return ["nothing fits: the estimate shows the configuration that comes closest; "
-                + "; ".join(plan.advice)]
+        return [
+            "nothing fits: the estimate shows the configuration that comes closest; "
+            + "; ".join(plan.advice)
+        ]
     if not pick.changes:
         return []
     return ["the planner changed the setup to fit and run fastest: " + ", ".join(pick.changes)]
 
 
-def _memory_report(spec: ModelSpec, recipe: Recipe, par: Parallel,
-                   hw: HardwareSpec) -> MemoryReport:
+def _memory_report(
+    spec: ModelSpec, recipe: Recipe, par: Parallel, hw: HardwareSpec
+) -> MemoryReport:
     d = catalog.memory_defaults()
-    mem = peak_memory(spec, MemoryInputs(
-        micro_batch=recipe.micro_batch, precision=recipe.precision, optimizer=recipe.optimizer,
-        param_dtype=recipe.param_dtype, grad_dtype=recipe.grad_dtype,
-        embedding_dtype=recipe.embedding_dtype, master_dtype=recipe.master_dtype,
-        state_dtype=recipe.state_dtype, act_ckpt=recipe.act_ckpt,
-        attention_impl=recipe.attention_impl, compiled=recipe.compiled), par,
-        offload=par.offload)
+    mem = peak_memory(
+        spec,
+        MemoryInputs(
+            micro_batch=recipe.micro_batch,
+            precision=recipe.precision,
+            optimizer=recipe.optimizer,
+            param_dtype=recipe.param_dtype,
+            grad_dtype=recipe.grad_dtype,
+            embedding_dtype=recipe.embedding_dtype,
+            master_dtype=recipe.master_dtype,
+            state_dtype=recipe.state_dtype,
+            act_ckpt=recipe.act_ckpt,
+            attention_impl=recipe.attention_impl,
+            compiled=recipe.compiled,
+        ),
+        par,
+        offload=par.offload,
+    )
     peak = mem.total / GIB
     context = _context_gib(hw.count)
     needed = peak * d["reserved_factor"] + context
     host = mem.host / GIB
-    host_note = (f"offload keeps {host:.1f} GiB in host RAM per GPU (plus ~"
-                 f"{d['host_process_gib']:g} GiB for the process): "
-                 f"{host * hw.count + d['host_process_gib']:.0f} GiB of RAM for {hw.count} GPU(s)"
-                 if host else "no offload")
+    host_note = (
+        f"offload keeps {host:.1f} GiB in host RAM per GPU (plus ~"
+        f"{d['host_process_gib']:g} GiB for the process): "
+        f"{host * hw.count + d['host_process_gib']:.0f} GiB of RAM for {hw.count} GPU(s)"
+        if host
+        else "no offload"
+    )
     return MemoryReport(
-        peak_gib=peak, reserved_gib=peak * d["reserved_factor"], needed_gib=needed,
-        capacity_gib=hw.gpu.memory_gib, fits=needed <= hw.gpu.memory_gib,
-        breakdown=mem.as_gib(), host_gib=host, host_note=host_note,
-        assumptions=(f"allocated peak x {d['reserved_factor']:g} allocator slack + {context:g} "
-                     f"GiB CUDA context must fit in {hw.gpu.memory_gib:g} GiB"),
+        peak_gib=peak,
+        reserved_gib=peak * d["reserved_factor"],
+        needed_gib=needed,
+        capacity_gib=hw.gpu.memory_gib,
+        fits=needed <= hw.gpu.memory_gib,
+        breakdown=mem.as_gib(),
+        host_gib=host,
+        host_note=host_note,
+        assumptions=(
+            f"allocated peak x {d['reserved_factor']:g} allocator slack + {context:g} "
+            f"GiB CUDA context must fit in {hw.gpu.memory_gib:g} GiB"
+        ),
     )
 
 
@@ -330,8 +444,9 @@ def _flops_impl(train: TrainingSpec) -> Any:
     return "flash" if train.attention_impl == "flash3" else train.attention_impl
 
 
-def _training_report(train: TrainingSpec, schedule: Schedule, flops: FlopsPerToken,
-                     notes: list[str]) -> TrainingReport:
+def _training_report(
+    train: TrainingSpec, schedule: Schedule, flops: FlopsPerToken, notes: list[str]
+) -> TrainingReport:
     return TrainingReport(
         spec=train,
         tokens_requested=schedule.tokens_requested,
@@ -351,21 +466,37 @@ def _training_report(train: TrainingSpec, schedule: Schedule, flops: FlopsPerTok
 def _recipe(train: TrainingSpec, micro: int) -> Recipe:
     if train.offload != "none":  # ZeRO-Offload layout: 16-bit weights/gradients on the GPU
         c = "fp32" if train.precision in ("fp32", "tf32") else "bf16"
-        train = train.model_copy(update={"param_dtype": c, "grad_dtype": c,
-                                         "embedding_dtype": c, "master_dtype": "fp32"})
+        train = train.model_copy(
+            update={"param_dtype": c, "grad_dtype": c, "embedding_dtype": c, "master_dtype": "fp32"}
+        )
     return Recipe(
-        global_batch_tokens=train.global_batch_tokens, micro_batch=micro,
-        precision=train.precision, optimizer=train.optimizer, param_dtype=train.param_dtype,
-        grad_dtype=train.grad_dtype or train.param_dtype, state_dtype=train.state_dtype,
+        global_batch_tokens=train.global_batch_tokens,
+        micro_batch=micro,
+        precision=train.precision,
+        optimizer=train.optimizer,
+        param_dtype=train.param_dtype,
+        grad_dtype=train.grad_dtype or train.param_dtype,
+        state_dtype=train.state_dtype,
         embedding_dtype=train.embedding_dtype or train.param_dtype,
-        master_dtype=train.master_dtype, act_ckpt=train.act_ckpt,
-        attention_impl=train.attention_impl, compiled=train.compiled,
+        master_dtype=train.master_dtype,
+        act_ckpt=train.act_ckpt,
+        attention_impl=train.attention_impl,
+        compiled=train.compiled,
     )
 
 
-def _throughput(step: StepTime, flops: FlopsPerToken, hw: HardwareSpec, train: TrainingSpec,
-                par: Parallel, micro: int, links: Links) -> ThroughputReport:
-    mfu_precision = usable_precision(hw.gpu, "bf16" if train.precision == "fp8" else train.precision)
+def _throughput(
+    step: StepTime,
+    flops: FlopsPerToken,
+    hw: HardwareSpec,
+    train: TrainingSpec,
+    par: Parallel,
+    micro: int,
+    links: Links,
+) -> ThroughputReport:
+    mfu_precision = usable_precision(
+        hw.gpu, "bf16" if train.precision == "fp8" else train.precision
+    )
     peak = hw.gpu.peak(mfu_precision) or float("nan")
     per_gpu_flop_rate = peak * TFLOP * hw.count
     tokens_per_sec = step.tokens / step.step_time_s
@@ -379,8 +510,13 @@ def _throughput(step: StepTime, flops: FlopsPerToken, hw: HardwareSpec, train: T
         mfu=flops.model * tokens_per_sec / per_gpu_flop_rate,
         hfu=step.executed_flops * par.n_gpus / step.step_time_s / per_gpu_flop_rate,
         mfu_peak_tflops=peak,
-        layout={"dp": par.dp, "tp": par.tp, "pp": par.pp, "cp": par.cp,
-                "zero_stage": par.zero_stage},
+        layout={
+            "dp": par.dp,
+            "tp": par.tp,
+            "pp": par.pp,
+            "cp": par.cp,
+            "zero_stage": par.zero_stage,
+        },
         links=links.description,
         notes=step.notes,
     )
@@ -396,9 +532,13 @@ def _time(seconds: float) -> TimeReport:
     p10, p90, source = _band()
     hours = seconds / HOUR
     # actual time = predicted time x (predicted / measured throughput)
-    return TimeReport(total_hours=hours, low_hours=hours * math.exp(p10),
-                      high_hours=hours * math.exp(p90), total_days=hours / 24,
-                      band_source=source)
+    return TimeReport(
+        total_hours=hours,
+        low_hours=hours * math.exp(p10),
+        high_hours=hours * math.exp(p90),
+        total_days=hours / 24,
+        band_source=source,
+    )
 
 
 def _hardware_report(hw: HardwareSpec, train: TrainingSpec, executed: float) -> HardwareReport:
@@ -410,9 +550,15 @@ def _hardware_report(hw: HardwareSpec, train: TrainingSpec, executed: float) -> 
     if peak is None:
         notes.append(f"{hw.gpu.name} has no known {train.precision} rate")
     floor = executed / (peak * TFLOP * hw.count) / HOUR if peak else None
-    return HardwareReport(gpu=hw.gpu, count=hw.count, gpus_per_node=hw.gpus_per_node,
-                          precision=precision, peak_tflops=peak, compute_floor_hours=floor,
-                          notes=notes)
+    return HardwareReport(
+        gpu=hw.gpu,
+        count=hw.count,
+        gpus_per_node=hw.gpus_per_node,
+        precision=precision,
+        peak_tflops=peak,
+        compute_floor_hours=floor,
+        notes=notes,
+    )
 
 
 def _with_reference(est: Estimate, name: str) -> Estimate:
@@ -424,17 +570,26 @@ def _with_reference(est: Estimate, name: str) -> Estimate:
     ref_peak = ref_gpu.peak("bf16") or 1.0
     peak = est.hardware.peak_tflops or 1.0
     per_token_ref = ref.step_time_s / ref.global_batch_tokens  # seconds per token, all GPUs
-    scale = (est.model.flops_per_token.model / ref_flops) * (ref.gpus * ref_peak) / (
-        est.hardware.count * peak)
+    scale = (
+        (est.model.flops_per_token.model / ref_flops)
+        * (ref.gpus * ref_peak)
+        / (est.hardware.count * peak)
+    )
     scaled_hours = per_token_ref * scale * est.training.tokens / HOUR
     ref_mfu = ref_flops * ref.global_batch_tokens / ref.step_time_s / (ref.gpus * ref_peak * TFLOP)
     assert est.time is not None and est.throughput is not None
     ours = est.time.total_hours
     explanation = _why_they_differ(ref_mfu, est)
     comparison = ReferenceComparison(
-        reference=name, description=ref.description, measured_step_time_s=ref.step_time_s,
-        measured_hours=ref.total_hours, measured_mfu=ref_mfu, scaled_total_hours=scaled_hours,
-        estimate_total_hours=ours, ratio=scaled_hours / ours, explanation=explanation,
+        reference=name,
+        description=ref.description,
+        measured_step_time_s=ref.step_time_s,
+        measured_hours=ref.total_hours,
+        measured_mfu=ref_mfu,
+        scaled_total_hours=scaled_hours,
+        estimate_total_hours=ours,
+        ratio=scaled_hours / ours,
+        explanation=explanation,
         source=ref.source,
     )
     return est.model_copy(update={"time": est.time.model_copy(update={"reference": comparison})})
@@ -444,11 +599,15 @@ def _why_they_differ(ref_mfu: float, est: Estimate) -> str:
     """One sentence on why scaling a measured run by peak FLOPs differs from the model."""
     assert est.throughput is not None
     tp = est.throughput
-    biggest = max((k for k in tp.breakdown_s if k not in ("matmul", "attention")),
-                  key=lambda k: tp.breakdown_s[k])
+    biggest = max(
+        (k for k in tp.breakdown_s if k not in ("matmul", "attention")),
+        key=lambda k: tp.breakdown_s[k],
+    )
     share = tp.breakdown_s[biggest] / tp.step_time_s
-    return (f"scaling assumes the reference's {ref_mfu:.0%} MFU; the model predicts "
-            f"{tp.mfu:.0%} here (its largest non-matmul cost: {biggest}, {share:.0%} of the step)")
+    return (
+        f"scaling assumes the reference's {ref_mfu:.0%} MFU; the model predicts "
+        f"{tp.mfu:.0%} here (its largest non-matmul cost: {biggest}, {share:.0%} of the step)"
+    )
 
 
 def estimate_scenario(path: str | None = None, **overrides: Any) -> Estimate:
@@ -467,9 +626,14 @@ def estimate_scenario(path: str | None = None, **overrides: Any) -> Estimate:
     )
 
 
-def plan_on_many(model: str | ModelSpec, gpus: list[GpuSpec], *, count: int = 1,
-                 training: dict[str, Any] | TrainingSpec | None = None,
-                 **training_overrides: Any) -> list[tuple[GpuSpec, Candidate | None, float]]:
+def plan_on_many(
+    model: str | ModelSpec,
+    gpus: list[GpuSpec],
+    *,
+    count: int = 1,
+    training: dict[str, Any] | TrainingSpec | None = None,
+    **training_overrides: Any,
+) -> list[tuple[GpuSpec, Candidate | None, float]]:
     """Plan one scenario on many GPUs at once (``compare --all``): each GPU gets the fastest
     configuration that fits it, or None with the GiB the leanest configuration needs."""
     spec = resolve_model(model)
@@ -478,7 +642,8 @@ def plan_on_many(model: str | ModelSpec, gpus: list[GpuSpec], *, count: int = 1,
     train = resolve_training(spec, training, training_overrides)
     par = _layout(train, count)
     micro = train.micro_batch or default_micro_batch(
-        spec.seq_len, dp=par.dp, pp=par.pp, global_batch_tokens=train.global_batch_tokens)
+        spec.seq_len, dp=par.dp, pp=par.pp, global_batch_tokens=train.global_batch_tokens
+    )
     first = build(HardwareSpec, "hardware", gpu=gpus[0], count=count)
     problem = _problem(spec, train, first, par, _recipe(train, micro), _links(first))
 

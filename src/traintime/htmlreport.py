@@ -13,8 +13,9 @@ from traintime.results import Estimate
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -22,30 +23,64 @@ def _summary(est: Estimate) -> str:
     m, tr, hw = est.model, est.training, est.hardware
     rows: list[list[Any]] = [
         ["model", f"{m.name}: {m.params.total:,} parameters"],
-        ["FLOPs per token", f"{m.flops_per_token.model:.4e} model, "
-                            f"{m.flops_per_token.executed:.4e} executed"],
-        ["training", f"{tr.tokens:,.0f} tokens, {tr.steps:,} steps of "
-                     f"{tr.global_batch_tokens:,} tokens"],
+        [
+            "FLOPs per token",
+            f"{m.flops_per_token.model:.4e} model, {m.flops_per_token.executed:.4e} executed",
+        ],
+        [
+            "training",
+            f"{tr.tokens:,.0f} tokens, {tr.steps:,} steps of {tr.global_batch_tokens:,} tokens",
+        ],
         ["hardware", f"{hw.count} x {hw.gpu.name} ({hw.peak_tflops} TFLOPS {hw.precision})"],
     ]
     if est.throughput and est.time:
-        rows += [["throughput", f"{est.throughput.tokens_per_sec_per_gpu:,.0f} tokens/s per GPU, "
-                                f"MFU {est.throughput.mfu:.0%}"],
-                 ["time", f"{est.time.total_days:.1f} days (likely {est.time.low_hours / 24:.1f}"
-                          f" to {est.time.high_hours / 24:.1f})"]]
+        rows += [
+            [
+                "throughput",
+                f"{est.throughput.tokens_per_sec_per_gpu:,.0f} tokens/s per GPU, "
+                f"MFU {est.throughput.mfu:.0%}",
+            ],
+            [
+                "time",
+                f"{est.time.total_days:.1f} days (likely {est.time.low_hours / 24:.1f}"
+                f" to {est.time.high_hours / 24:.1f})",
+            ],
+        ]
     if est.memory:
-        rows.append(["memory", f"{est.memory.needed_gib:.1f} of {est.memory.capacity_gib:g} GiB "
-                               f"({'fits' if est.memory.fits else 'does not fit'}); "
-                               f"{est.memory.host_note}"])
+        rows.append(
+            [
+                "memory",
+                f"{est.memory.needed_gib:.1f} of {est.memory.capacity_gib:g} GiB "
+                f"({'fits' if est.memory.fits else 'does not fit'}); "
+                f"{est.memory.host_note}",
+            ]
+        )
     if est.energy:
-        rows.append(["energy", f"{est.energy.kwh:,.0f} kWh, ${est.energy.electricity_cost:,.0f} "
-                               f"electricity, {est.energy.co2_kg:,.0f} kg CO2"])
+        rows.append(
+            [
+                "energy",
+                f"{est.energy.kwh:,.0f} kWh, ${est.energy.electricity_cost:,.0f} "
+                f"electricity, {est.energy.co2_kg:,.0f} kg CO2",
+            ]
+        )
     if est.cost:
         c = est.cost
-        rows.append(["cost", "; ".join(x for x in (
-            f"rent ${c.rent_on_demand:,.0f} (spot ${c.rent_spot:,.0f})"
-            if c.rent_on_demand is not None else "",
-            f"own ${c.own_total:,.0f}" if c.own_total is not None else "") if x) or "no price"])
+        rows.append(
+            [
+                "cost",
+                "; ".join(
+                    x
+                    for x in (
+                        f"rent ${c.rent_on_demand:,.0f} (spot ${c.rent_spot:,.0f})"
+                        if c.rent_on_demand is not None
+                        else "",
+                        f"own ${c.own_total:,.0f}" if c.own_total is not None else "",
+                    )
+                    if x
+                )
+                or "no price",
+            ]
+        )
     rows += [["note", n] for n in tr.notes]
     return "<h2>Summary</h2>" + _table(["", ""], rows)
 
@@ -53,14 +88,41 @@ def _summary(est: Estimate) -> str:
 def _plan(est: Estimate) -> str:
     if est.plan is None:
         return ""
-    rows = [[c.micro_batch, c.act_ckpt, c.offload, c.zero_stage, f"{c.tp} x {c.pp}",
-             f"{c.step_time_s:.3g}", f"{c.slowdown:.2f}x", f"{c.needed_gib:.1f}",
-             "yes" if c.fits else "no", "chosen" if c == est.plan.chosen else ""]
-            for c in est.plan.alternatives]
+    rows = [
+        [
+            c.micro_batch,
+            c.act_ckpt,
+            c.offload,
+            c.zero_stage,
+            f"{c.tp} x {c.pp}",
+            f"{c.step_time_s:.3g}",
+            f"{c.slowdown:.2f}x",
+            f"{c.needed_gib:.1f}",
+            "yes" if c.fits else "no",
+            "chosen" if c == est.plan.chosen else "",
+        ]
+        for c in est.plan.alternatives
+    ]
     advice = "".join(f"<p>{escape(a)}</p>" for a in est.plan.advice)
-    return ("<h2>Plan and alternatives</h2>" + advice + _table(
-        ["micro-batch", "checkpointing", "offload", "ZeRO", "TP x PP", "step s", "slowdown",
-         "needs GiB", "fits", ""], rows))
+    return (
+        "<h2>Plan and alternatives</h2>"
+        + advice
+        + _table(
+            [
+                "micro-batch",
+                "checkpointing",
+                "offload",
+                "ZeRO",
+                "TP x PP",
+                "step s",
+                "slowdown",
+                "needs GiB",
+                "fits",
+                "",
+            ],
+            rows,
+        )
+    )
 
 
 def write_report(est: Estimate, path: str | Path) -> Path:

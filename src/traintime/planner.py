@@ -84,11 +84,18 @@ class Problem:
 
 def _memory_inputs(recipe: Recipe, micro: int, ckpt: str) -> MemoryInputs:
     return MemoryInputs(
-        micro_batch=micro, precision=recipe.precision, optimizer=recipe.optimizer,
-        param_dtype=recipe.param_dtype, grad_dtype=recipe.grad_dtype,
-        embedding_dtype=recipe.embedding_dtype, master_dtype=recipe.master_dtype,
-        state_dtype=recipe.state_dtype, act_ckpt=ckpt, attention_impl=recipe.attention_impl,
-        compiled=recipe.compiled)
+        micro_batch=micro,
+        precision=recipe.precision,
+        optimizer=recipe.optimizer,
+        param_dtype=recipe.param_dtype,
+        grad_dtype=recipe.grad_dtype,
+        embedding_dtype=recipe.embedding_dtype,
+        master_dtype=recipe.master_dtype,
+        state_dtype=recipe.state_dtype,
+        act_ckpt=ckpt,
+        attention_impl=recipe.attention_impl,
+        compiled=recipe.compiled,
+    )
 
 
 def micro_batches(spec: ModelSpec, recipe: Recipe, dp: int) -> list[int]:
@@ -99,8 +106,7 @@ def micro_batches(spec: ModelSpec, recipe: Recipe, dp: int) -> list[int]:
 
 def _layouts(p: Problem) -> Iterable[tuple[Parallel, bool]]:
     """(layout, uses model parallelism) in the order they are tried."""
-    zeros = [p.user_zero] if p.user_zero is not None else (
-        [0, 1, 2, 3] if p.base.dp > 1 else [0])
+    zeros = [p.user_zero] if p.user_zero is not None else ([0, 1, 2, 3] if p.base.dp > 1 else [0])
     for zero in zeros:
         yield p.base.model_copy(update={"zero_stage": zero}), False
     if p.n_gpus > 1 and p.base.tp == 1 and p.base.pp == 1:
@@ -119,13 +125,17 @@ def _recipe_for(p: Problem, offload: str, state_dtype: str | None) -> Recipe:
         c = "fp32" if recipe.precision in ("fp32", "tf32") else "bf16"
         recipe = replace(recipe, param_dtype=c, grad_dtype=c, master_dtype="fp32")
     if state_dtype is not None:
-        recipe = replace(recipe, state_dtype=state_dtype,
-                         optimizer="adamw8bit" if recipe.optimizer == "adamw" else recipe.optimizer)
+        recipe = replace(
+            recipe,
+            state_dtype=state_dtype,
+            optimizer="adamw8bit" if recipe.optimizer == "adamw" else recipe.optimizer,
+        )
     return recipe
 
 
-def _evaluate(p: Problem, par: Parallel, micro: int, ckpt: str, offload: str,
-              state_dtype: str | None) -> tuple[float, Memory, Recipe]:
+def _evaluate(
+    p: Problem, par: Parallel, micro: int, ckpt: str, offload: str, state_dtype: str | None
+) -> tuple[float, Memory, Recipe]:
     recipe = replace(_recipe_for(p, offload, state_dtype), micro_batch=micro, act_ckpt=ckpt)
     par = par.model_copy(update={"offload": offload})
     mem = peak_memory(p.spec, _memory_inputs(recipe, micro, ckpt), par, offload=offload)
@@ -168,12 +178,23 @@ def _candidates(p: Problem, *, stage: int, allow_math: bool) -> list[dict[str, o
                         t, mem, _ = _evaluate(p, par, micro, ckpt, offload, state)
                         peak = mem.total / GIB
                         needed = peak * p.reserved_factor + p.context_gib
-                        rows.append({"micro_batch": micro, "act_ckpt": ckpt, "offload": offload,
-                                     "zero_stage": par.zero_stage, "tp": par.tp, "pp": par.pp,
-                                     "optimizer_state_dtype": state, "step_time_s": t,
-                                     "peak_gib": peak, "needed_gib": needed,
-                                     "fits": needed <= p.usable_gib, "host_gib": mem.host / GIB,
-                                     "changes_math": state is not None})
+                        rows.append(
+                            {
+                                "micro_batch": micro,
+                                "act_ckpt": ckpt,
+                                "offload": offload,
+                                "zero_stage": par.zero_stage,
+                                "tp": par.tp,
+                                "pp": par.pp,
+                                "optimizer_state_dtype": state,
+                                "step_time_s": t,
+                                "peak_gib": peak,
+                                "needed_gib": needed,
+                                "fits": needed <= p.usable_gib,
+                                "host_gib": mem.host / GIB,
+                                "changes_math": state is not None,
+                            }
+                        )
     return rows
 
 
@@ -185,17 +206,30 @@ def search(p: Problem, *, allow_math_changes: bool = False, top: int = 8) -> Pla
     if allow_math_changes and not any(r["fits"] for r in rows):
         rows += _candidates(p, stage=1, allow_math=True) + _candidates(p, stage=2, allow_math=True)
     fastest = min(float(r["step_time_s"]) for r in rows)  # type: ignore[arg-type]
-    cands = [Candidate(**r, slowdown=float(r["step_time_s"]) / fastest,  # type: ignore[arg-type]
-                       changes=_changes(p, r)) for r in rows]
+    cands = [
+        Candidate(
+            **r,
+            slowdown=float(r["step_time_s"]) / fastest,  # type: ignore[arg-type]
+            changes=_changes(p, r),
+        )
+        for r in rows
+    ]
     fitting = sorted((c for c in cands if c.fits), key=lambda c: c.step_time_s)
     unconstrained = min(cands, key=lambda c: c.step_time_s)
     nearest = min(cands, key=lambda c: (c.needed_gib, c.step_time_s))
     chosen = fitting[0] if fitting else None
     alternatives = _alternatives(fitting, cands, top)
     advice = [] if chosen else _advice(p, nearest, allow_math_changes)
-    return Plan(chosen=chosen, fastest_unconstrained=unconstrained, alternatives=alternatives,
-                nearest=nearest, capacity_gib=p.usable_gib, searched=len(cands),
-                allow_math_changes=allow_math_changes, advice=advice)
+    return Plan(
+        chosen=chosen,
+        fastest_unconstrained=unconstrained,
+        alternatives=alternatives,
+        nearest=nearest,
+        capacity_gib=p.usable_gib,
+        searched=len(cands),
+        allow_math_changes=allow_math_changes,
+        advice=advice,
+    )
 
 
 def _alternatives(fitting: list[Candidate], cands: list[Candidate], top: int) -> list[Candidate]:
@@ -212,21 +246,29 @@ def _alternatives(fitting: list[Candidate], cands: list[Candidate], top: int) ->
 
 def _advice(p: Problem, nearest: Candidate, allowed: bool) -> list[str]:
     need = nearest.needed_gib
-    out = [f"needs {need:.1f} GiB with the leanest configuration ({', '.join(nearest.changes) or 'as given'}); "
-           f"this GPU has {p.usable_gib:g} GiB: fits a GPU with at least {math.ceil(need)} GiB"]
+    how = ", ".join(nearest.changes) or "as given"
+    out = [
+        f"needs {need:.1f} GiB with the leanest configuration ({how}); this GPU has "
+        f"{p.usable_gib:g} GiB: fits a GPU with at least {math.ceil(need)} GiB"
+    ]
     for n in (2, 4, 8, 16, 32, 64):
         par = Parallel(dp=n, zero_stage=3)
         mem = peak_memory(p.spec, _memory_inputs(p.recipe, 1, "full"), par)
         if mem.total / GIB * p.reserved_factor + p.context_gib <= p.usable_gib:
-            out.append(f"or {n} of these GPUs with ZeRO-3 / FSDP (micro-batch 1, full checkpointing)")
+            out.append(
+                f"or {n} of these GPUs with ZeRO-3 / FSDP (micro-batch 1, full checkpointing)"
+            )
             break
     if not allowed:
-        out.append("or allow changes to the training math (8-bit optimizer states): --allow-math-changes")
+        out.append(
+            "or allow changes to the training math (8-bit optimizer states): --allow-math-changes"
+        )
     return out
 
 
-def search_many(p: Problem, gpus: list[GpuSpec], links: Callable[[GpuSpec], Links]
-                ) -> list[tuple[GpuSpec, Candidate | None, float]]:
+def search_many(
+    p: Problem, gpus: list[GpuSpec], links: Callable[[GpuSpec], Links]
+) -> list[tuple[GpuSpec, Candidate | None, float]]:
     """The plan for one scenario on many GPUs, fast enough for the whole catalog.
 
     Memory does not depend on the GPU, so every candidate is sized once; the candidates are
@@ -245,10 +287,29 @@ def search_many(p: Problem, gpus: list[GpuSpec], links: Callable[[GpuSpec], Link
             out.append((gpu, None, leanest))
             continue
         q = replace(p, gpu=gpu, links=links(gpu), usable_gib=gpu.memory_gib)
-        par = Parallel(dp=p.n_gpus // (int(pick["tp"]) * int(pick["pp"])),  # type: ignore[call-overload]
-                       tp=pick["tp"], pp=pick["pp"], zero_stage=pick["zero_stage"])  # type: ignore[arg-type]
-        t, _, _ = _evaluate(q, par, int(pick["micro_batch"]), str(pick["act_ckpt"]),  # type: ignore[call-overload]
-                            str(pick["offload"]), pick["optimizer_state_dtype"])  # type: ignore[arg-type]
-        out.append((gpu, Candidate(**{**pick, "step_time_s": t, "fits": True},  # type: ignore[arg-type]
-                                   slowdown=float("nan"), changes=_changes(q, pick)), leanest))
+        par = Parallel(
+            dp=p.n_gpus // (int(pick["tp"]) * int(pick["pp"])),  # type: ignore[call-overload]
+            tp=pick["tp"],
+            pp=pick["pp"],
+            zero_stage=pick["zero_stage"],
+        )  # type: ignore[arg-type]
+        t, _, _ = _evaluate(
+            q,
+            par,
+            int(pick["micro_batch"]),
+            str(pick["act_ckpt"]),  # type: ignore[call-overload]
+            str(pick["offload"]),
+            pick["optimizer_state_dtype"],
+        )  # type: ignore[arg-type]
+        out.append(
+            (
+                gpu,
+                Candidate(
+                    **{**pick, "step_time_s": t, "fits": True},  # type: ignore[arg-type]
+                    slowdown=float("nan"),
+                    changes=_changes(q, pick),
+                ),
+                leanest,
+            )
+        )
     return out

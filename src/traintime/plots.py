@@ -14,9 +14,15 @@ from traintime.errors import SpecError
 from traintime.results import Estimate
 
 FORMATS = (".png", ".svg", ".html")
-COLORS = {"matmul": "#4c72b0", "attention": "#55a868", "memory": "#c44e52",
-          "optimizer": "#8172b2", "communication": "#ccb974", "offload": "#64b5cd",
-          "overhead": "#8c8c8c"}
+COLORS = {
+    "matmul": "#4c72b0",
+    "attention": "#55a868",
+    "memory": "#c44e52",
+    "optimizer": "#8172b2",
+    "communication": "#ccb974",
+    "offload": "#64b5cd",
+    "overhead": "#8c8c8c",
+}
 
 
 def _pyplot() -> Any:
@@ -35,11 +41,16 @@ def estimate_figure(est: Estimate) -> Any:
     tp = est.throughput
     if tp is not None:
         items = [(k, v) for k, v in tp.breakdown_s.items() if v > 0]
-        ax1.barh([k for k, _ in items], [v for _, v in items],
-                 color=[COLORS.get(k, "#999999") for k, _ in items])
+        ax1.barh(
+            [k for k, _ in items],
+            [v for _, v in items],
+            color=[COLORS.get(k, "#999999") for k, _ in items],
+        )
         ax1.invert_yaxis()
         ax1.set_xlabel("seconds per optimizer step")
-        ax1.set_title(f"Step time: {tp.step_time_s:.3g} s ({tp.tokens_per_sec_per_gpu:,.0f} tok/s/GPU)")
+        ax1.set_title(
+            f"Step time: {tp.step_time_s:.3g} s ({tp.tokens_per_sec_per_gpu:,.0f} tok/s/GPU)"
+        )
     mem = est.memory
     if mem is not None:
         left = 0.0
@@ -50,8 +61,10 @@ def estimate_figure(est: Estimate) -> Any:
             left += gib
         ax2.axvline(mem.capacity_gib, color="black", linestyle="--", label="capacity")
         ax2.set_xlabel("GiB per GPU")
-        ax2.set_title(f"Memory: {mem.needed_gib:.1f} of {mem.capacity_gib:g} GiB "
-                      f"({'fits' if mem.fits else 'does not fit'})")
+        ax2.set_title(
+            f"Memory: {mem.needed_gib:.1f} of {mem.capacity_gib:g} GiB "
+            f"({'fits' if mem.fits else 'does not fit'})"
+        )
         ax2.legend(fontsize=7, loc="upper right")
     fig.suptitle(f"{est.model.name} on {est.hardware.count} x {est.hardware.gpu.name}")
     fig.tight_layout()
@@ -65,8 +78,13 @@ def comparison_figure(rows: list[dict[str, Any]]) -> Any:
     pts = [r for r in rows if r.get("cost_usd") is not None and r.get("days") is not None]
     ax.scatter([r["days"] for r in pts], [r["cost_usd"] for r in pts], color="#4c72b0")
     for r in pts[:40]:
-        ax.annotate(r["label"], (r["days"], r["cost_usd"]), fontsize=7,
-                    xytext=(3, 3), textcoords="offset points")
+        ax.annotate(
+            r["label"],
+            (r["days"], r["cost_usd"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training time (days)")
@@ -80,7 +98,7 @@ def svg_text(fig: Any) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg")
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def save(fig: Any, path: str | Path, *, title: str = "traintime") -> Path:
@@ -105,10 +123,14 @@ def html_page(title: str, bodies: list[str]) -> str:
     """A self-contained page: inline CSS and SVG, no scripts, no external resources."""
     from html import escape
 
-    css = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-           "table{border-collapse:collapse;margin:1em 0;font-size:14px}"
-           "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
-           "th{background:#f3f3f3} svg{max-width:100%;height:auto}")
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            f"<title>{escape(title)}</title><style>{css}</style></head><body>"
-            f"<h1>{escape(title)}</h1>" + "".join(bodies) + "</body></html>")
+    css = (
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:14px}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+        "th{background:#f3f3f3} svg{max-width:100%;height:auto}"
+    )
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{escape(title)}</title><style>{css}</style></head><body>"
+        f"<h1>{escape(title)}</h1>" + "".join(bodies) + "</body></html>"
+    )

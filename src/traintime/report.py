@@ -11,8 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from traintime.catalog import ReferenceRun
-from traintime.specs import GpuSpec
 from traintime.results import Estimate
+from traintime.specs import GpuSpec
 from traintime.units import HOUR, human_count, human_duration
 
 
@@ -32,12 +32,18 @@ def _model_lines(est: Estimate) -> list[tuple[str, str]]:
         window = f", windows {spec.window_pattern} (short {spec.short_window})"
     return [
         ("Model", f"{spec.name}: {params.total:,} parameters ({human_count(params.total)})"),
-        ("", f"{spec.n_layer} layers, d_model {spec.d_model}, {spec.n_head} heads"
-             f" ({spec.kv_heads} kv), {spec.ffn_act} MLP {spec.ffn_hidden}, vocab {spec.vocab:,},"
-             f" seq {spec.seq_len}{window}"),
-        ("FLOPs/token", f"{flops.model:.6e} model (nanochat/PaLM convention), "
-                        f"{flops.executed:.6e} executed ({est.training.spec.attention_impl} "
-                        f"attention, checkpointing {est.training.spec.act_ckpt})"),
+        (
+            "",
+            f"{spec.n_layer} layers, d_model {spec.d_model}, {spec.n_head} heads"
+            f" ({spec.kv_heads} kv), {spec.ffn_act} MLP {spec.ffn_hidden}, vocab {spec.vocab:,},"
+            f" seq {spec.seq_len}{window}",
+        ),
+        (
+            "FLOPs/token",
+            f"{flops.model:.6e} model (nanochat/PaLM convention), "
+            f"{flops.executed:.6e} executed ({est.training.spec.attention_impl} "
+            f"attention, checkpointing {est.training.spec.act_ckpt})",
+        ),
     ]
 
 
@@ -45,15 +51,27 @@ def _training_lines(est: Estimate) -> list[tuple[str, str]]:
     tr = est.training
     spec = tr.spec
     ratio = tr.tokens / est.model.params.total
-    accum = (f"micro-batch {tr.micro_batch} x {tr.grad_accum_steps} accumulation steps"
-             if tr.micro_batch else "micro-batch not set")
+    accum = (
+        f"micro-batch {tr.micro_batch} x {tr.grad_accum_steps} accumulation steps"
+        if tr.micro_batch
+        else "micro-batch not set"
+    )
     rows = [
-        ("Training", f"{human_count(tr.tokens)} tokens ({ratio:.3g} per parameter), "
-                     f"{tr.steps:,} steps of {tr.global_batch_tokens:,} tokens; {accum}"),
-        ("", f"{spec.optimizer}, {spec.precision}, weights {spec.param_dtype}"
-             f"{', embeddings ' + spec.embedding_dtype if spec.embedding_dtype else ''}, "
-             f"{'compiled' if spec.compiled else 'eager'}"),
-        ("Total FLOPs", f"{tr.model_flops_total:.4e} model, {tr.executed_flops_total:.4e} executed"),
+        (
+            "Training",
+            f"{human_count(tr.tokens)} tokens ({ratio:.3g} per parameter), "
+            f"{tr.steps:,} steps of {tr.global_batch_tokens:,} tokens; {accum}",
+        ),
+        (
+            "",
+            f"{spec.optimizer}, {spec.precision}, weights {spec.param_dtype}"
+            f"{', embeddings ' + spec.embedding_dtype if spec.embedding_dtype else ''}, "
+            f"{'compiled' if spec.compiled else 'eager'}",
+        ),
+        (
+            "Total FLOPs",
+            f"{tr.model_flops_total:.4e} model, {tr.executed_flops_total:.4e} executed",
+        ),
     ]
     rows += [("", f"note: {n}") for n in tr.notes]
     return rows
@@ -64,12 +82,20 @@ def _hardware_lines(est: Estimate) -> list[tuple[str, str]]:
     gpu = hw.gpu
     peak = f"{hw.peak_tflops:g} TFLOPS {hw.precision} dense" if hw.peak_tflops else "no peak known"
     rows = [
-        ("Hardware", f"{hw.count} x {gpu.name}: {peak}, {gpu.memory_gib:g} GiB, "
-                     f"{gpu.bandwidth_gbs:g} GB/s" + (f", {gpu.tdp_w:g} W" if gpu.tdp_w else "")),
+        (
+            "Hardware",
+            f"{hw.count} x {gpu.name}: {peak}, {gpu.memory_gib:g} GiB, "
+            f"{gpu.bandwidth_gbs:g} GB/s" + (f", {gpu.tdp_w:g} W" if gpu.tdp_w else ""),
+        ),
     ]
     if hw.compute_floor_hours is not None:
-        rows.append(("Compute floor", f">= {human_duration(hw.compute_floor_hours * HOUR)} even at "
-                                      f"100% of peak on every GPU (no real run gets there)"))
+        rows.append(
+            (
+                "Compute floor",
+                f">= {human_duration(hw.compute_floor_hours * HOUR)} even at "
+                f"100% of peak on every GPU (no real run gets there)",
+            )
+        )
     rows += [("", f"note: {n}") for n in hw.notes]
     return rows
 
@@ -79,25 +105,39 @@ def _speed_lines(est: Estimate) -> list[tuple[str, str]]:
     if tp is None or tm is None:
         return []
     total = tp.step_time_s
-    parts = ", ".join(f"{k} {v / total:.0%}" for k, v in tp.breakdown_s.items() if v / total >= 0.005)
+    parts = ", ".join(
+        f"{k} {v / total:.0%}" for k, v in tp.breakdown_s.items() if v / total >= 0.005
+    )
     rows = [
-        ("Throughput", f"{tp.tokens_per_sec_per_gpu:,.0f} tokens/s per GPU "
-                       f"({tp.tokens_per_sec:,.0f} total); {tp.step_time_s:.3g} s per step of "
-                       f"{tp.micro_steps} x micro-batch {tp.micro_batch}"),
+        (
+            "Throughput",
+            f"{tp.tokens_per_sec_per_gpu:,.0f} tokens/s per GPU "
+            f"({tp.tokens_per_sec:,.0f} total); {tp.step_time_s:.3g} s per step of "
+            f"{tp.micro_steps} x micro-batch {tp.micro_batch}",
+        ),
         ("", f"step time: {parts}"),
-        ("", f"MFU {tp.mfu:.0%} (model FLOPs), {tp.hfu:.0%} (executed FLOPs) of "
-             f"{tp.mfu_peak_tflops:g} TFLOPS per GPU"),
-        ("Time", f"{human_duration(tm.total_hours * HOUR)} "
-                 f"(likely {human_duration(tm.low_hours * HOUR)} to "
-                 f"{human_duration(tm.high_hours * HOUR)}: the model's error on published runs)"),
+        (
+            "",
+            f"MFU {tp.mfu:.0%} (model FLOPs), {tp.hfu:.0%} (executed FLOPs) of "
+            f"{tp.mfu_peak_tflops:g} TFLOPS per GPU",
+        ),
+        (
+            "Time",
+            f"{human_duration(tm.total_hours * HOUR)} "
+            f"(likely {human_duration(tm.low_hours * HOUR)} to "
+            f"{human_duration(tm.high_hours * HOUR)}: the model's error on published runs)",
+        ),
     ]
     rows += [("", f"note: {n}") for n in tp.notes]
     ref = tm.reference
     if ref is not None:
         rows += [
-            ("By hand", f"{ref.description}: {ref.measured_hours:.1f} h measured; scaled by "
-                        f"FLOPs and GPU peak: {human_duration(ref.scaled_total_hours * HOUR)} "
-                        f"({ref.ratio:.2f}x our estimate)"),
+            (
+                "By hand",
+                f"{ref.description}: {ref.measured_hours:.1f} h measured; scaled by "
+                f"FLOPs and GPU peak: {human_duration(ref.scaled_total_hours * HOUR)} "
+                f"({ref.ratio:.2f}x our estimate)",
+            ),
             ("", ref.explanation),
         ]
     return rows
@@ -107,10 +147,17 @@ def _memory_lines(est: Estimate) -> list[tuple[str, str]]:
     mem = est.memory
     if mem is None:
         return []
-    parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f}" for k, v in mem.breakdown.items() if v >= 0.05)
+    parts = ", ".join(
+        f"{k.replace('_', ' ')} {v:.1f}" for k, v in mem.breakdown.items() if v >= 0.05
+    )
     verdict = "fits" if mem.fits else "DOES NOT FIT"
-    rows = [("Memory", f"{mem.peak_gib:.1f} GiB peak per GPU ({parts}); needs {mem.needed_gib:.1f}"
-                       f" of {mem.capacity_gib:g} GiB: {verdict}")]
+    rows = [
+        (
+            "Memory",
+            f"{mem.peak_gib:.1f} GiB peak per GPU ({parts}); needs {mem.needed_gib:.1f}"
+            f" of {mem.capacity_gib:g} GiB: {verdict}",
+        )
+    ]
     if mem.host_gib:
         rows.append(("", mem.host_note))
     if not mem.fits and est.plan is None:
@@ -125,12 +172,19 @@ def _plan_lines(est: Estimate) -> list[tuple[str, str]]:
     pick = plan.chosen
     if pick is None:
         return [("Plan", "nothing fits; " + "; ".join(plan.advice))]
-    what = (f"micro-batch {pick.micro_batch} x {est.throughput.micro_steps if est.throughput else '?'}"
-            f" accumulation, checkpointing {pick.act_ckpt}, offload {pick.offload}")
+    what = (
+        f"micro-batch {pick.micro_batch} x {est.throughput.micro_steps if est.throughput else '?'}"
+        f" accumulation, checkpointing {pick.act_ckpt}, offload {pick.offload}"
+    )
     if pick.zero_stage or pick.tp > 1 or pick.pp > 1:
         what += f", ZeRO {pick.zero_stage}, TP {pick.tp}, PP {pick.pp}"
-    rows = [("Plan", f"{what}; {pick.slowdown:.2f}x the fastest step if memory were unlimited "
-                     f"({plan.searched} configurations searched)")]
+    rows = [
+        (
+            "Plan",
+            f"{what}; {pick.slowdown:.2f}x the fastest step if memory were unlimited "
+            f"({plan.searched} configurations searched)",
+        )
+    ]
     if pick.changes:
         rows.append(("", "changed: " + ", ".join(pick.changes)))
     return rows
@@ -141,17 +195,26 @@ def _money_lines(est: Estimate) -> list[tuple[str, str]]:
     if en is None or co is None:
         return []
     a = en.assumptions
-    rows = [("Energy", f"{en.kwh:,.0f} kWh (GPUs {en.gpu_kwh:,.0f}, average {en.average_gpu_w:.0f} W "
-                       f"of {a['tdp_w']:g} W TDP; host {en.host_kwh:,.0f}; PUE {a['pue']:g}): "
-                       f"${en.electricity_cost:,.0f} at ${a['electricity_usd_per_kwh']:g}/kWh, "
-                       f"{en.co2_kg:,.0f} kg CO2 at {a['co2_kg_per_kwh']:g} kg/kWh")]
+    rows = [
+        (
+            "Energy",
+            f"{en.kwh:,.0f} kWh (GPUs {en.gpu_kwh:,.0f}, average {en.average_gpu_w:.0f} W "
+            f"of {a['tdp_w']:g} W TDP; host {en.host_kwh:,.0f}; PUE {a['pue']:g}): "
+            f"${en.electricity_cost:,.0f} at ${a['electricity_usd_per_kwh']:g}/kWh, "
+            f"{en.co2_kg:,.0f} kg CO2 at {a['co2_kg_per_kwh']:g} kg/kWh",
+        )
+    ]
     parts = []
     if co.rent_on_demand is not None:
-        parts.append(f"rent ${co.rent_on_demand:,.0f} on demand (${co.rent_usd_per_gpu_hour:g}/GPU-h), "
-                     f"${co.rent_spot:,.0f} spot")
+        parts.append(
+            f"rent ${co.rent_on_demand:,.0f} on demand (${co.rent_usd_per_gpu_hour:g}/GPU-h), "
+            f"${co.rent_spot:,.0f} spot"
+        )
     if co.own_total is not None:
-        parts.append(f"own ${co.own_total:,.0f} (${co.own_amortized:,.0f} of ${co.purchase:,.0f} "
-                     f"hardware written off + electricity)")
+        parts.append(
+            f"own ${co.own_total:,.0f} (${co.own_amortized:,.0f} of ${co.purchase:,.0f} "
+            f"hardware written off + electricity)"
+        )
     if co.break_even_hours is not None:
         parts.append(f"buying beats renting after {co.break_even_hours:,.0f} GPU-hours")
     rows.append(("Cost", "; ".join(parts) if parts else "no price known"))
@@ -161,14 +224,22 @@ def _money_lines(est: Estimate) -> list[tuple[str, str]]:
 
 def _reference_lines(est: Estimate, ref: ReferenceRun) -> list[tuple[str, str]]:
     rows = [
-        ("Reference", f"{ref.description}: measured {ref.step_time_s:.3f} s/step -> "
-                      f"{ref.total_hours:.1f} h for {ref.steps:,} steps "
-                      f"({ref.tokens_per_sec / 1e3:,.1f}k tok/s)"),
+        (
+            "Reference",
+            f"{ref.description}: measured {ref.step_time_s:.3f} s/step -> "
+            f"{ref.total_hours:.1f} h for {ref.steps:,} steps "
+            f"({ref.tokens_per_sec / 1e3:,.1f}k tok/s)",
+        ),
     ]
     floor = est.hardware.compute_floor_hours
     if floor is not None:
-        rows.append(("", f"the compute floor of this setup is {floor / ref.total_hours:,.0f}x "
-                         f"the reference's measured time"))
+        rows.append(
+            (
+                "",
+                f"the compute floor of this setup is {floor / ref.total_hours:,.0f}x "
+                f"the reference's measured time",
+            )
+        )
     rows.append(("", f"source: {ref.source}"))
     return rows
 
@@ -177,13 +248,20 @@ def render_estimate(est: Estimate, *, reference: ReferenceRun | None = None) -> 
     """The one-screen report of an estimate."""
     hw = est.hardware
     title = Text(f"traintime: {est.model.name} on {hw.count} x {hw.gpu.name}", style="bold")
-    rows = (_model_lines(est) + _training_lines(est) + _hardware_lines(est) + _plan_lines(est)
-            + _memory_lines(est) + _speed_lines(est))
+    rows = (
+        _model_lines(est)
+        + _training_lines(est)
+        + _hardware_lines(est)
+        + _plan_lines(est)
+        + _memory_lines(est)
+        + _speed_lines(est)
+    )
     if reference is not None and (est.time is None or est.time.reference is None):
         rows += _reference_lines(est, reference)
     rows += _money_lines(est)
-    pending = [k for k in ("throughput", "time", "memory", "energy", "cost")
-               if getattr(est, k) is None]
+    pending = [
+        k for k in ("throughput", "time", "memory", "energy", "cost") if getattr(est, k) is None
+    ]
     parts: list[RenderableType] = [title, _kv_table(rows)]
     if pending:
         parts.append(Text(f"Not estimated in this version: {', '.join(pending)}.", style="dim"))
@@ -207,8 +285,17 @@ def render_params(est: Estimate) -> Table:
     table.add_column("component")
     table.add_column("parameters", justify="right")
     p = est.model.params
-    for name in ("embedding", "position", "attention", "mlp", "norms", "lm_head",
-                 "value_embeds", "gates", "other"):
+    for name in (
+        "embedding",
+        "position",
+        "attention",
+        "mlp",
+        "norms",
+        "lm_head",
+        "value_embeds",
+        "gates",
+        "other",
+    ):
         value = getattr(p, name)
         if value:
             table.add_row(name, f"{value:,}")
@@ -217,15 +304,25 @@ def render_params(est: Estimate) -> Table:
 
 
 def render_models(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="Model presets (any nanochat depth works: nanochat-d<N>, nanochat-2026-d<N>)")
+    table = Table(
+        title="Model presets (any nanochat depth works: nanochat-d<N>, nanochat-2026-d<N>)"
+    )
     for col in ("name", "parameters", "layers", "d_model", "vocab", "source"):
-        table.add_column(col, justify="right" if col in ("parameters", "layers", "d_model", "vocab")
-                         else "left", overflow="fold")
+        table.add_column(
+            col,
+            justify="right" if col in ("parameters", "layers", "d_model", "vocab") else "left",
+            overflow="fold",
+        )
     for row in rows:
-        table.add_row(row["name"], human_count(row["params"]), str(row["n_layer"]),
-                      str(row["d_model"]), f"{row['vocab']:,}", row["source"])
+        table.add_row(
+            row["name"],
+            human_count(row["params"]),
+            str(row["n_layer"]),
+            str(row["d_model"]),
+            f"{row['vocab']:,}",
+            row["source"],
+        )
     return table
-
 
 
 def _tf(value: float | None) -> str:
@@ -243,21 +340,41 @@ def _price(gpu: GpuSpec) -> str:
 def render_gpus(gpus: list[GpuSpec], *, total: int) -> RenderableType:
     """The catalog as a table (dense TFLOPS, FP32 accumulate)."""
     table = Table(title=f"GPUs ({len(gpus)} of {total} shown; dense TFLOPS, FP32 accumulate)")
-    for col in ("name", "vendor", "bf16", "fp16", "fp8", "memory GiB", "GB/s", "TDP W", "price",
-                "source"):
+    for col in (
+        "name",
+        "vendor",
+        "bf16",
+        "fp16",
+        "fp8",
+        "memory GiB",
+        "GB/s",
+        "TDP W",
+        "price",
+        "source",
+    ):
         table.add_column(col, justify="left" if col in ("name", "vendor", "source") else "right")
     for g in gpus:
-        table.add_row(g.name, g.vendor, _tf(g.peak("bf16")), _tf(g.peak("fp16")),
-                      _tf(g.peak("fp8")), f"{g.memory_gib:g}", f"{g.bandwidth_gbs:,.0f}",
-                      "-" if g.tdp_w is None else f"{g.tdp_w:g}", _price(g), g.origin)
+        table.add_row(
+            g.name,
+            g.vendor,
+            _tf(g.peak("bf16")),
+            _tf(g.peak("fp16")),
+            _tf(g.peak("fp8")),
+            f"{g.memory_gib:g}",
+            f"{g.bandwidth_gbs:,.0f}",
+            "-" if g.tdp_w is None else f"{g.tdp_w:g}",
+            _price(g),
+            g.origin,
+        )
     return table
 
 
 def render_gpu(gpu: GpuSpec) -> RenderableType:
     """One device, every number with where it comes from."""
     src = gpu.field_sources
-    table = Table(title=f"{gpu.name} ({gpu.vendor} {gpu.architecture}, {gpu.origin})",
-                  show_lines=False)
+    table = Table(
+        title=f"{gpu.name} ({gpu.vendor} {gpu.architecture}, {gpu.origin})", show_lines=False
+    )
     table.add_column("field", style="bold cyan", no_wrap=True)
     table.add_column("value", justify="right")
     table.add_column("source", overflow="fold")
@@ -303,8 +420,14 @@ def render_systems(nodes: list[Any], fabrics: list[Any]) -> RenderableType:
     for n in nodes:
         network = f"{n.nics} x {n.nic_gbps:g} Gb/s {n.fabric}" if n.nics else "-"
         price = "-" if n.price_usd_per_hour is None else f"{n.price_usd_per_hour:.2f}"
-        table.add_row(n.name, f"{n.gpus_per_node} x {n.gpu}", n.intra_link,
-                      f"{n.intra_bw_gbs:g}", network, price)
+        table.add_row(
+            n.name,
+            f"{n.gpus_per_node} x {n.gpu}",
+            n.intra_link,
+            f"{n.intra_bw_gbs:g}",
+            network,
+            price,
+        )
     fab = Table(title="Inter-node fabrics")
     for col in ("name", "Gb/s per port", "latency us", "description"):
         fab.add_column(col)
@@ -332,13 +455,23 @@ def render_validation(report: Any) -> RenderableType:
     """Per-row predicted vs measured, then the summary."""
     table = Table(title=f"Validation: {report.file}")
     for col in ("run", "gpu", "GPUs", "predicted tok/s/GPU", "measured", "error", "status"):
-        table.add_column(col, justify="right" if col in ("GPUs", "predicted tok/s/GPU",
-                                                         "measured", "error") else "left")
+        table.add_column(
+            col,
+            justify="right"
+            if col in ("GPUs", "predicted tok/s/GPU", "measured", "error")
+            else "left",
+        )
     for r in report.rows:
-        pred = "-" if r.predicted_tokens_per_sec_per_gpu is None else \
-            f"{r.predicted_tokens_per_sec_per_gpu:,.0f}"
-        meas = "-" if r.measured_tokens_per_sec_per_gpu is None else \
-            f"{r.measured_tokens_per_sec_per_gpu:,.0f}"
+        pred = (
+            "-"
+            if r.predicted_tokens_per_sec_per_gpu is None
+            else f"{r.predicted_tokens_per_sec_per_gpu:,.0f}"
+        )
+        meas = (
+            "-"
+            if r.measured_tokens_per_sec_per_gpu is None
+            else f"{r.measured_tokens_per_sec_per_gpu:,.0f}"
+        )
         err = "-" if r.throughput_error is None else f"{r.throughput_error:+.0%}"
         status = r.status + (f": {r.reason}" if r.status == "skipped" else "")
         table.add_row(r.id, r.gpu, str(r.n_gpus or "-"), pred, meas, err, status)
@@ -362,20 +495,44 @@ def render_validation(report: Any) -> RenderableType:
 def render_plan(est: Estimate) -> RenderableType:
     """The planner's ranked alternatives: what each change costs in speed and memory."""
     plan = est.plan
-    table = Table(title="Configurations (best of each kind; slowdown vs the fastest step if "
-                        "memory were unlimited)")
-    for col in ("micro-batch", "checkpointing", "offload", "ZeRO", "TP x PP", "step s",
-                "slowdown", "needs GiB", "fits", "host GiB", "note"):
-        table.add_column(col, justify="right" if col not in ("checkpointing", "offload", "fits",
-                                                              "note") else "left")
+    table = Table(
+        title="Configurations (best of each kind; slowdown vs the fastest step if "
+        "memory were unlimited)"
+    )
+    for col in (
+        "micro-batch",
+        "checkpointing",
+        "offload",
+        "ZeRO",
+        "TP x PP",
+        "step s",
+        "slowdown",
+        "needs GiB",
+        "fits",
+        "host GiB",
+        "note",
+    ):
+        table.add_column(
+            col,
+            justify="right" if col not in ("checkpointing", "offload", "fits", "note") else "left",
+        )
     if plan is None:
         return table
     for c in plan.alternatives:
         note = "changes math" if c.changes_math else ("chosen" if c == plan.chosen else "")
-        table.add_row(str(c.micro_batch), c.act_ckpt, c.offload, str(c.zero_stage),
-                      f"{c.tp} x {c.pp}", f"{c.step_time_s:.3g}", f"{c.slowdown:.2f}x",
-                      f"{c.needed_gib:.1f}", "yes" if c.fits else "no",
-                      f"{c.host_gib:.1f}" if c.host_gib else "-", note)
+        table.add_row(
+            str(c.micro_batch),
+            c.act_ckpt,
+            c.offload,
+            str(c.zero_stage),
+            f"{c.tp} x {c.pp}",
+            f"{c.step_time_s:.3g}",
+            f"{c.slowdown:.2f}x",
+            f"{c.needed_gib:.1f}",
+            "yes" if c.fits else "no",
+            f"{c.host_gib:.1f}" if c.host_gib else "-",
+            note,
+        )
     return table
 
 
@@ -384,12 +541,22 @@ def render_comparison(rows: list[Any], *, limit: int | None = None) -> Renderabl
     shown = rows if not limit else rows[:limit]
     table = Table(title=f"Comparison ({len(shown)} of {len(rows)} setups)")
     for col in ("GPUs", "fits", "plan", "needs/has GiB", "time", "kWh", "cost"):
-        table.add_column(col, justify="right" if col in ("needs/has GiB", "time", "kWh", "cost")
-                         else "left", overflow="fold")
+        table.add_column(
+            col,
+            justify="right" if col in ("needs/has GiB", "time", "kWh", "cost") else "left",
+            overflow="fold",
+        )
     for r in shown:
         time_s = human_duration(r.days * 86400) if r.days is not None else "-"
         cost = f"${r.cost_usd:,.0f} {r.cost_kind}" if r.cost_usd is not None else "-"
         kwh = f"{r.kwh:,.0f}" if r.kwh is not None else "-"
-        table.add_row(r.label, "yes" if r.fits else "no", r.plan,
-                      f"{r.needed_gib:.1f}/{r.capacity_gib:g}", time_s, kwh, cost)
+        table.add_row(
+            r.label,
+            "yes" if r.fits else "no",
+            r.plan,
+            f"{r.needed_gib:.1f}/{r.capacity_gib:g}",
+            time_s,
+            kwh,
+            cost,
+        )
     return table

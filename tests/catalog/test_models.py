@@ -7,11 +7,29 @@ from traintime.catalog.models import _tables
 from traintime.errors import DataError, SpecError, UnknownNameError
 
 REQUIRED = [
-    "gpt2-124m", "gpt2-350m", "gpt2-774m", "gpt2-1.5b",
-    "llama-2-7b", "llama-2-13b", "llama-2-70b",
-    "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "mistral-7b",
-    "pythia-160m", "pythia-410m", "pythia-1b", "pythia-1.4b", "pythia-2.8b", "pythia-6.9b",
-    "pythia-12b", "tinyllama-1.1b", "mpt-7b", "mpt-30b", "nanochat-d20", "nanochat-d32",
+    "gpt2-124m",
+    "gpt2-350m",
+    "gpt2-774m",
+    "gpt2-1.5b",
+    "llama-2-7b",
+    "llama-2-13b",
+    "llama-2-70b",
+    "llama-3.1-8b",
+    "llama-3.1-70b",
+    "llama-3.1-405b",
+    "mistral-7b",
+    "pythia-160m",
+    "pythia-410m",
+    "pythia-1b",
+    "pythia-1.4b",
+    "pythia-2.8b",
+    "pythia-6.9b",
+    "pythia-12b",
+    "tinyllama-1.1b",
+    "mpt-7b",
+    "mpt-30b",
+    "nanochat-d20",
+    "nanochat-d32",
 ]
 
 
@@ -63,10 +81,12 @@ def test_bad_depth():
 
 def test_model_toml_file(tmp_path):
     path = tmp_path / "tiny.toml"
-    path.write_text('n_layer = 2\nd_model = 64\nn_head = 4\nffn_hidden = 256\nvocab = 100\n'
-                    'seq_len = 32\n')
+    path.write_text(
+        "n_layer = 2\nd_model = 64\nn_head = 4\nffn_hidden = 256\nvocab = 100\nseq_len = 32\n"
+    )
     assert find_model(str(path)).name == "tiny"
-    path.write_text('n_layer = 2\nd_model = 64\nn_head = 5\nffn_hidden = 256\nvocab = 100\n'
-                    'seq_len = 32\n')
+    path.write_text(
+        "n_layer = 2\nd_model = 64\nn_head = 5\nffn_hidden = 256\nvocab = 100\nseq_len = 32\n"
+    )
     with pytest.raises(SpecError, match="n_head=5 must divide d_model=64"):
         find_model(str(path))

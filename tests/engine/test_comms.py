@@ -9,8 +9,14 @@ from traintime.specs import Links
 
 
 def _links(**kw):
-    base = {"gpus_per_node": 8, "intra_gbs": 100.0, "intra_step_us": 0.0, "inter_gbs": 10.0,
-            "inter_step_us": 0.0, "host_gbs": 20.0}
+    base = {
+        "gpus_per_node": 8,
+        "intra_gbs": 100.0,
+        "intra_step_us": 0.0,
+        "inter_gbs": 10.0,
+        "inter_step_us": 0.0,
+        "host_gbs": 20.0,
+    }
     return Links(**{**base, **kw})
 
 
@@ -19,26 +25,33 @@ def _no_latency():
 
 
 def test_all_reduce_formula():
-    t = collective_time(8e9, 8, kind="all_reduce", links=_links(), eff=_no_latency(),
-                        spans_nodes=False)
+    t = collective_time(
+        8e9, 8, kind="all_reduce", links=_links(), eff=_no_latency(), spans_nodes=False
+    )
     assert t == pytest.approx(2 * 7 / 8 * 8e9 / 100e9)
 
 
 def test_reduce_scatter_is_half_an_all_reduce():
     kw = {"links": _links(), "eff": _no_latency(), "spans_nodes": False}
     assert collective_time(1e9, 4, kind="reduce_scatter", **kw) == pytest.approx(
-        collective_time(1e9, 4, kind="all_reduce", **kw) / 2)
+        collective_time(1e9, 4, kind="all_reduce", **kw) / 2
+    )
 
 
 def test_one_gpu_costs_nothing():
-    assert collective_time(1e9, 1, kind="all_reduce", links=_links(), eff=efficiency(),
-                           spans_nodes=False) == 0.0
+    assert (
+        collective_time(
+            1e9, 1, kind="all_reduce", links=_links(), eff=efficiency(), spans_nodes=False
+        )
+        == 0.0
+    )
 
 
 def test_spanning_nodes_uses_the_slower_fabric():
     kw = {"kind": "all_reduce", "links": _links(), "eff": _no_latency()}
     assert collective_time(1e9, 16, spans_nodes=True, **kw) == pytest.approx(
-        10 * collective_time(1e9, 16, spans_nodes=False, **kw))
+        10 * collective_time(1e9, 16, spans_nodes=False, **kw)
+    )
 
 
 def test_dgx_h100_links():

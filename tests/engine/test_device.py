@@ -26,8 +26,10 @@ def test_skinny_gemm_is_memory_bound(h100):
 
 
 def test_small_k_costs_more_per_flop(h100):
-    rate = {k: 2 * 16384 * 4096 * k / h100.gemm_time(16384, 4096, k, precision="bf16", elt=2)
-            for k in (512, 2048, 8192)}
+    rate = {
+        k: 2 * 16384 * 4096 * k / h100.gemm_time(16384, 4096, k, precision="bf16", elt=2)
+        for k in (512, 2048, 8192)
+    }
     assert rate[512] < rate[2048] < rate[8192]
 
 

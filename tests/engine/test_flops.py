@@ -78,8 +78,14 @@ def test_gpt2_dense_convention():
 )
 def test_executed_attention_never_exceeds_dense(layers, heads, seq, impl):
     spec = find_model("gpt2-124m").model_copy(
-        update={"n_layer": layers, "n_head": heads, "d_model": 64 * heads, "ffn_hidden": 256,
-                "seq_len": seq, "max_position": seq}
+        update={
+            "n_layer": layers,
+            "n_head": heads,
+            "d_model": 64 * heads,
+            "ffn_hidden": 256,
+            "seq_len": seq,
+            "max_position": seq,
+        }
     )
     f = flops_per_token(spec, attention_impl=impl)
     for op in f.ops:

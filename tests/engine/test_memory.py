@@ -9,10 +9,20 @@ from traintime.specs import Parallel
 
 
 def _mem(model="nanochat-d32", par=None, **kw):
-    base = {"micro_batch": 1, "optimizer": "muon", "param_dtype": "fp32",
-            "embedding_dtype": "bf16", "compiled": True, "attention_impl": "sdpa"}
-    return peak_memory(find_model(model), MemoryInputs(**{**base, **kw}), par or Parallel(),
-                       offload=kw.pop("offload", "none") if "offload" in kw else "none")
+    base = {
+        "micro_batch": 1,
+        "optimizer": "muon",
+        "param_dtype": "fp32",
+        "embedding_dtype": "bf16",
+        "compiled": True,
+        "attention_impl": "sdpa",
+    }
+    return peak_memory(
+        find_model(model),
+        MemoryInputs(**{**base, **kw}),
+        par or Parallel(),
+        offload=kw.pop("offload", "none") if "offload" in kw else "none",
+    )
 
 
 def test_nanochat_d32_persistent_state():
@@ -44,9 +54,18 @@ def test_eager_attention_keeps_the_scores():
 
 def test_offload_moves_state_to_the_host():
     on_gpu = _mem()
-    off = peak_memory(find_model("nanochat-d32"), MemoryInputs(
-        micro_batch=1, optimizer="muon", param_dtype="fp32", embedding_dtype="bf16",
-        compiled=True), Parallel(), offload="optimizer")
+    off = peak_memory(
+        find_model("nanochat-d32"),
+        MemoryInputs(
+            micro_batch=1,
+            optimizer="muon",
+            param_dtype="fp32",
+            embedding_dtype="bf16",
+            compiled=True,
+        ),
+        Parallel(),
+        offload="optimizer",
+    )
     assert off.optimizer == 0 and off.host > on_gpu.optimizer
     assert off.persistent < on_gpu.persistent
 
@@ -62,7 +81,16 @@ def test_allocated_peak_of_the_4070_run():
     # nanochat HEAD d12 on one RTX 4070, micro-batch 8: 'Peak VRAM: 9,448 MiB' (9.23 GiB,
     # lzwjava training summary, validation row nanochat-d12-1x4070).
     spec = find_model("nanochat-2026-d12").model_copy(update={"window_pattern": None})
-    m = peak_memory(spec, MemoryInputs(micro_batch=8, optimizer="muon", param_dtype="fp32",
-                                       embedding_dtype="bf16", compiled=True,
-                                       attention_impl="sdpa"), Parallel())
+    m = peak_memory(
+        spec,
+        MemoryInputs(
+            micro_batch=8,
+            optimizer="muon",
+            param_dtype="fp32",
+            embedding_dtype="bf16",
+            compiled=True,
+            attention_impl="sdpa",
+        ),
+        Parallel(),
+    )
     assert m.total / GIB == pytest.approx(9.23, rel=0.12)

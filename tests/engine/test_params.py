@@ -35,8 +35,17 @@ def test_pinned_totals(name, expected):
 
 def test_components_add_up():
     p = count_params(find_model("nanochat-2026-d12"))
-    parts = (p.embedding, p.position, p.attention, p.mlp, p.norms, p.lm_head, p.value_embeds,
-             p.gates, p.other)
+    parts = (
+        p.embedding,
+        p.position,
+        p.attention,
+        p.mlp,
+        p.norms,
+        p.lm_head,
+        p.value_embeds,
+        p.gates,
+        p.other,
+    )
     assert sum(parts) == p.total
 
 

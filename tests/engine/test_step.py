@@ -32,23 +32,30 @@ def test_breakdown_adds_up():
 
 
 @settings(max_examples=40, deadline=None)
-@given(model=st.sampled_from(MODELS), gpu=st.sampled_from(GPUS),
-       micro=st.sampled_from([1, 2, 4, 8]), ckpt=st.sampled_from(["none", "selective", "full"]),
-       impl=st.sampled_from(["flash", "sdpa", "eager"]), compiled=st.booleans())
+@given(
+    model=st.sampled_from(MODELS),
+    gpu=st.sampled_from(GPUS),
+    micro=st.sampled_from([1, 2, 4, 8]),
+    ckpt=st.sampled_from(["none", "selective", "full"]),
+    impl=st.sampled_from(["flash", "sdpa", "eager"]),
+    compiled=st.booleans(),
+)
 def test_never_faster_than_executed_flops_at_peak(model, gpu, micro, ckpt, impl, compiled):
     g = find_gpu(gpu)
-    st_ = _step(model, gpu, micro_batch=micro, act_ckpt=ckpt, attention_impl=impl,
-                compiled=compiled)
+    st_ = _step(
+        model, gpu, micro_batch=micro, act_ckpt=ckpt, attention_impl=impl, compiled=compiled
+    )
     peak = max(v for v in g.peak_tflops.values() if v) * 1e12
     assert st_.step_time_s >= st_.executed_flops / peak
 
 
 @settings(max_examples=25, deadline=None)
-@given(model=st.sampled_from(MODELS), gpu=st.sampled_from(GPUS),
-       micro=st.sampled_from([1, 2, 4]))
+@given(model=st.sampled_from(MODELS), gpu=st.sampled_from(GPUS), micro=st.sampled_from([1, 2, 4]))
 def test_checkpointing_never_makes_a_step_faster(model, gpu, micro):
-    times = [_step(model, gpu, micro_batch=micro, act_ckpt=c).step_time_s
-             for c in ("none", "selective", "full")]
+    times = [
+        _step(model, gpu, micro_batch=micro, act_ckpt=c).step_time_s
+        for c in ("none", "selective", "full")
+    ]
     assert times[0] <= times[1] <= times[2]
 
 
@@ -83,8 +90,9 @@ def test_offload_moves_the_optimizer_to_the_host():
 
 def test_pipeline_bubble():
     # 1F1B: (pp - 1) micro-step times of bubble (Narayanan et al. 2021)
-    st_ = _step("pythia-410m", "a100", par=Parallel(pp=4), micro_batch=1,
-                global_batch_tokens=8 * 2048)
+    st_ = _step(
+        "pythia-410m", "a100", par=Parallel(pp=4), micro_batch=1, global_batch_tokens=8 * 2048
+    )
     assert st_.breakdown_s["overhead"] > 0
     assert st_.micro_steps == 8
 

@@ -14,7 +14,6 @@ from traintime.catalog.efficiency import (
 from traintime.catalog.gpus import find_gpu, list_gpus, search_gpus
 from traintime.catalog.hf import load_hf_config
 from traintime.catalog.models import describe_model, find_model, list_models, model_recipe
-from traintime.catalog.systems import find_fabric, find_system, list_fabrics, list_systems
 from traintime.catalog.scenarios import (
     ReferenceRun,
     Scenario,
@@ -22,6 +21,7 @@ from traintime.catalog.scenarios import (
     list_references,
     load_scenario,
 )
+from traintime.catalog.systems import find_fabric, find_system, list_fabrics, list_systems
 
 __all__ = [
     "band",

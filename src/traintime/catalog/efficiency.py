@@ -39,8 +39,7 @@ def links_for(gpu: GpuSpec, *, gpus_per_node: int, system: NodeSpec | None = Non
     fabric = find_fabric(node.fabric) if node is not None and node.fabric else None
     if fabric is None:
         fabric = find_fabric("ethernet-100g")
-    return make_links(gpu, gpus_per_node=gpus_per_node, node=node, fabric=fabric,
-                      eff=efficiency())
+    return make_links(gpu, gpus_per_node=gpus_per_node, node=node, fabric=fabric, eff=efficiency())
 
 
 @functools.cache
@@ -62,5 +61,7 @@ def memory_defaults() -> dict[str, float]:
 def energy_defaults() -> dict[str, dict[str, float]]:
     """Power fractions, host power, PUE and prices (``data/energy.toml``)."""
     doc = read_toml(data_dir().joinpath("energy.toml"), what="energy defaults file")
-    return {section: {k: float(v) for k, v in table.items() if k != "source"}
-            for section, table in doc.items()}
+    return {
+        section: {k: float(v) for k, v in table.items() if k != "source"}
+        for section, table in doc.items()
+    }

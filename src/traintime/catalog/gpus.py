@@ -25,8 +25,18 @@ from traintime.engine.peaks import matmul_ceiling, pcie_gbs
 from traintime.errors import AmbiguousNameError, DataError, UnknownNameError
 from traintime.specs import GpuSpec, build
 
-_VENDOR_WORDS = {"nvidia", "geforce", "amd", "radeon", "instinct", "intel", "google", "apple",
-                 "cloud", "tesla"}
+_VENDOR_WORDS = {
+    "nvidia",
+    "geforce",
+    "amd",
+    "radeon",
+    "instinct",
+    "intel",
+    "google",
+    "apple",
+    "cloud",
+    "tesla",
+}
 _PEAK_COLUMNS = {
     "bf16": "bf16_fp32acc_dense_tflops",
     "fp16": "fp16_fp32acc_dense_tflops",
@@ -43,7 +53,9 @@ def _num(row: dict[str, str], key: str) -> float | None:
     try:
         return float(cell)
     except ValueError:
-        raise DataError(f"gpus.csv row {row.get('name')!r}: {key}={cell!r} is not a number") from None
+        raise DataError(
+            f"gpus.csv row {row.get('name')!r}: {key}={cell!r} is not a number"
+        ) from None
 
 
 def _int(row: dict[str, str], key: str) -> int | None:
@@ -64,12 +76,16 @@ def _curated(row: dict[str, str], ctx: dict[str, Any]) -> GpuSpec:
     device_class = row.get("device_class") or "other"
     measured = _num(row, "measured_bf16_matmul_tflops")
     reference_peak = peaks["bf16"] or peaks["fp16"]
-    ceiling, basis = matmul_ceiling(measured_tflops=measured, peak_tflops=reference_peak,
-                                    class_default=ctx["ceilings"][device_class]["fraction"])
-    basis_text = (f"measured {measured:g} of {reference_peak:g} TFLOPS: {row.get('measured_note')}"
-                  if basis == "measured" and measured and reference_peak
-                  else f"class default ({device_class}): "
-                       f"{ctx['ceilings'][device_class]['reasoning']}")
+    ceiling, basis = matmul_ceiling(
+        measured_tflops=measured,
+        peak_tflops=reference_peak,
+        class_default=ctx["ceilings"][device_class]["fraction"],
+    )
+    basis_text = (
+        f"measured {measured:g} of {reference_peak:g} TFLOPS: {row.get('measured_note')}"
+        if basis == "measured" and measured and reference_peak
+        else f"class default ({device_class}): {ctx['ceilings'][device_class]['reasoning']}"
+    )
     gen, lanes = _int(row, "pcie_gen"), _int(row, "pcie_lanes")
     sources = row.get("sources", "")
     derived = row.get("derived_fields", "")
@@ -78,18 +94,32 @@ def _curated(row: dict[str, str], ctx: dict[str, Any]) -> GpuSpec:
     field_sources["price"] = row.get("price_source_date", "")
     field_sources["host_link_gbs"] = "pcie_gen x pcie_lanes x links.toml"
     return build(
-        GpuSpec, f"gpu {row.get('name')!r}",
-        name=row["name"], vendor=row.get("vendor", ""), architecture=row.get("architecture", ""),
-        form_factor=row.get("form_factor", ""), device_class=device_class, origin="curated",
-        memory_gib=_num(row, "memory_gb"), bandwidth_gbs=_num(row, "mem_bw_gbs"),
-        peak_tflops=peaks, tdp_w=_num(row, "tdp_w"), sm_count=_int(row, "sm_cu_count"),
-        boost_clock_mhz=_num(row, "boost_clock_mhz"), pcie_gen=gen, pcie_lanes=lanes,
+        GpuSpec,
+        f"gpu {row.get('name')!r}",
+        name=row["name"],
+        vendor=row.get("vendor", ""),
+        architecture=row.get("architecture", ""),
+        form_factor=row.get("form_factor", ""),
+        device_class=device_class,
+        origin="curated",
+        memory_gib=_num(row, "memory_gb"),
+        bandwidth_gbs=_num(row, "mem_bw_gbs"),
+        peak_tflops=peaks,
+        tdp_w=_num(row, "tdp_w"),
+        sm_count=_int(row, "sm_cu_count"),
+        boost_clock_mhz=_num(row, "boost_clock_mhz"),
+        pcie_gen=gen,
+        pcie_lanes=lanes,
         host_link_gbs=pcie_gbs(gen, lanes, ctx["pcie"]),
         scaleup_type=row.get("scaleup_type") or None,
         scaleup_bw_gbs=_num(row, "scaleup_bw_gbs_bidir"),
-        matmul_ceiling=round(ceiling, 3), matmul_ceiling_basis=basis_text,
-        measured_bf16_matmul_tflops=measured, release_year=_int(row, "launch_year"),
-        confidence=row.get("confidence", ""), field_sources=field_sources, sources=sources,
+        matmul_ceiling=round(ceiling, 3),
+        matmul_ceiling_basis=basis_text,
+        measured_bf16_matmul_tflops=measured,
+        release_year=_int(row, "launch_year"),
+        confidence=row.get("confidence", ""),
+        field_sources=field_sources,
+        sources=sources,
         **_prices(row),
     )
 
@@ -126,8 +156,11 @@ def _variants(name: str) -> tuple[set[str], set[str]]:
         core = [t for t in tokens if t not in _VENDOR_WORDS]
         no_mem = [t for t in core if not re.fullmatch(r"\d+gb", t)]
         strong |= {"".join(tokens), "".join(core)}
-        weak |= {"".join(no_mem), "".join(t for t in no_mem if not re.fullmatch(r"sxm\d*|pcie", t)),
-                 "".join(t for t in no_mem if t != "rtx")}
+        weak |= {
+            "".join(no_mem),
+            "".join(t for t in no_mem if not re.fullmatch(r"sxm\d*|pcie", t)),
+            "".join(t for t in no_mem if t != "rtx"),
+        }
     return strong - {""}, weak - {""}
 
 
@@ -176,14 +209,21 @@ def find_gpu(name: str) -> GpuSpec:
             return gpus[next(iter(hits))]
         if len(hits) > 1:
             raise AmbiguousNameError("gpu", name, hits)
-    prefixed = {n for tier in tiers[:2] for k, names in tier.items()
-                if stripped and k.startswith(stripped) for n in names}
+    prefixed = {
+        n
+        for tier in tiers[:2]
+        for k, names in tier.items()
+        if stripped and k.startswith(stripped)
+        for n in names
+    }
     if len(prefixed) == 1:
         return gpus[next(iter(prefixed))]
     if 1 < len(prefixed) <= 12:
         raise AmbiguousNameError("gpu", name, prefixed)
     raise UnknownNameError(
-        "gpu", name, suggestions=_suggestions(stripped or key),
+        "gpu",
+        name,
+        suggestions=_suggestions(stripped or key),
         hint="(`traintime gpus QUERY` searches the catalog)",
     )
 

@@ -40,7 +40,9 @@ class _Config:
 
 def _context(c: _Config) -> int:
     scaling = c.get("rope_scaling") or {}
-    original = scaling.get("original_max_position_embeddings") if isinstance(scaling, dict) else None
+    original = (
+        scaling.get("original_max_position_embeddings") if isinstance(scaling, dict) else None
+    )
     return int(original or c.req("max_position_embeddings"))
 
 

@@ -63,9 +63,8 @@ def load_scenario(path: Path | None = None) -> Scenario:
         where = f"scenario file {str(path)!r}"
     unknown = set(doc) - _SECTIONS
     if unknown:
-        raise DataError(
-            f"{where}: unknown section {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(_SECTIONS))}"
-        )
+        allowed = ", ".join(sorted(_SECTIONS))
+        raise DataError(f"{where}: unknown section {sorted(unknown)[0]!r}; allowed: {allowed}")
     model, hardware = doc.get("model", {}), doc.get("hardware", {})
     if "name" not in model:
         raise DataError(f"{where} lacks required field 'model.name'")

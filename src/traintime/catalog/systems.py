@@ -18,14 +18,18 @@ def _doc() -> dict[str, Any]:
 
 @functools.cache
 def _nodes() -> dict[str, NodeSpec]:
-    return {name: build(NodeSpec, f"node {name}", name=name, **table)
-            for name, table in _doc().get("nodes", {}).items()}
+    return {
+        name: build(NodeSpec, f"node {name}", name=name, **table)
+        for name, table in _doc().get("nodes", {}).items()
+    }
 
 
 @functools.cache
 def _fabrics() -> dict[str, FabricSpec]:
-    return {name: build(FabricSpec, f"fabric {name}", name=name, **table)
-            for name, table in _doc().get("fabrics", {}).items()}
+    return {
+        name: build(FabricSpec, f"fabric {name}", name=name, **table)
+        for name, table in _doc().get("fabrics", {}).items()
+    }
 
 
 def find_system(name: str) -> NodeSpec:

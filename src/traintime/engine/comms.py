@@ -14,8 +14,9 @@ from traintime.specs import Efficiency, FabricSpec, GpuSpec, Links, NodeSpec
 _FACTOR = {"all_reduce": 2.0, "reduce_scatter": 1.0, "all_gather": 1.0}
 
 
-def collective_time(nbytes: float, n: int, *, kind: str, links: Links, eff: Efficiency,
-                    spans_nodes: bool) -> float:
+def collective_time(
+    nbytes: float, n: int, *, kind: str, links: Links, eff: Efficiency, spans_nodes: bool
+) -> float:
     """Seconds for one ring collective of ``nbytes`` over ``n`` GPUs."""
     if n <= 1 or nbytes <= 0:
         return 0.0
@@ -35,8 +36,14 @@ def _p2p_capable(gpu: GpuSpec) -> bool:
     return gpu.device_class != "geforce"
 
 
-def make_links(gpu: GpuSpec, *, gpus_per_node: int, node: NodeSpec | None,
-               fabric: FabricSpec | None, eff: Efficiency) -> Links:
+def make_links(
+    gpu: GpuSpec,
+    *,
+    gpus_per_node: int,
+    node: NodeSpec | None,
+    fabric: FabricSpec | None,
+    eff: Efficiency,
+) -> Links:
     """The links collectives see, from a node preset when one matches, else from the GPU."""
     host = (gpu.host_link_gbs or 15.75) * eff.pcie_efficiency
     if node is not None and gpus_per_node <= node.gpus_per_node:
@@ -46,8 +53,9 @@ def make_links(gpu: GpuSpec, *, gpus_per_node: int, node: NodeSpec | None,
             intra /= 2
         step = eff.nvlink_step_us if nvlink else eff.pcie_step_us
         described = f"{node.name}: {node.intra_link}"
-    elif gpu.scaleup_bw_gbs and ("bridge" not in (gpu.scaleup_type or "").lower()
-                                 or gpus_per_node <= 2):
+    elif gpu.scaleup_bw_gbs and (
+        "bridge" not in (gpu.scaleup_type or "").lower() or gpus_per_node <= 2
+    ):
         intra = gpu.scaleup_bw_gbs / 2 * eff.nvlink_efficiency
         step, described = eff.nvlink_step_us, f"{gpu.scaleup_type}"
     else:
@@ -60,6 +68,12 @@ def make_links(gpu: GpuSpec, *, gpus_per_node: int, node: NodeSpec | None,
     elif fabric is not None:
         inter = fabric.port_gbps / 8 / gpus_per_node * eff.network_efficiency
         inter_step = fabric.latency_us
-    return Links(gpus_per_node=gpus_per_node, intra_gbs=intra, intra_step_us=step,
-                 inter_gbs=inter, inter_step_us=inter_step, host_gbs=host,
-                 description=described)
+    return Links(
+        gpus_per_node=gpus_per_node,
+        intra_gbs=intra,
+        intra_step_us=step,
+        inter_gbs=inter,
+        inter_step_us=inter_step,
+        host_gbs=host,
+        description=described,
+    )

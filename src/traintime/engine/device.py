@@ -21,8 +21,12 @@ TFLOP = 1e12
 GB = 1e9
 
 #: Precisions to try when a device lacks one, best first (see estimation._FALLBACK).
-_FALLBACK = {"bf16": ("fp16", "fp32"), "fp16": ("fp32",), "fp8": ("bf16", "fp16", "fp32"),
-             "tf32": ("fp32",)}
+_FALLBACK = {
+    "bf16": ("fp16", "fp32"),
+    "fp16": ("fp32",),
+    "fp8": ("bf16", "fp16", "fp32"),
+    "tf32": ("fp32",),
+}
 
 
 def usable_precision(gpu: GpuSpec, precision: str) -> str:
@@ -72,8 +76,12 @@ class Device:
         if not sms:
             return 0.0
         per_sm = self.matmul_rate(precision) / sms
-        return self.eff.gemm_tile_latency_us * 1e-6 * per_sm / (
-            2.0 * self.eff.gemm_tile_m * self.eff.gemm_tile_n)
+        return (
+            self.eff.gemm_tile_latency_us
+            * 1e-6
+            * per_sm
+            / (2.0 * self.eff.gemm_tile_m * self.eff.gemm_tile_n)
+        )
 
     def k_efficiency(self, k: int, precision: str) -> float:
         """Efficiency of a K-deep main loop relative to the ceiling's measurement shape."""
@@ -86,16 +94,21 @@ class Device:
         n = self.eff.gemm_ceiling_k
         return self.wave_efficiency(n, n, n) * self.k_efficiency(n, precision)
 
-    def gemm_time(self, m: int, n: int, k: int, *, precision: str, elt: float,
-                  batch: int = 1) -> float:
+    def gemm_time(
+        self, m: int, n: int, k: int, *, precision: str, elt: float, batch: int = 1
+    ) -> float:
         """One (batched) GEMM C[m,n] = A[m,k] B[k,n]: roofline with shape efficiency."""
         if m <= 0 or n <= 0 or k <= 0:
             return 0.0
         flops = 2.0 * m * n * k * batch
         # relative to the measurement shape, and never above the measured ceiling (the catalog
         # ceiling is the best rate any shape reached)
-        shape = min(1.0, self.wave_efficiency(m * batch, n, k) * self.k_efficiency(k, precision)
-                    / self._reference_shape_efficiency(precision))
+        shape = min(
+            1.0,
+            self.wave_efficiency(m * batch, n, k)
+            * self.k_efficiency(k, precision)
+            / self._reference_shape_efficiency(precision),
+        )
         compute = flops / (self.matmul_rate(precision) * shape)
         memory = batch * elt * (m * k + k * n + m * n) / self.mem_bw
         return max(compute, memory, self.eff.gpu_min_us * 1e-6)
@@ -115,13 +128,18 @@ class Device:
         (``flash3``), FA2-class (``flash``, ``sdpa``), or SDPA's memory-efficient kernel when it
         is given an explicit mask (``masked``)."""
         if masked:
-            return self.eff.masked_on_hopper_fraction if self.hopper_class else self.eff.masked_fraction
+            return (
+                self.eff.masked_on_hopper_fraction
+                if self.hopper_class
+                else self.eff.masked_fraction
+            )
         if self.hopper_class:
             return self.eff.fa3_fraction if impl == "flash3" else self.eff.fa2_on_hopper_fraction
         return self.eff.fa2_fraction
 
-    def attention_time(self, flops: float, nbytes: float, *, impl: str, precision: str,
-                       masked: bool = False) -> float:
+    def attention_time(
+        self, flops: float, nbytes: float, *, impl: str, precision: str, masked: bool = False
+    ) -> float:
         """A fused (flash / SDPA) attention kernel: FLOPs at its sustained fraction of peak."""
         rate = self.matmul_rate(precision) * self.attention_fraction(impl, masked=masked)
         return max(flops / rate, nbytes / self.mem_bw, self.eff.gpu_min_us * 1e-6)

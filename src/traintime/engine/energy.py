@@ -23,20 +23,36 @@ class EnergyResult:
     co2_kg: float
 
 
-def energy(*, breakdown_s: dict[str, float], step_time_s: float, steps: int, n_gpus: int,
-           tdp_w: float, power_fraction: dict[str, float], host_w_per_gpu: float, pue: float,
-           electricity_usd_per_kwh: float, co2_kg_per_kwh: float) -> EnergyResult:
+def energy(
+    *,
+    breakdown_s: dict[str, float],
+    step_time_s: float,
+    steps: int,
+    n_gpus: int,
+    tdp_w: float,
+    power_fraction: dict[str, float],
+    host_w_per_gpu: float,
+    pue: float,
+    electricity_usd_per_kwh: float,
+    co2_kg_per_kwh: float,
+) -> EnergyResult:
     """Energy of the whole run on all GPUs (kWh), its electricity cost and CO2."""
-    joules_per_step = sum(seconds * tdp_w * power_fraction.get(category, 0.3)
-                          for category, seconds in breakdown_s.items())
+    joules_per_step = sum(
+        seconds * tdp_w * power_fraction.get(category, 0.3)
+        for category, seconds in breakdown_s.items()
+    )
     hours = steps * step_time_s / 3600.0
     gpu_kwh = joules_per_step * steps * n_gpus / 3.6e6
     host_kwh = host_w_per_gpu * n_gpus * hours / 1000.0
     kwh = (gpu_kwh + host_kwh) * pue
-    return EnergyResult(kwh=kwh, gpu_kwh=gpu_kwh, host_kwh=host_kwh,
-                        average_gpu_w=joules_per_step / step_time_s if step_time_s else 0.0,
-                        electricity_cost=kwh * electricity_usd_per_kwh,
-                        co2_kg=kwh * co2_kg_per_kwh)
+    return EnergyResult(
+        kwh=kwh,
+        gpu_kwh=gpu_kwh,
+        host_kwh=host_kwh,
+        average_gpu_w=joules_per_step / step_time_s if step_time_s else 0.0,
+        electricity_cost=kwh * electricity_usd_per_kwh,
+        co2_kg=kwh * co2_kg_per_kwh,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +65,16 @@ class CostResult:
     break_even_hours: float | None
 
 
-def cost(*, hours: float, n_gpus: int, rent_usd_per_gpu_hour: float | None,
-         spot_fraction: float, price_usd: float | None, lifetime_years: float,
-         electricity_cost: float) -> CostResult:
+def cost(
+    *,
+    hours: float,
+    n_gpus: int,
+    rent_usd_per_gpu_hour: float | None,
+    spot_fraction: float,
+    price_usd: float | None,
+    lifetime_years: float,
+    electricity_cost: float,
+) -> CostResult:
     """Renting vs owning the GPUs for ``hours`` of training."""
     rent = rent_usd_per_gpu_hour * hours * n_gpus if rent_usd_per_gpu_hour is not None else None
     spot = rent * spot_fraction if rent is not None else None
@@ -64,5 +87,11 @@ def cost(*, hours: float, n_gpus: int, rent_usd_per_gpu_hour: float | None,
             per_hour_power = electricity_cost / hours / n_gpus
             margin = rent_usd_per_gpu_hour - per_hour_power
             break_even = price_usd / margin if margin > 0 else None  # type: ignore[operator]
-    return CostResult(rent_on_demand=rent, rent_spot=spot, purchase=purchase,
-                      own_amortized=amortized, own_total=own, break_even_hours=break_even)
+    return CostResult(
+        rent_on_demand=rent,
+        rent_spot=spot,
+        purchase=purchase,
+        own_amortized=amortized,
+        own_total=own,
+        break_even_hours=break_even,
+    )

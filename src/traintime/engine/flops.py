@@ -126,8 +126,9 @@ def flops_per_token(
     full = act_ckpt == "full"
     mlp_mats = 3 if spec.gated else 2
     ops = [
-        _matmul_op("attention.qkv", layers * d * (spec.n_head + 2 * spec.kv_heads) * hd,
-                   recompute=full),
+        _matmul_op(
+            "attention.qkv", layers * d * (spec.n_head + 2 * spec.kv_heads) * hd, recompute=full
+        ),
         *_attention_ops(spec, t, impl=attention_impl, ckpt=act_ckpt),
         _matmul_op("attention.out", layers * spec.n_head * hd * d, recompute=full),
         _matmul_op("mlp", layers * mlp_mats * d * spec.ffn_hidden, recompute=full),

@@ -79,10 +79,15 @@ class Memory:
         return self.persistent + max(self.activations + self.logits, self.optimizer_temporaries)
 
     def as_gib(self) -> dict[str, float]:
-        parts = {"weights": self.weights, "gradients": self.gradients,
-                 "optimizer": self.optimizer, "activations": self.activations,
-                 "logits": self.logits, "buffers": self.buffers,
-                 "optimizer_temporaries": self.optimizer_temporaries}
+        parts = {
+            "weights": self.weights,
+            "gradients": self.gradients,
+            "optimizer": self.optimizer,
+            "activations": self.activations,
+            "logits": self.logits,
+            "buffers": self.buffers,
+            "optimizer_temporaries": self.optimizer_temporaries,
+        }
         return {k: v / GIB for k, v in parts.items()}
 
 
@@ -95,7 +100,8 @@ def _state_bytes(optimizer: str, dtype: float, *, matrix: bool) -> float:
     if optimizer == "muon":
         return dtype if matrix else 2 * dtype
     return {"adamw": 2 * dtype, "adamw8bit": 2.02, "adafactor": 0.02, "sgd": dtype}.get(
-        optimizer, 2 * dtype)
+        optimizer, 2 * dtype
+    )
 
 
 def _parameter_classes(spec: ModelSpec, par: Parallel) -> tuple[float, float, float]:
@@ -119,10 +125,9 @@ def _activation_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs, seq: int
     attn_out = spec.n_head * hd
     mlp = (3 if spec.gated else 2) * spec.ffn_hidden
     qk_norm = (spec.n_head + spec.kv_heads) * hd if spec.qk_norm else 0
-    if m.compiled:  # Inductor's min-cut partitioner recomputes norm outputs in backward
-        elems = 2 * d + qkv + mlp
-    else:  # eager saves each norm's input and output, and QK-norm's input
-        elems = 4 * d + qkv + qk_norm + mlp
+    # eager saves each norm's input and output and QK-norm's input; under torch.compile the
+    # min-cut partitioner recomputes the norm outputs in backward instead
+    elems = 2 * d + qkv + mlp if m.compiled else 4 * d + qkv + qk_norm + mlp
     internals = a * attn_out + 4.0 * spec.n_head  # attention output + fp32 log-sum-exp
     if m.attention_impl == "eager":
         internals += a * spec.n_head * seq  # the softmax probabilities, T keys per query
@@ -151,8 +156,9 @@ def logits_bytes(spec: ModelSpec, m: MemoryInputs, par: Parallel) -> float:
     return tokens * spec.vocab / par.tp * per_entry
 
 
-def peak_memory(spec: ModelSpec, m: MemoryInputs, par: Parallel, *,
-                offload: str = "none") -> Memory:
+def peak_memory(
+    spec: ModelSpec, m: MemoryInputs, par: Parallel, *, offload: str = "none"
+) -> Memory:
     """Peak bytes on the busiest GPU, and the host RAM that offload needs."""
     blocks, head, tables = _parameter_classes(spec, par)
     p = _b(m.param_dtype, "fp32")
@@ -162,9 +168,11 @@ def peak_memory(spec: ModelSpec, m: MemoryInputs, par: Parallel, *,
     dense = blocks + head
     s_dense = _b(m.state_dtype, m.master_dtype or m.param_dtype)
     s_table = _b(m.state_dtype, m.master_dtype or m.embedding_dtype or m.param_dtype)
-    states = (blocks * _state_bytes(m.optimizer, s_dense, matrix=True)
-              + head * _state_bytes(m.optimizer, s_dense, matrix=False)
-              + tables * _state_bytes(m.optimizer, s_table, matrix=False))
+    states = (
+        blocks * _state_bytes(m.optimizer, s_dense, matrix=True)
+        + head * _state_bytes(m.optimizer, s_dense, matrix=False)
+        + tables * _state_bytes(m.optimizer, s_table, matrix=False)
+    )
     master = (dense + tables) * _b(m.master_dtype, "fp32") if m.master_dtype else 0.0
     weights = dense * p + tables * e
     grads = dense * g + tables * e
@@ -191,17 +199,28 @@ def peak_memory(spec: ModelSpec, m: MemoryInputs, par: Parallel, *,
     temporaries = 0.0
     if offload == "none":
         shards = dp if par.zero_stage >= 1 else 1
-        temporaries = _optimizer_temporaries(spec, m, par, adam_params=(
-            (head + tables) if m.optimizer == "muon" else (dense + tables)) / shards,
-            state_bytes=s_dense)
-    return Memory(weights=weights, gradients=grads, optimizer=optimizer,
-                  activations=activation_bytes(spec, m, par),
-                  logits=logits_bytes(spec, m, par), buffers=buffers,
-                  optimizer_temporaries=temporaries, host=host)
+        temporaries = _optimizer_temporaries(
+            spec,
+            m,
+            par,
+            adam_params=((head + tables) if m.optimizer == "muon" else (dense + tables)) / shards,
+            state_bytes=s_dense,
+        )
+    return Memory(
+        weights=weights,
+        gradients=grads,
+        optimizer=optimizer,
+        activations=activation_bytes(spec, m, par),
+        logits=logits_bytes(spec, m, par),
+        buffers=buffers,
+        optimizer_temporaries=temporaries,
+        host=host,
+    )
 
 
-def _optimizer_temporaries(spec: ModelSpec, m: MemoryInputs, par: Parallel, *,
-                           adam_params: float, state_bytes: float) -> float:
+def _optimizer_temporaries(
+    spec: ModelSpec, m: MemoryInputs, par: Parallel, *, adam_params: float, state_bytes: float
+) -> float:
     """Working memory of the optimizer step, after activations are freed: PyTorch's default
     (foreach) AdamW allocates a state-sized temporary (the square root of the second moment,
     torch/optim/adamw.py ``_multi_tensor_adamw``); Muon's Newton-Schulz works on bf16 copies of
@@ -211,4 +230,3 @@ def _optimizer_temporaries(spec: ModelSpec, m: MemoryInputs, par: Parallel, *,
         d, f = spec.d_model, spec.ffn_hidden / par.tp
         temp += 2.0 * (d * f + 2 * min(d, f) ** 2)
     return temp
-

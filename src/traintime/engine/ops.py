@@ -80,8 +80,9 @@ class MicroStep:
         return "fp32" if self.precision in ("fp32", "tf32") else "bf16"
 
 
-def _linear(dev: Device, ms: MicroStep, name: str, k: int, n: int, *, fp8: bool,
-            forward_only: bool = False) -> list[Op]:
+def _linear(
+    dev: Device, ms: MicroStep, name: str, k: int, n: int, *, fp8: bool, forward_only: bool = False
+) -> list[Op]:
     """Forward, data-gradient and weight-gradient GEMMs of one [k -> n] linear layer."""
     t = ms.tokens
     prec = "fp8" if fp8 else ms.precision
@@ -89,16 +90,27 @@ def _linear(dev: Device, ms: MicroStep, name: str, k: int, n: int, *, fp8: bool,
     fwd = dev.gemm_time(t, n, k, precision=prec, elt=elt)
     ops = [Op(f"{name}.fwd", "matmul", fwd, 2.0 * t * n * k)]
     if fp8:  # cast both operands: read 2 B, write 1 B, amax pass 2 B per element
-        ops.append(Op(f"{name}.fp8_cast", "memory", dev.memory_time(5.0 * (t * k + k * n), 2), 0, 2))
+        ops.append(
+            Op(f"{name}.fp8_cast", "memory", dev.memory_time(5.0 * (t * k + k * n), 2), 0, 2)
+        )
     if forward_only:
         return ops
     dgrad = dev.gemm_time(t, k, n, precision=prec, elt=elt)
     wgrad = dev.gemm_time(k, n, t, precision=prec, elt=elt)
-    ops += [Op(f"{name}.dgrad", "matmul", dgrad, 2.0 * t * n * k),
-            Op(f"{name}.wgrad", "matmul", wgrad, 2.0 * t * n * k)]
+    ops += [
+        Op(f"{name}.dgrad", "matmul", dgrad, 2.0 * t * n * k),
+        Op(f"{name}.wgrad", "matmul", wgrad, 2.0 * t * n * k),
+    ]
     if fp8:
-        ops.append(Op(f"{name}.fp8_cast_bwd", "memory",
-                      dev.memory_time(5.0 * (2 * t * n + k * n), 2), 0, 2))
+        ops.append(
+            Op(
+                f"{name}.fp8_cast_bwd",
+                "memory",
+                dev.memory_time(5.0 * (2 * t * n + k * n), 2),
+                0,
+                2,
+            )
+        )
     return ops
 
 
@@ -119,27 +131,37 @@ def _attention(spec: ModelSpec, ms: MicroStep, dev: Device, window: int) -> tupl
     heads = max(1, spec.n_head // ms.tp)
     t, b, hd = ms.seq_len, ms.micro_batch, spec.hd
     queries = b * math.ceil(t / ms.cp)
-    impl = "eager" if (ms.attention_impl == "sdpa" and dev.gpu.vendor == "Apple") else \
-        ms.attention_impl  # PyTorch MPS has no fused attention kernel: SDPA runs its math path
+    impl = (
+        "eager"
+        if (ms.attention_impl == "sdpa" and dev.gpu.vendor == "Apple")
+        else ms.attention_impl
+    )  # PyTorch MPS has no fused attention kernel: SDPA runs its math path
     keys = executed_keys(t, window, "flash" if impl == "flash3" else impl)  # type: ignore[arg-type]
     fwd_flops = 4.0 * queries * heads * hd * keys
     masked = impl == "sdpa" and window < t
     if impl == "eager":
         score_elems = b * heads * math.ceil(t / ms.cp) * t
-        gemm = 2 * dev.gemm_time(t, t, hd, precision=ms.precision, elt=ms.act_bytes,
-                                 batch=b * heads)
+        gemm = 2 * dev.gemm_time(
+            t, t, hd, precision=ms.precision, elt=ms.act_bytes, batch=b * heads
+        )
         # scores written, masked, softmax read/write, probabilities read by PV: ~12 B/score
         fwd = gemm + dev.memory_time(12.0 * score_elems, 3)
         bwd = 2 * gemm + dev.memory_time(16.0 * score_elems, 3)
-        return (Op("attn.core.fwd", "attention", fwd, fwd_flops, 5),
-                Op("attn.core.bwd", "attention", bwd, 2 * fwd_flops, 7))
+        return (
+            Op("attn.core.fwd", "attention", fwd, fwd_flops, 5),
+            Op("attn.core.bwd", "attention", bwd, 2 * fwd_flops, 7),
+        )
     qkvo_bytes = ms.act_bytes * queries * (heads + 2 * max(1, spec.kv_heads // ms.tp) + heads) * hd
-    fwd = dev.attention_time(fwd_flops, qkvo_bytes, impl=impl, precision=ms.compute_dtype,
-                             masked=masked)
-    bwd = dev.attention_time(2.5 * fwd_flops, 2 * qkvo_bytes, impl=impl,
-                             precision=ms.compute_dtype, masked=masked)
-    return (Op("attn.core.fwd", "attention", fwd, fwd_flops),
-            Op("attn.core.bwd", "attention", bwd, 2.5 * fwd_flops, 2))
+    fwd = dev.attention_time(
+        fwd_flops, qkvo_bytes, impl=impl, precision=ms.compute_dtype, masked=masked
+    )
+    bwd = dev.attention_time(
+        2.5 * fwd_flops, 2 * qkvo_bytes, impl=impl, precision=ms.compute_dtype, masked=masked
+    )
+    return (
+        Op("attn.core.fwd", "attention", fwd, fwd_flops),
+        Op("attn.core.bwd", "attention", bwd, 2.5 * fwd_flops, 2),
+    )
 
 
 def _elementwise(spec: ModelSpec, ms: MicroStep, dev: Device) -> tuple[Op, Op]:
@@ -160,12 +182,13 @@ def _elementwise(spec: ModelSpec, ms: MicroStep, dev: Device) -> tuple[Op, Op]:
         kf, kb = 10 + (4 if spec.qk_norm else 0), 16 + (6 if spec.qk_norm else 0)
     if spec.mlp_bias or spec.attn_bias != "none":  # bias gradients: one more read of dY
         bwd += d + f
-    return (Op("elementwise.fwd", "memory", dev.memory_time(a * t * fwd, kf), 0, kf),
-            Op("elementwise.bwd", "memory", dev.memory_time(a * t * bwd, kb), 0, kb))
+    return (
+        Op("elementwise.fwd", "memory", dev.memory_time(a * t * fwd, kf), 0, kf),
+        Op("elementwise.bwd", "memory", dev.memory_time(a * t * bwd, kb), 0, kb),
+    )
 
 
-def block_ops(spec: ModelSpec, ms: MicroStep, dev: Device, window: int, *,
-              fp8: bool) -> list[Op]:
+def block_ops(spec: ModelSpec, ms: MicroStep, dev: Device, window: int, *, fp8: bool) -> list[Op]:
     """One transformer block: forward, backward and any recompute."""
     linears = _block_linears(spec, ms)
     ops: list[Op] = []
@@ -176,8 +199,9 @@ def block_ops(spec: ModelSpec, ms: MicroStep, dev: Device, window: int, *,
     ops += [attn_fwd, attn_bwd, elem_fwd, elem_bwd]
     if ms.act_ckpt == "full":
         for name, k, n in linears:
-            ops += [_recompute(op) for op in _linear(dev, ms, name, k, n, fp8=fp8,
-                                                    forward_only=True)]
+            ops += [
+                _recompute(op) for op in _linear(dev, ms, name, k, n, fp8=fp8, forward_only=True)
+            ]
         ops += [_recompute(attn_fwd), _recompute(elem_fwd)]
     elif ms.act_ckpt == "selective":
         ops.append(_recompute(attn_fwd))
@@ -186,13 +210,13 @@ def block_ops(spec: ModelSpec, ms: MicroStep, dev: Device, window: int, *,
 
 def scaled(op: Op, times: float) -> Op:
     """``op`` repeated ``times`` times."""
-    return Op(op.name, op.category, op.seconds * times, op.flops * times,
-              int(round(op.kernels * times)))
+    return Op(
+        op.name, op.category, op.seconds * times, op.flops * times, int(round(op.kernels * times))
+    )
 
 
 def _recompute(op: Op) -> Op:
-    return Op(op.name.replace(".fwd", ".recompute"), op.category, op.seconds, op.flops,
-              op.kernels)
+    return Op(op.name.replace(".fwd", ".recompute"), op.category, op.seconds, op.flops, op.kernels)
 
 
 def head_ops(spec: ModelSpec, ms: MicroStep, dev: Device) -> list[Op]:
@@ -205,8 +229,15 @@ def head_ops(spec: ModelSpec, ms: MicroStep, dev: Device) -> list[Op]:
     else:
         per_token = 36.0 * v + (60.0 * v if spec.logit_softcap else 0.0)
         kernels = 8 + (6 if spec.logit_softcap else 0)
-    ops.append(Op("loss", "memory", dev.memory_time(per_token * t + 5 * a * d * t, kernels),
-                  0, kernels + 2))
+    ops.append(
+        Op(
+            "loss",
+            "memory",
+            dev.memory_time(per_token * t + 5 * a * d * t, kernels),
+            0,
+            kernels + 2,
+        )
+    )
     grad_bytes = DTYPE_BYTES.get(ms.embedding_dtype, 4.0)
     # embedding gathers forward; backward zero-fills and scatter-adds a full gradient per table
     tables = spec.vocab * d + spec.value_embed_layers * spec.vocab * spec.kv_heads * spec.hd
@@ -231,8 +262,9 @@ def weight_traffic(ms: MicroStep, dev: Device) -> Op:
     g = DTYPE_BYTES.get(ms.grad_dtype, 4.0)
     e = DTYPE_BYTES.get(ms.embedding_dtype, p)
     dense = max(ms.params_local - ms.lookup_params_local, 0.0)
-    nbytes = (dense * _traffic_per_param(p, c, g, ms.accum_steps)
-              + ms.lookup_params_local * _traffic_per_param(e, c, e, ms.accum_steps))
+    nbytes = dense * _traffic_per_param(
+        p, c, g, ms.accum_steps
+    ) + ms.lookup_params_local * _traffic_per_param(e, c, e, ms.accum_steps)
     return Op("weights.cast_accumulate", "memory", dev.memory_time(nbytes, 3), 0, 3)
 
 
@@ -242,7 +274,7 @@ def microstep_ops(spec: ModelSpec, ms: MicroStep, dev: Device, *, fp8: bool) -> 
     # this stage's layers: the last `ms.layers` of the model (they hold the full-attention
     # last layer of windowed patterns); identical layers are timed once and counted
     ops: list[Op] = []
-    for window, count in Counter(windows[len(windows) - ms.layers:]).items():
+    for window, count in Counter(windows[len(windows) - ms.layers :]).items():
         ops += [scaled(op, count) for op in block_ops(spec, ms, dev, window, fp8=fp8)]
     if ms.head:
         ops += head_ops(spec, ms, dev)

@@ -31,12 +31,20 @@ def _state_bytes(optimizer: str, state_dtype: str) -> tuple[float, int]:
     }.get(optimizer, (4 * s, 1))
 
 
-def adam_like_time(params: float, *, optimizer: str, param_dtype: str, grad_dtype: str,
-                   state_dtype: str, dev: Device) -> Op:
+def adam_like_time(
+    params: float,
+    *,
+    optimizer: str,
+    param_dtype: str,
+    grad_dtype: str,
+    state_dtype: str,
+    dev: Device,
+) -> Op:
     state, kernels = _state_bytes(optimizer, state_dtype)
     per_param = 2 * DTYPE_BYTES.get(param_dtype, 4.0) + DTYPE_BYTES.get(grad_dtype, 4.0) + state
-    return Op("optimizer.update", "optimizer", dev.memory_time(per_param * params, kernels), 0,
-              kernels)
+    return Op(
+        "optimizer.update", "optimizer", dev.memory_time(per_param * params, kernels), 0, kernels
+    )
 
 
 def muon_matrices(spec: ModelSpec, tp: int, layers: int) -> list[tuple[int, int, int]]:
@@ -49,15 +57,26 @@ def muon_matrices(spec: ModelSpec, tp: int, layers: int) -> list[tuple[int, int,
     return [(m, n, c * layers) for m, n, c in mats]
 
 
-def muon_time(spec: ModelSpec, *, tp: int, layers: int, shards: int, grad_dtype: str,
-              param_dtype: str, dev: Device, iterations: int = 5) -> Op:
+def muon_time(
+    spec: ModelSpec,
+    *,
+    tp: int,
+    layers: int,
+    shards: int,
+    grad_dtype: str,
+    param_dtype: str,
+    dev: Device,
+    iterations: int = 5,
+) -> Op:
     """Newton-Schulz GEMMs and momentum/update traffic for this GPU's share of matrices."""
     seconds, flops, kernels, params = 0.0, 0.0, 0, 0.0
     for rows, cols, count in muon_matrices(spec, tp, layers):
         m, n = min(rows, cols), max(rows, cols)
-        per_iter = (dev.gemm_time(m, m, n, precision="bf16", elt=2.0)
-                    + dev.gemm_time(m, m, m, precision="bf16", elt=2.0)
-                    + dev.gemm_time(m, n, m, precision="bf16", elt=2.0))
+        per_iter = (
+            dev.gemm_time(m, m, n, precision="bf16", elt=2.0)
+            + dev.gemm_time(m, m, m, precision="bf16", elt=2.0)
+            + dev.gemm_time(m, n, m, precision="bf16", elt=2.0)
+        )
         seconds += count * iterations * per_iter
         flops += count * iterations * (4.0 * m * m * n + 2.0 * m**3)
         kernels += count * (iterations * 4 + 6)
@@ -65,5 +84,10 @@ def muon_time(spec: ModelSpec, *, tp: int, layers: int, shards: int, grad_dtype:
     g, p = DTYPE_BYTES.get(grad_dtype, 4.0), DTYPE_BYTES.get(param_dtype, 4.0)
     traffic = dev.memory_time(params * (g + 2 * 4.0 + 2 * p + 2.0 * 2), 1)
     share = 1.0 / shards
-    return Op("optimizer.muon", "optimizer", (seconds + traffic) * share, flops * share,
-              max(1, int(kernels * share)))
+    return Op(
+        "optimizer.muon",
+        "optimizer",
+        (seconds + traffic) * share,
+        flops * share,
+        max(1, int(kernels * share)),
+    )

@@ -7,8 +7,8 @@ Conventions (checked against the counts the code bases print, see tests/engine/t
 * Tied embeddings count the shared matrix once (as ``embedding``); the LM head still runs as a
   matmul, so it is counted in :func:`matmul_params`.
 * nanochat 2026 value embeddings are lookup tables of ``vocab x n_kv_head*head_dim`` on
-  ``value_embed_layers`` layers, each mixed in by a gate ``Linear(value_embed_gate_in -> n_kv_head)``
-  (nanochat gpt.py @ 92d63d4).
+  ``value_embed_layers`` layers, each mixed in by a gate
+  ``Linear(value_embed_gate_in -> n_kv_head)`` (nanochat gpt.py @ 92d63d4).
 """
 
 from __future__ import annotations

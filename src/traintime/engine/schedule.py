@@ -39,8 +39,7 @@ def make_schedule(
     """Split ``tokens`` into whole optimizer steps of ``global_batch_tokens``."""
     if global_batch_tokens % seq_len:
         raise SpecError(
-            f"global_batch_tokens={global_batch_tokens} must be a multiple of "
-            f"seq_len={seq_len}"
+            f"global_batch_tokens={global_batch_tokens} must be a multiple of seq_len={seq_len}"
         )
     steps = int(tokens // global_batch_tokens)
     if steps < 1:

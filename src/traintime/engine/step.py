@@ -30,8 +30,7 @@ from traintime.engine.optimizer import adam_like_time, muon_matrices, muon_time
 from traintime.engine.params import count_params
 from traintime.specs import Efficiency, Links, ModelSpec, Parallel
 
-CATEGORIES = ("matmul", "attention", "memory", "optimizer", "communication", "offload",
-              "overhead")
+CATEGORIES = ("matmul", "attention", "memory", "optimizer", "communication", "offload", "overhead")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +63,7 @@ class StepTime:
     notes: list[str] = field(default_factory=list)
 
 
-def default_micro_batch(seq_len: int, *, dp: int, pp: int, global_batch_tokens: int | None
-                        ) -> int:
+def default_micro_batch(seq_len: int, *, dp: int, pp: int, global_batch_tokens: int | None) -> int:
     """A micro-batch when none is given: 1 under pipeline parallelism (Megatron's convention),
     else about 16K tokens (a power of two of sequences), no more than one GPU's share of the
     batch. The planner replaces this with the largest micro-batch that fits."""
@@ -83,14 +81,19 @@ def _sum(ops: list[Op], category: str) -> float:
     return sum(op.seconds for op in ops if op.category == category)
 
 
-def _tp_comm(spec: ModelSpec, ms: MicroStep, par: Parallel, links: Links,
-             eff: Efficiency) -> float:
+def _tp_comm(spec: ModelSpec, ms: MicroStep, par: Parallel, links: Links, eff: Efficiency) -> float:
     if par.tp <= 1:
         return 0.0
     per = ms.act_bytes * ms.tokens * spec.d_model
     count = 4 + (2 if ms.act_ckpt == "full" else 0)
-    one = collective_time(per, par.tp, kind="all_reduce", links=links, eff=eff,
-                          spans_nodes=par.tp > links.gpus_per_node)
+    one = collective_time(
+        per,
+        par.tp,
+        kind="all_reduce",
+        links=links,
+        eff=eff,
+        spans_nodes=par.tp > links.gpus_per_node,
+    )
     return count * ms.layers * one
 
 
@@ -102,8 +105,17 @@ def _pp_comm(spec: ModelSpec, ms: MicroStep, par: Parallel, links: Links) -> flo
     return 2 * (nbytes / (bw * 1e9) + links.inter_step_us * 1e-6)
 
 
-def _dp_comm(params: float, recipe: Recipe, par: Parallel, links: Links, eff: Efficiency, *,
-             t_micro: float, layers: int, micro_steps: int) -> float:
+def _dp_comm(
+    params: float,
+    recipe: Recipe,
+    par: Parallel,
+    links: Links,
+    eff: Efficiency,
+    *,
+    t_micro: float,
+    layers: int,
+    micro_steps: int,
+) -> float:
     """Exposed data-parallel communication per step."""
     n = par.dp
     if n <= 1:
@@ -130,23 +142,44 @@ def _dp_comm(params: float, recipe: Recipe, par: Parallel, links: Links, eff: Ef
     return micro_steps * exposed
 
 
-def _optimizer(spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, *,
-               params: float, layers: int) -> list[Op]:
+def _optimizer(
+    spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, *, params: float, layers: int
+) -> list[Op]:
     shards = par.dp if par.zero_stage >= 1 else 1
-    common = {"param_dtype": recipe.master_dtype or recipe.param_dtype,
-              "grad_dtype": recipe.grad_dtype,
-              "state_dtype": recipe.state_dtype, "dev": dev}
+    common = {
+        "param_dtype": recipe.master_dtype or recipe.param_dtype,
+        "grad_dtype": recipe.grad_dtype,
+        "state_dtype": recipe.state_dtype,
+        "dev": dev,
+    }
     if recipe.optimizer != "muon":
         return [adam_like_time(params / shards, optimizer=recipe.optimizer, **common)]
     matrix_params = sum(m * n * c for m, n, c in muon_matrices(spec, par.tp, layers))
-    muon = muon_time(spec, tp=par.tp, layers=layers, shards=shards,
-                     grad_dtype=recipe.grad_dtype, param_dtype=recipe.param_dtype, dev=dev)
+    muon = muon_time(
+        spec,
+        tp=par.tp,
+        layers=layers,
+        shards=shards,
+        grad_dtype=recipe.grad_dtype,
+        param_dtype=recipe.param_dtype,
+        dev=dev,
+    )
     rest = max(params - matrix_params, 0.0) / shards
     return [muon, adam_like_time(rest, optimizer="adamw", **common)]
 
 
-def _offload(spec: ModelSpec, recipe: Recipe, par: Parallel, links: Links, eff: Efficiency, *,
-             params: float, layers: int, t_micro: float, micro_steps: int) -> float:
+def _offload(
+    spec: ModelSpec,
+    recipe: Recipe,
+    par: Parallel,
+    links: Links,
+    eff: Efficiency,
+    *,
+    params: float,
+    layers: int,
+    t_micro: float,
+    micro_steps: int,
+) -> float:
     if par.offload == "none":
         return 0.0
     shards = par.dp if par.zero_stage >= 1 else 1
@@ -155,8 +188,10 @@ def _offload(spec: ModelSpec, recipe: Recipe, par: Parallel, links: Links, eff: 
     transfer = local * (c + c) / (links.host_gbs * 1e9)  # 16-bit gradients down, weights up
     cpu = local * eff.cpu_adam_bytes_per_param / (eff.host_memory_bw_gbs * 1e9)
     if recipe.optimizer == "muon":  # Newton-Schulz on the host
-        ns = sum(c_ * 5 * (4.0 * min(m, n) ** 2 * max(m, n) + 2.0 * min(m, n) ** 3)
-                 for m, n, c_ in muon_matrices(spec, par.tp, layers))
+        ns = sum(
+            c_ * 5 * (4.0 * min(m, n) ** 2 * max(m, n) + 2.0 * min(m, n) ** 3)
+            for m, n, c_ in muon_matrices(spec, par.tp, layers)
+        )
         cpu += ns / shards / (eff.cpu_matmul_tflops * 1e12)
     exposed = max(transfer, cpu)
     if par.offload == "optimizer+params":
@@ -165,8 +200,9 @@ def _offload(spec: ModelSpec, recipe: Recipe, par: Parallel, links: Links, eff: 
     return exposed
 
 
-def step_time(spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, links: Links,
-              eff: Efficiency) -> StepTime:
+def step_time(
+    spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, links: Links, eff: Efficiency
+) -> StepTime:
     """The step time of ``recipe`` on ``par`` with this device and these links."""
     notes: list[str] = []
     per_pass = recipe.micro_batch * spec.seq_len * par.dp
@@ -177,23 +213,42 @@ def step_time(spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, links
     lookups = counts.lookup / (par.tp * par.pp)
     fp8 = recipe.precision == "fp8"
     ms = MicroStep(
-        micro_batch=recipe.micro_batch, seq_len=spec.seq_len, layers=layers, tp=par.tp,
-        cp=par.cp, precision="bf16" if fp8 else recipe.precision,
-        param_dtype=recipe.param_dtype, grad_dtype=recipe.grad_dtype,
-        compiled=recipe.compiled, attention_impl=recipe.attention_impl,
-        act_ckpt=recipe.act_ckpt, accum_steps=micro_steps, params_local=params,
-        lookup_params_local=lookups, embedding_dtype=recipe.embedding_dtype,
+        micro_batch=recipe.micro_batch,
+        seq_len=spec.seq_len,
+        layers=layers,
+        tp=par.tp,
+        cp=par.cp,
+        precision="bf16" if fp8 else recipe.precision,
+        param_dtype=recipe.param_dtype,
+        grad_dtype=recipe.grad_dtype,
+        compiled=recipe.compiled,
+        attention_impl=recipe.attention_impl,
+        act_ckpt=recipe.act_ckpt,
+        accum_steps=micro_steps,
+        params_local=params,
+        lookup_params_local=lookups,
+        embedding_dtype=recipe.embedding_dtype,
     )
     ops = microstep_ops(spec, ms, dev, fp8=fp8)
     t_ops = sum(op.seconds for op in ops)
     t_comm_micro = _tp_comm(spec, ms, par, links, eff) + _pp_comm(spec, ms, par, links)
     t_micro = t_ops + t_comm_micro
     bubble = (par.pp - 1) / par.pp_interleave * t_micro if par.pp > 1 else 0.0
-    dp = _dp_comm(params, recipe, par, links, eff, t_micro=t_micro, layers=layers,
-                  micro_steps=micro_steps)
+    dp = _dp_comm(
+        params, recipe, par, links, eff, t_micro=t_micro, layers=layers, micro_steps=micro_steps
+    )
     opt = _optimizer(spec, recipe, par, dev, params=params, layers=layers)
-    offload = _offload(spec, recipe, par, links, eff, params=params, layers=layers,
-                       t_micro=t_micro, micro_steps=micro_steps)
+    offload = _offload(
+        spec,
+        recipe,
+        par,
+        links,
+        eff,
+        params=params,
+        layers=layers,
+        t_micro=t_micro,
+        micro_steps=micro_steps,
+    )
     if par.offload != "none":
         opt = []  # the optimizer runs on the host: its time is in `offload`
     breakdown = {c: micro_steps * _sum(ops, c) for c in ("matmul", "attention", "memory")}
@@ -211,6 +266,11 @@ def step_time(spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, links
         notes.append("host-bound: launching kernels takes longer than running them")
     breakdown["overhead"] = bubble + waiting
     executed = micro_steps * sum(op.flops for op in ops) + sum(op.flops for op in opt)
-    return StepTime(step_time_s=sum(breakdown.values()), breakdown_s=breakdown,
-                    micro_steps=micro_steps, executed_flops=executed,
-                    tokens=recipe.global_batch_tokens, notes=notes)
+    return StepTime(
+        step_time_s=sum(breakdown.values()),
+        breakdown_s=breakdown,
+        micro_steps=micro_steps,
+        executed_flops=executed,
+        tokens=recipe.global_batch_tokens,
+        notes=notes,
+    )
