@@ -509,12 +509,24 @@ def main(argv: list[str] | None = None) -> None:
         # Usage errors of typer's click (vendored in recent typer): they carry exit_code 2 and
         # format_message(); anything else is a bug and keeps its traceback.
         if getattr(exc, "exit_code", None) == 2 and hasattr(exc, "format_message"):
-            _fail(exc.format_message())
+            _fail(_with_value(exc.format_message(), argv if argv is not None else sys.argv[1:]))
         if type(exc).__name__ == "Abort":
             print("traintime: aborted", file=sys.stderr)
             sys.exit(130)
         raise
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _with_value(message: str, argv: list[str]) -> str:
+    """Add the offending value to a usage error that names only its option."""
+    import re
+
+    match = re.search(r"'(--[a-z0-9-]+)'", message)
+    if match and match.group(1) in argv:
+        i = argv.index(match.group(1))
+        if i + 1 < len(argv) and argv[i + 1] not in message:
+            return f"{message} (got {argv[i + 1]!r})"
+    return message
 
 
 def _fail(message: str) -> None:
