@@ -203,7 +203,7 @@ def estimate(
         overrides["economics"] = econ
     given = {k: v for k, v in overrides.items() if v is not None}
     table = given.pop("plan_table", None)
-    outputs = {"plot": plot, "html": html}
+    outputs: dict[str, Path | None] = {"plot": plot, "html": html}
     if scenario is None and "model" in given and "gpu" not in given:
         given["gpu"] = "GeForce RTX 4070"
     _run_estimate(

@@ -102,7 +102,7 @@ def compare(
     vendor: str | None = None,
     sort: str = "time",
     progress: Callable[[list[Any]], Iterable[Any]] | None = None,
-    **training: Any,
+    **overrides: Any,
 ) -> list[ComparisonRow]:
     """Plan ``model`` on each GPU x count and return rows sorted by time or cost."""
     if sort not in ("time", "cost"):
@@ -121,7 +121,7 @@ def compare(
     rows: list[ComparisonRow] = []
     for count in counts:
         rows += _compare_count(
-            model, devices, count, all_gpus=all_gpus, progress=progress, training=training
+            model, devices, count, all_gpus=all_gpus, progress=progress, overrides=overrides
         )
     key = (
         (lambda r: (r.days is None, r.days or 0.0))
@@ -138,21 +138,19 @@ def _compare_count(
     *,
     all_gpus: bool,
     progress: Callable[[list[Any]], Iterable[Any]] | None,
-    training: dict[str, Any],
+    overrides: dict[str, Any],
 ) -> list[ComparisonRow]:
     if not all_gpus:
-        items = progress(devices) if progress else devices
         out = []
-        for gpu in items:
-            est = estimate(model, gpu, gpus=count, plan=True, **training)
+        for gpu in progress(devices) if progress else devices:
+            est = estimate(model, gpu, gpus=count, plan=True, **overrides)
             out.append(_row(est, est.plan is not None and est.plan.chosen is not None))
         return out
-    planned = plan_on_many(model, devices, count=count, **training)
-    items = progress(planned) if progress else planned
+    planned = plan_on_many(model, devices, count=count, **overrides)
     out = []
-    for gpu, cand, _ in items:
+    for gpu, cand, _ in progress(planned) if progress else planned:
         if cand is None:
-            est = estimate(model, gpu, gpus=count, act_ckpt="full", micro_batch=1, **training)
+            est = estimate(model, gpu, gpus=count, act_ckpt="full", micro_batch=1, **overrides)
             out.append(_row(est, False))
             continue
         est = estimate(
@@ -165,7 +163,7 @@ def _compare_count(
             zero_stage=cand.zero_stage,
             tp=cand.tp,
             pp=cand.pp,
-            **training,
+            **overrides,
         )
         out.append(
             _row(est, True).model_copy(

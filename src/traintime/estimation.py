@@ -205,8 +205,8 @@ def _compose(
             tp=pick.tp,
             pp=pick.pp,
             zero_stage=pick.zero_stage,
-            offload=pick.offload,
-        )  # type: ignore[arg-type]
+            offload=pick.offload,  # type: ignore[arg-type]
+        )
         recipe = replace(
             _recipe_for_pick(recipe, pick), micro_batch=pick.micro_batch, act_ckpt=pick.act_ckpt
         )
@@ -524,7 +524,7 @@ def _throughput(
 
 @functools.cache
 def _band() -> tuple[float, float, str]:
-    doc = catalog.band()
+    doc: dict[str, Any] = catalog.band()
     return float(doc["log_ratio_p10"]), float(doc["log_ratio_p90"]), str(doc["source"])
 
 

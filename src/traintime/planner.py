@@ -11,9 +11,11 @@ fits without them (they never make a step faster).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -82,6 +84,29 @@ class Problem:
     user_zero: int | None
 
 
+@dataclass(frozen=True)
+class _Row:
+    """One evaluated configuration before ranking."""
+
+    micro_batch: int
+    act_ckpt: str
+    offload: str
+    zero_stage: int
+    tp: int
+    pp: int
+    optimizer_state_dtype: str | None
+    step_time_s: float
+    peak_gib: float
+    needed_gib: float
+    fits: bool
+    host_gib: float
+    changes_math: bool
+
+    def candidate(self, *, slowdown: float, changes: list[str], **update: Any) -> Candidate:
+        fields = {**self.__dict__, **update}
+        return Candidate(**fields, slowdown=slowdown, changes=changes)
+
+
 def _memory_inputs(recipe: Recipe, micro: int, ckpt: str) -> MemoryInputs:
     return MemoryInputs(
         micro_batch=micro,
@@ -137,31 +162,31 @@ def _evaluate(
     p: Problem, par: Parallel, micro: int, ckpt: str, offload: str, state_dtype: str | None
 ) -> tuple[float, Memory, Recipe]:
     recipe = replace(_recipe_for(p, offload, state_dtype), micro_batch=micro, act_ckpt=ckpt)
-    par = par.model_copy(update={"offload": offload})
+    par = par.model_copy(update={"offload": offload})  # validated Literal below
     mem = peak_memory(p.spec, _memory_inputs(recipe, micro, ckpt), par, offload=offload)
     st = step_time(p.spec, recipe, par, Device(p.gpu, p.eff), p.links, p.eff)
     return st.step_time_s, mem, recipe
 
 
-def _changes(p: Problem, c: dict[str, object]) -> list[str]:
+def _changes(p: Problem, c: _Row) -> list[str]:
     out = []
-    if p.user_micro is not None and c["micro_batch"] != p.user_micro:
-        out.append(f"micro-batch {p.user_micro} -> {c['micro_batch']}")
-    if c["act_ckpt"] != (p.user_ckpt or "none"):
-        out.append(f"activation checkpointing {c['act_ckpt']}")
-    if c["offload"] != "none":
-        out.append(f"offload {c['offload']} to CPU")
-    if c["zero_stage"] != p.base.zero_stage:
-        out.append(f"ZeRO stage {c['zero_stage']}")
-    if c["tp"] > 1 or c["pp"] > 1:
-        out.append(f"tensor parallel {c['tp']}, pipeline parallel {c['pp']}")
-    if c["optimizer_state_dtype"]:
-        out.append(f"{c['optimizer_state_dtype']} optimizer states (changes the training math)")
+    if p.user_micro is not None and c.micro_batch != p.user_micro:
+        out.append(f"micro-batch {p.user_micro} -> {c.micro_batch}")
+    if c.act_ckpt != (p.user_ckpt or "none"):
+        out.append(f"activation checkpointing {c.act_ckpt}")
+    if c.offload != "none":
+        out.append(f"offload {c.offload} to CPU")
+    if c.zero_stage != p.base.zero_stage:
+        out.append(f"ZeRO stage {c.zero_stage}")
+    if c.tp > 1 or c.pp > 1:
+        out.append(f"tensor parallel {c.tp}, pipeline parallel {c.pp}")
+    if c.optimizer_state_dtype:
+        out.append(f"{c.optimizer_state_dtype} optimizer states (changes the training math)")
     return out
 
 
-def _candidates(p: Problem, *, stage: int, allow_math: bool) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
+def _candidates(p: Problem, *, stage: int, allow_math: bool) -> list[_Row]:
+    rows: list[_Row] = []
     offloads = ["none"] if stage == 1 else ["optimizer", "optimizer+params"]
     if p.user_offload is not None:
         offloads = [p.user_offload]
@@ -171,49 +196,39 @@ def _candidates(p: Problem, *, stage: int, allow_math: bool) -> list[dict[str, o
             continue
         micros = [p.user_micro] if p.user_micro else micro_batches(p.spec, p.recipe, par.dp)
         ckpts = [p.user_ckpt] if p.user_ckpt else list(CKPTS)
-        for offload in offloads:
-            for state in states:
-                for ckpt in ckpts:
-                    for micro in micros:
-                        t, mem, _ = _evaluate(p, par, micro, ckpt, offload, state)
-                        peak = mem.total / GIB
-                        needed = peak * p.reserved_factor + p.context_gib
-                        rows.append(
-                            {
-                                "micro_batch": micro,
-                                "act_ckpt": ckpt,
-                                "offload": offload,
-                                "zero_stage": par.zero_stage,
-                                "tp": par.tp,
-                                "pp": par.pp,
-                                "optimizer_state_dtype": state,
-                                "step_time_s": t,
-                                "peak_gib": peak,
-                                "needed_gib": needed,
-                                "fits": needed <= p.usable_gib,
-                                "host_gib": mem.host / GIB,
-                                "changes_math": state is not None,
-                            }
-                        )
+        for offload, state, ckpt, micro in itertools.product(offloads, states, ckpts, micros):
+            t, mem, _ = _evaluate(p, par, micro, ckpt, offload, state)
+            peak = mem.total / GIB
+            needed = peak * p.reserved_factor + p.context_gib
+            rows.append(
+                _Row(
+                    micro_batch=micro,
+                    act_ckpt=ckpt,
+                    offload=offload,
+                    zero_stage=par.zero_stage,
+                    tp=par.tp,
+                    pp=par.pp,
+                    optimizer_state_dtype=state,
+                    step_time_s=t,
+                    peak_gib=peak,
+                    needed_gib=needed,
+                    fits=needed <= p.usable_gib,
+                    host_gib=mem.host / GIB,
+                    changes_math=state is not None,
+                )
+            )
     return rows
 
 
 def search(p: Problem, *, allow_math_changes: bool = False, top: int = 8) -> Plan:
     """Stage 1 (no offload, no model parallelism); stage 2 only when nothing fits."""
     rows = _candidates(p, stage=1, allow_math=False)
-    if not any(r["fits"] for r in rows):
+    if not any(r.fits for r in rows):
         rows += _candidates(p, stage=2, allow_math=False)
-    if allow_math_changes and not any(r["fits"] for r in rows):
+    if allow_math_changes and not any(r.fits for r in rows):
         rows += _candidates(p, stage=1, allow_math=True) + _candidates(p, stage=2, allow_math=True)
-    fastest = min(float(r["step_time_s"]) for r in rows)  # type: ignore[arg-type]
-    cands = [
-        Candidate(
-            **r,
-            slowdown=float(r["step_time_s"]) / fastest,  # type: ignore[arg-type]
-            changes=_changes(p, r),
-        )
-        for r in rows
-    ]
+    fastest = min(r.step_time_s for r in rows)
+    cands = [r.candidate(slowdown=r.step_time_s / fastest, changes=_changes(p, r)) for r in rows]
     fitting = sorted((c for c in cands if c.fits), key=lambda c: c.step_time_s)
     unconstrained = min(cands, key=lambda c: c.step_time_s)
     nearest = min(cands, key=lambda c: (c.needed_gib, c.step_time_s))
@@ -278,38 +293,23 @@ def search_many(
     (gpu, candidate or None when nothing fits, GiB the leanest candidate needs).
     """
     rows = _candidates(p, stage=1, allow_math=False) + _candidates(p, stage=2, allow_math=False)
-    order = sorted(rows, key=lambda r: float(r["step_time_s"]))  # type: ignore[arg-type]
-    leanest = min(float(r["needed_gib"]) for r in rows)  # type: ignore[arg-type]
+    order = sorted(rows, key=lambda r: r.step_time_s)
+    leanest = min(r.needed_gib for r in rows)
     out: list[tuple[GpuSpec, Candidate | None, float]] = []
     for gpu in gpus:
-        pick = next((r for r in order if float(r["needed_gib"]) <= gpu.memory_gib), None)  # type: ignore[arg-type]
+        pick = next((r for r in order if r.needed_gib <= gpu.memory_gib), None)
         if pick is None:
             out.append((gpu, None, leanest))
             continue
         q = replace(p, gpu=gpu, links=links(gpu), usable_gib=gpu.memory_gib)
         par = Parallel(
-            dp=p.n_gpus // (int(pick["tp"]) * int(pick["pp"])),  # type: ignore[call-overload]
-            tp=pick["tp"],
-            pp=pick["pp"],
-            zero_stage=pick["zero_stage"],
-        )  # type: ignore[arg-type]
-        t, _, _ = _evaluate(
-            q,
-            par,
-            int(pick["micro_batch"]),
-            str(pick["act_ckpt"]),  # type: ignore[call-overload]
-            str(pick["offload"]),
-            pick["optimizer_state_dtype"],
-        )  # type: ignore[arg-type]
-        out.append(
-            (
-                gpu,
-                Candidate(
-                    **{**pick, "step_time_s": t, "fits": True},  # type: ignore[arg-type]
-                    slowdown=float("nan"),
-                    changes=_changes(q, pick),
-                ),
-                leanest,
-            )
+            dp=p.n_gpus // (pick.tp * pick.pp), tp=pick.tp, pp=pick.pp, zero_stage=pick.zero_stage
         )
+        t, _, _ = _evaluate(
+            q, par, pick.micro_batch, pick.act_ckpt, pick.offload, pick.optimizer_state_dtype
+        )
+        cand = pick.candidate(
+            slowdown=float("nan"), changes=_changes(q, pick), step_time_s=t, fits=True
+        )
+        out.append((gpu, cand, leanest))
     return out

@@ -342,7 +342,7 @@ def _evaluate(row: dict[str, str]) -> RowResult:
     rid = row.get("id") or "?"
     measured = row.get("tokens_per_sec_per_gpu", "").strip()
     unreliable = (row.get("notes") or "").startswith("unreliable:")
-    base = {
+    base: dict[str, Any] = {
         "id": rid,
         "gpu": row.get("gpu", ""),
         "n_gpus": _int(row, "n_gpus"),
@@ -354,7 +354,7 @@ def _evaluate(row: dict[str, str]) -> RowResult:
         return RowResult(**base, status="skipped", reason=str(exc))
     mem_cell = (row.get("peak_mem_gib") or "").strip()
     kind = (row.get("peak_mem_kind") or "allocated").strip() or "allocated"
-    memory = {
+    memory: dict[str, Any] = {
         "predicted_fits": pred.fits,
         "predicted_peak_mem_gib": _as_measured(pred.allocated_gib, kind, base["n_gpus"] or 1),
         "measured_peak_mem_gib": float(mem_cell) if mem_cell else None,

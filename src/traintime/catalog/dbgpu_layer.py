@@ -122,7 +122,7 @@ def derive_gpu(row: dict[str, Any], name: str, context: dict[str, Any]) -> GpuSp
         vendor=row["manufacturer"],
         architecture=row.get("architecture") or "",
         form_factor=row.get("bus_interface") or "",
-        device_class=device_class,
+        device_class=device_class,  # type: ignore[arg-type]
         origin="derived",
         memory_gib=float(memory),
         bandwidth_gbs=float(bandwidth),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from traintime.engine.comms import collective_time
 from traintime.engine.device import Device
@@ -146,7 +147,7 @@ def _optimizer(
     spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, *, params: float, layers: int
 ) -> list[Op]:
     shards = par.dp if par.zero_stage >= 1 else 1
-    common = {
+    common: dict[str, Any] = {
         "param_dtype": recipe.master_dtype or recipe.param_dtype,
         "grad_dtype": recipe.grad_dtype,
         "state_dtype": recipe.state_dtype,
