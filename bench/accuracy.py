@@ -46,6 +46,32 @@ def _by_class(report: Report) -> list[str]:
     return lines
 
 
+def _strict(report: Report, csv_path: Path) -> list[str]:
+    """The summary again without rows whose notes flag a caveat (DOUBTFUL, LOW CONFIDENCE, TIER B)."""
+    import csv
+
+    with csv_path.open(newline="") as f:
+        flagged = {
+            r["id"]
+            for r in csv.DictReader(f)
+            if any(w in (r.get("notes") or "") for w in ("DOUBTFUL", "LOW CONFIDENCE", "TIER B"))
+        }
+    errs = [
+        abs(r.throughput_error)
+        for r in report.rows
+        if r.status == "used" and r.throughput_error is not None and r.id not in flagged
+    ]
+    if not errs:
+        return []
+    within = sum(e <= 0.25 for e in errs) / len(errs)
+    return [
+        f"Without the {len(flagged)} rows the table flags as DOUBTFUL, LOW CONFIDENCE or TIER B "
+        f"(whole-run averages, secondary sources): throughput MdAPE "
+        f"{statistics.median(errs):.1%}, within +-25% {within:.1%} over {len(errs)} rows.",
+        "",
+    ]
+
+
 def _rows(report: Report) -> list[str]:
     lines = [
         "| run | GPU | GPUs | predicted tok/s/GPU | measured | error | baseline error | status |",
@@ -78,7 +104,7 @@ def _rows(report: Report) -> list[str]:
     return lines
 
 
-def write_report(report: Report, path: Path, source: str) -> None:
+def write_report(report: Report, path: Path, source: str, csv_path: Path) -> None:
     s = report.summary
     ratio = (
         s.baseline_throughput_mdape / s.throughput_mdape
@@ -115,9 +141,25 @@ def write_report(report: Report, path: Path, source: str) -> None:
         "Band used for time estimates: 10th-90th percentile of predicted/measured throughput "
         f"= {s.log_ratio_p10:+.3f} .. {s.log_ratio_p90:+.3f} in ln units.",
         "",
+        *_strict(report, csv_path),
         "## By GPU class",
         "",
         *_by_class(report),
+        "",
+        "## Where the model misses, and why we think so",
+        "",
+        "- **Datacenter GPUs are predicted too fast** (median signed error above): the model uses "
+        "the best measured GEMM rate (MAMF, stas00) and FlashAttention paper rates; real "
+        "multi-GPU training on A100/H100 sustains less. The gap is largest on the llm-foundry "
+        "H100 table (2023 software: FlashAttention 1/Triton kernels and early Hopper cuBLAS, "
+        "eager FSDP), which no configuration column distinguishes. We have not added a "
+        "per-framework or per-era factor: it would be a fit to these rows.",
+        "- **Consumer cards are predicted well** (nanochat and its forks, torch.compile, one GPU).",
+        "- **Outliers with a known cause**: the 8xB200 nanochat run used SDPA with a sliding-window "
+        "mask on Blackwell (no fused kernel at the time, slower than our masked-kernel rate); the "
+        "M4 Max row is a 12-step test including MPS warm-up; the TITAN Xp and A100-DDP rows mix "
+        "evaluation or unknown attention paths into the measurement; whole-run averages (MPT-7B, "
+        "StarCoderBase, BLOOM) include restarts and evaluation.",
         "",
         "## Every row",
         "",
@@ -150,7 +192,7 @@ def main() -> None:
         if csv_path.parent.name == "validation"
         else str(csv_path)
     )
-    write_report(report, ROOT / "docs" / "accuracy.md", source)
+    write_report(report, ROOT / "docs" / "accuracy.md", source, csv_path)
     write_band(report, ROOT / "src" / "traintime" / "data" / "band.toml", source)
     s = report.summary
     print(
