@@ -47,7 +47,7 @@ def _by_class(report: Report) -> list[str]:
 
 
 def _strict(report: Report, csv_path: Path) -> list[str]:
-    """The summary again without rows whose notes flag a caveat (DOUBTFUL, LOW CONFIDENCE, TIER B)."""
+    """The summary without the rows whose notes flag a caveat (DOUBTFUL, LOW CONFIDENCE, ...)."""
     import csv
 
     with csv_path.open(newline="") as f:
@@ -155,8 +155,8 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
         "eager FSDP), which no configuration column distinguishes. We have not added a "
         "per-framework or per-era factor: it would be a fit to these rows.",
         "- **Consumer cards are predicted well** (nanochat and its forks, torch.compile, one GPU).",
-        "- **Outliers with a known cause**: the 8xB200 nanochat run used SDPA with a sliding-window "
-        "mask on Blackwell (no fused kernel at the time, slower than our masked-kernel rate); the "
+        "- **Outliers with a known cause**: the 8xB200 nanochat run used SDPA with a "
+        "sliding-window mask on Blackwell (no fused kernel at the time, slower than our masked-kernel rate); the "
         "M4 Max row is a 12-step test including MPS warm-up; the TITAN Xp and A100-DDP rows mix "
         "evaluation or unknown attention paths into the measurement; whole-run averages (MPT-7B, "
         "StarCoderBase, BLOOM) include restarts and evaluation.",

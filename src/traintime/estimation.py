@@ -16,12 +16,19 @@ from traintime import catalog
 from traintime.engine.device import Device, usable_precision
 from traintime.engine.energy import cost, energy
 from traintime.engine.flops import FlopsPerToken, flops_per_token
-from traintime.engine.memory import GIB, MemoryInputs, peak_memory
+from traintime.engine.memory import GIB, peak_memory
 from traintime.engine.params import count_params
 from traintime.engine.schedule import Schedule, make_schedule
-from traintime.engine.step import Recipe, StepTime, default_micro_batch, step_time
+from traintime.engine.step import (
+    Recipe,
+    StepTime,
+    default_micro_batch,
+    memory_inputs,
+    offload_layout,
+    step_time,
+)
 from traintime.errors import SpecError
-from traintime.planner import Candidate, Plan, Problem, search, search_many
+from traintime.planner import Candidate, Plan, Problem, recipe_for, search, search_many
 from traintime.results import (
     CostReport,
     EnergyReport,
@@ -208,7 +215,9 @@ def _compose(
             offload=pick.offload,  # type: ignore[arg-type]
         )
         recipe = replace(
-            _recipe_for_pick(recipe, pick), micro_batch=pick.micro_batch, act_ckpt=pick.act_ckpt
+            recipe_for(recipe, pick.offload, pick.optimizer_state_dtype),
+            micro_batch=pick.micro_batch,
+            act_ckpt=pick.act_ckpt,
         )
         notes += _plan_notes(plan_result, pick)
     flops = flops_per_token(spec, attention_impl=_flops_impl(train), act_ckpt=recipe.act_ckpt)  # type: ignore[arg-type]
@@ -367,19 +376,6 @@ def _problem(
     )
 
 
-def _recipe_for_pick(recipe: Recipe, pick: Candidate) -> Recipe:
-    if pick.offload != "none":
-        c = "fp32" if recipe.precision in ("fp32", "tf32") else "bf16"
-        recipe = replace(recipe, param_dtype=c, grad_dtype=c, master_dtype="fp32")
-    if pick.optimizer_state_dtype:
-        recipe = replace(
-            recipe,
-            state_dtype=pick.optimizer_state_dtype,
-            optimizer="adamw8bit" if recipe.optimizer == "adamw" else recipe.optimizer,
-        )
-    return recipe
-
-
 def _plan_notes(plan: Plan, pick: Candidate) -> list[str]:
     if plan.chosen is None:
         return [
@@ -395,24 +391,7 @@ def _memory_report(
     spec: ModelSpec, recipe: Recipe, par: Parallel, hw: HardwareSpec
 ) -> MemoryReport:
     d = catalog.memory_defaults()
-    mem = peak_memory(
-        spec,
-        MemoryInputs(
-            micro_batch=recipe.micro_batch,
-            precision=recipe.precision,
-            optimizer=recipe.optimizer,
-            param_dtype=recipe.param_dtype,
-            grad_dtype=recipe.grad_dtype,
-            embedding_dtype=recipe.embedding_dtype,
-            master_dtype=recipe.master_dtype,
-            state_dtype=recipe.state_dtype,
-            act_ckpt=recipe.act_ckpt,
-            attention_impl=recipe.attention_impl,
-            compiled=recipe.compiled,
-        ),
-        par,
-        offload=par.offload,
-    )
+    mem = peak_memory(spec, memory_inputs(recipe), par, offload=par.offload)
     peak = mem.total / GIB
     context = _context_gib(hw.count)
     needed = peak * d["reserved_factor"] + context
@@ -464,25 +443,22 @@ def _training_report(
 
 
 def _recipe(train: TrainingSpec, micro: int) -> Recipe:
-    if train.offload != "none":  # ZeRO-Offload layout: 16-bit weights/gradients on the GPU
-        c = "fp32" if train.precision in ("fp32", "tf32") else "bf16"
-        train = train.model_copy(
-            update={"param_dtype": c, "grad_dtype": c, "embedding_dtype": c, "master_dtype": "fp32"}
-        )
-    return Recipe(
+    recipe = Recipe(
         global_batch_tokens=train.global_batch_tokens,
         micro_batch=micro,
         precision=train.precision,
         optimizer=train.optimizer,
         param_dtype=train.param_dtype,
         grad_dtype=train.grad_dtype or train.param_dtype,
-        state_dtype=train.state_dtype,
+        state_dtype=train.optimizer_state_dtype
+        or ("int8" if train.optimizer == "adamw8bit" else None),
         embedding_dtype=train.embedding_dtype or train.param_dtype,
         master_dtype=train.master_dtype,
         act_ckpt=train.act_ckpt,
         attention_impl=train.attention_impl,
         compiled=train.compiled,
     )
+    return offload_layout(recipe) if train.offload != "none" else recipe
 
 
 def _throughput(

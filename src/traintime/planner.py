@@ -20,8 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from traintime.engine.device import Device
-from traintime.engine.memory import GIB, Memory, MemoryInputs, peak_memory
-from traintime.engine.step import Recipe, step_time
+from traintime.engine.memory import GIB, Memory, peak_memory
+from traintime.engine.step import Recipe, memory_inputs, offload_layout, step_time
 from traintime.specs import Efficiency, GpuSpec, Links, ModelSpec, Parallel
 
 CKPTS = ("none", "selective", "full")
@@ -107,22 +107,6 @@ class _Row:
         return Candidate(**fields, slowdown=slowdown, changes=changes)
 
 
-def _memory_inputs(recipe: Recipe, micro: int, ckpt: str) -> MemoryInputs:
-    return MemoryInputs(
-        micro_batch=micro,
-        precision=recipe.precision,
-        optimizer=recipe.optimizer,
-        param_dtype=recipe.param_dtype,
-        grad_dtype=recipe.grad_dtype,
-        embedding_dtype=recipe.embedding_dtype,
-        master_dtype=recipe.master_dtype,
-        state_dtype=recipe.state_dtype,
-        act_ckpt=ckpt,
-        attention_impl=recipe.attention_impl,
-        compiled=recipe.compiled,
-    )
-
-
 def micro_batches(spec: ModelSpec, recipe: Recipe, dp: int) -> list[int]:
     """Powers of two that divide one GPU's share of the global batch (largest 64)."""
     share = recipe.global_batch_tokens // (spec.seq_len * dp)
@@ -144,26 +128,22 @@ def _layouts(p: Problem) -> Iterable[tuple[Parallel, bool]]:
                 yield Parallel(dp=p.n_gpus // pp, pp=pp, zero_stage=1 if p.n_gpus > pp else 0), True
 
 
-def _recipe_for(p: Problem, offload: str, state_dtype: str | None) -> Recipe:
-    recipe = p.recipe
-    if offload != "none":  # ZeRO-Offload: 16-bit weights and gradients on the GPU
-        c = "fp32" if recipe.precision in ("fp32", "tf32") else "bf16"
-        recipe = replace(recipe, param_dtype=c, grad_dtype=c, master_dtype="fp32")
+def recipe_for(recipe: Recipe, offload: str, state_dtype: str | None) -> Recipe:
+    """``recipe`` as a candidate runs it: offload's tensor layout, and 8-bit (or bf16) states."""
+    if offload != "none":
+        recipe = offload_layout(recipe)
     if state_dtype is not None:
-        recipe = replace(
-            recipe,
-            state_dtype=state_dtype,
-            optimizer="adamw8bit" if recipe.optimizer == "adamw" else recipe.optimizer,
-        )
+        optimizer = "adamw8bit" if recipe.optimizer == "adamw" else recipe.optimizer
+        recipe = replace(recipe, state_dtype=state_dtype, optimizer=optimizer)
     return recipe
 
 
 def _evaluate(
     p: Problem, par: Parallel, micro: int, ckpt: str, offload: str, state_dtype: str | None
 ) -> tuple[float, Memory, Recipe]:
-    recipe = replace(_recipe_for(p, offload, state_dtype), micro_batch=micro, act_ckpt=ckpt)
+    recipe = replace(recipe_for(p.recipe, offload, state_dtype), micro_batch=micro, act_ckpt=ckpt)
     par = par.model_copy(update={"offload": offload})  # validated Literal below
-    mem = peak_memory(p.spec, _memory_inputs(recipe, micro, ckpt), par, offload=offload)
+    mem = peak_memory(p.spec, memory_inputs(recipe), par, offload=offload)
     st = step_time(p.spec, recipe, par, Device(p.gpu, p.eff), p.links, p.eff)
     return st.step_time_s, mem, recipe
 
@@ -268,7 +248,8 @@ def _advice(p: Problem, nearest: Candidate, allowed: bool) -> list[str]:
     ]
     for n in (2, 4, 8, 16, 32, 64):
         par = Parallel(dp=n, zero_stage=3)
-        mem = peak_memory(p.spec, _memory_inputs(p.recipe, 1, "full"), par)
+        lean = replace(p.recipe, micro_batch=1, act_ckpt="full")
+        mem = peak_memory(p.spec, memory_inputs(lean), par)
         if mem.total / GIB * p.reserved_factor + p.context_gib <= p.usable_gib:
             out.append(
                 f"or {n} of these GPUs with ZeRO-3 / FSDP (micro-batch 1, full checkpointing)"

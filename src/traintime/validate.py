@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict
 
 from traintime import catalog
 from traintime.engine.device import Device, usable_precision
-from traintime.engine.memory import GIB, MemoryInputs, peak_memory
-from traintime.engine.step import Recipe, default_micro_batch, step_time
+from traintime.engine.memory import GIB, peak_memory
+from traintime.engine.step import Recipe, default_micro_batch, memory_inputs, step_time
 from traintime.errors import DataError, TraintimeError
 from traintime.specs import ModelSpec, Parallel, build
 
@@ -183,7 +183,7 @@ def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel, assumed: lis
         micro_batch=micro or 1,
         precision=precision,
         optimizer=optimizer,
-        state_dtype="int8" if optimizer == "adamw8bit" else "fp32",
+        state_dtype="int8" if optimizer == "adamw8bit" else None,
         act_ckpt=(row.get("act_ckpt") or "").strip() or "none",
         attention_impl=_attention_kernel(row, assumed),
         compiled=compiled,
@@ -256,22 +256,7 @@ def _fill_like_a_practitioner(
 
 
 def _memory(spec: ModelSpec, recipe: Recipe, par: Parallel) -> Any:
-    return peak_memory(
-        spec,
-        MemoryInputs(
-            micro_batch=recipe.micro_batch,
-            precision=recipe.precision,
-            optimizer=recipe.optimizer,
-            param_dtype=recipe.param_dtype,
-            grad_dtype=recipe.grad_dtype,
-            embedding_dtype=recipe.embedding_dtype,
-            master_dtype=recipe.master_dtype,
-            act_ckpt=recipe.act_ckpt,
-            attention_impl=recipe.attention_impl,
-            compiled=recipe.compiled,
-        ),
-        par,
-    )
+    return peak_memory(spec, memory_inputs(recipe), par)
 
 
 def _fits(spec: ModelSpec, recipe: Recipe, par: Parallel, gpu: Any) -> bool:

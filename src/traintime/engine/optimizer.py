@@ -19,9 +19,9 @@ from traintime.engine.ops import DTYPE_BYTES, Op
 from traintime.specs import ModelSpec
 
 
-def _state_bytes(optimizer: str, state_dtype: str) -> tuple[float, int]:
+def _state_bytes(optimizer: str, state_dtype: str | None) -> tuple[float, int]:
     """(bytes of optimizer state per parameter read+written, kernels per tensor group)."""
-    s = DTYPE_BYTES.get(state_dtype, 4.0)
+    s = DTYPE_BYTES.get(state_dtype or "fp32", 4.0)
     return {
         "adamw": (4 * s, 1),
         "adamw8bit": (4 * 1.0 + 0.1, 2),
@@ -37,7 +37,7 @@ def adam_like_time(
     optimizer: str,
     param_dtype: str,
     grad_dtype: str,
-    state_dtype: str,
+    state_dtype: str | None,
     dev: Device,
 ) -> Op:
     state, kernels = _state_bytes(optimizer, state_dtype)

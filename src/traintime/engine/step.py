@@ -21,11 +21,12 @@ optimizer, offload and host overhead, composed into a step time with a breakdown
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from traintime.engine.comms import collective_time
 from traintime.engine.device import Device
+from traintime.engine.memory import MemoryInputs
 from traintime.engine.ops import DTYPE_BYTES, MicroStep, Op, microstep_ops
 from traintime.engine.optimizer import adam_like_time, muon_matrices, muon_time
 from traintime.engine.params import count_params
@@ -44,7 +45,7 @@ class Recipe:
     optimizer: str = "adamw"
     param_dtype: str = "fp32"
     grad_dtype: str = "fp32"
-    state_dtype: str = "fp32"
+    state_dtype: str | None = None  # None: like each parameter (torch.zeros_like)
     embedding_dtype: str = "fp32"
     master_dtype: str | None = None
     act_ckpt: str = "none"
@@ -62,6 +63,30 @@ class StepTime:
     executed_flops: float
     tokens: int
     notes: list[str] = field(default_factory=list)
+
+
+def memory_inputs(recipe: Recipe) -> MemoryInputs:
+    """The memory model's view of a recipe."""
+    return MemoryInputs(
+        micro_batch=recipe.micro_batch,
+        precision=recipe.precision,
+        optimizer=recipe.optimizer,
+        param_dtype=recipe.param_dtype,
+        grad_dtype=recipe.grad_dtype,
+        embedding_dtype=recipe.embedding_dtype,
+        master_dtype=recipe.master_dtype,
+        state_dtype=recipe.state_dtype,
+        act_ckpt=recipe.act_ckpt,
+        attention_impl=recipe.attention_impl,
+        compiled=recipe.compiled,
+    )
+
+
+def offload_layout(recipe: Recipe) -> Recipe:
+    """ZeRO-Offload's tensors: 16-bit weights and gradients stay on the GPU, the fp32 master
+    weights live with the optimizer on the host (Ren et al. 2021, section 4)."""
+    c = "fp32" if recipe.precision in ("fp32", "tf32") else "bf16"
+    return replace(recipe, param_dtype=c, grad_dtype=c, embedding_dtype=c, master_dtype="fp32")
 
 
 def default_micro_batch(seq_len: int, *, dp: int, pp: int, global_batch_tokens: int | None) -> int:
