@@ -156,7 +156,8 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
         "per-framework or per-era factor: it would be a fit to these rows.",
         "- **Consumer cards are predicted well** (nanochat and its forks, torch.compile, one GPU).",
         "- **Outliers with a known cause**: the 8xB200 nanochat run used SDPA with a "
-        "sliding-window mask on Blackwell (no fused kernel at the time, slower than our masked-kernel rate); the "
+        "sliding-window mask on Blackwell (no fused kernel at the time, slower than our "
+        "masked-kernel rate); the "
         "M4 Max row is a 12-step test including MPS warm-up; the TITAN Xp and A100-DDP rows mix "
         "evaluation or unknown attention paths into the measurement; whole-run averages (MPT-7B, "
         "StarCoderBase, BLOOM) include restarts and evaluation.",
