@@ -20,6 +20,8 @@ LEVEL = {
     "estimation": 4,
     "validate": 4,
     "compare": 4,
+    "economics": 4,
+    "reference": 4,
     "report": 5,
     "plots": 5,
     "htmlreport": 5,

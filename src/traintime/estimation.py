@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from traintime import catalog
+from traintime.economics import cost_report
+from traintime.economics import energy_report as energy_report_for
 from traintime.engine.device import Device, usable_precision
-from traintime.engine.energy import cost, energy
 from traintime.engine.flops import FlopsPerToken, flops_per_token
 from traintime.engine.memory import GIB, peak_memory
 from traintime.engine.params import count_params
@@ -29,14 +30,12 @@ from traintime.engine.step import (
 )
 from traintime.errors import SpecError
 from traintime.planner import Candidate, Plan, Problem, recipe_for, search, search_many
+from traintime.reference import with_reference
 from traintime.results import (
-    CostReport,
-    EnergyReport,
     Estimate,
     HardwareReport,
     MemoryReport,
     ModelReport,
-    ReferenceComparison,
     ThroughputReport,
     TimeReport,
     TrainingReport,
@@ -161,7 +160,7 @@ def estimate(
     )
     est = _compose(spec, train, hardware, plan=plan, allow_math=allow_math_changes, econ=econ)
     if reference is not None:
-        est = _with_reference(est, reference)
+        est = with_reference(est, reference)
     return est
 
 
@@ -239,7 +238,7 @@ def _compose(
             "pp": par.pp,
         }
     )
-    energy_report = _energy(step, schedule.steps, hw, econ)
+    energy_report = energy_report_for(step, schedule.steps, hw, econ)
     return Estimate(
         model=ModelReport(name=spec.name, spec=spec, params=params, flops_per_token=flops),
         training=_training_report(used, schedule, flops, notes),
@@ -249,93 +248,7 @@ def _compose(
         memory=_memory_report(spec, recipe, par, hw),
         plan=plan_result,
         energy=energy_report,
-        cost=_cost(step.step_time_s * schedule.steps / HOUR, hw, econ, energy_report),
-    )
-
-
-def _datacenter(gpu: GpuSpec) -> bool:
-    return gpu.device_class in ("datacenter", "inference", "amd_datacenter") or (
-        gpu.rent_usd_per_hour is not None and gpu.launch_price_usd is None
-    )
-
-
-def _energy(step: StepTime, steps: int, hw: HardwareSpec, econ: Economics) -> EnergyReport:
-    d = catalog.energy_defaults()
-    dc = _datacenter(hw.gpu)
-    host = econ.host_w_per_gpu
-    if host is None:
-        host = d["host"]["datacenter_w_per_gpu"] if dc else d["host"]["workstation_w"] / hw.count
-    assumptions = {
-        "tdp_w": hw.gpu.tdp_w or 0.0,
-        "host_w_per_gpu": host,
-        "pue": econ.pue or d["facility"]["datacenter_pue" if dc else "home_pue"],
-        "electricity_usd_per_kwh": (
-            econ.electricity_usd_per_kwh
-            if econ.electricity_usd_per_kwh is not None
-            else d["prices"]["electricity_usd_per_kwh"]
-        ),
-        "co2_kg_per_kwh": (
-            econ.co2_kg_per_kwh
-            if econ.co2_kg_per_kwh is not None
-            else d["prices"]["co2_kg_per_kwh"]
-        ),
-    }
-    result = energy(
-        breakdown_s=step.breakdown_s,
-        step_time_s=step.step_time_s,
-        steps=steps,
-        n_gpus=hw.count,
-        tdp_w=assumptions["tdp_w"],
-        power_fraction=d["gpu_power"],
-        host_w_per_gpu=host,
-        pue=assumptions["pue"],
-        electricity_usd_per_kwh=assumptions["electricity_usd_per_kwh"],
-        co2_kg_per_kwh=assumptions["co2_kg_per_kwh"],
-    )
-    return EnergyReport(
-        kwh=result.kwh,
-        gpu_kwh=result.gpu_kwh,
-        host_kwh=result.host_kwh,
-        average_gpu_w=result.average_gpu_w,
-        electricity_cost=result.electricity_cost,
-        co2_kg=result.co2_kg,
-        assumptions=assumptions,
-    )
-
-
-def _cost(hours: float, hw: HardwareSpec, econ: Economics, en: EnergyReport) -> CostReport:
-    d = catalog.energy_defaults()["prices"]
-    rate = (
-        econ.rent_usd_per_gpu_hour
-        if econ.rent_usd_per_gpu_hour is not None
-        else hw.gpu.rent_usd_per_hour
-    )
-    price = econ.price_usd if econ.price_usd is not None else hw.gpu.launch_price_usd
-    notes = []
-    if rate is None:
-        notes.append(f"no rental price for {hw.gpu.name} in the catalog: pass --rent-price")
-    if price is None:
-        notes.append(f"no purchase price for {hw.gpu.name} in the catalog: pass --gpu-price")
-    if hw.gpu.price_note:
-        notes.append(f"catalog price: {hw.gpu.price_note}")
-    result = cost(
-        hours=hours,
-        n_gpus=hw.count,
-        rent_usd_per_gpu_hour=rate,
-        spot_fraction=econ.spot_fraction or d["spot_fraction"],
-        price_usd=price,
-        lifetime_years=econ.lifetime_years or d["lifetime_years"],
-        electricity_cost=en.electricity_cost,
-    )
-    return CostReport(
-        rent_on_demand=result.rent_on_demand,
-        rent_spot=result.rent_spot,
-        rent_usd_per_gpu_hour=rate,
-        purchase=result.purchase,
-        own_amortized=result.own_amortized,
-        own_total=result.own_total,
-        break_even_hours=result.break_even_hours,
-        notes=notes,
+        cost=cost_report(step.step_time_s * schedule.steps / HOUR, hw, econ, energy_report),
     )
 
 
@@ -534,55 +447,6 @@ def _hardware_report(hw: HardwareSpec, train: TrainingSpec, executed: float) -> 
         peak_tflops=peak,
         compute_floor_hours=floor,
         notes=notes,
-    )
-
-
-def _with_reference(est: Estimate, name: str) -> Estimate:
-    """Scale a measured run the way people do by hand: by model FLOPs and by GPU peak."""
-    ref = catalog.find_reference(name)
-    ref_model = catalog.find_model(ref.model)
-    ref_gpu = catalog.find_gpu(ref.gpu)
-    ref_flops = flops_per_token(ref_model).model
-    ref_peak = ref_gpu.peak("bf16") or 1.0
-    peak = est.hardware.peak_tflops or 1.0
-    per_token_ref = ref.step_time_s / ref.global_batch_tokens  # seconds per token, all GPUs
-    scale = (
-        (est.model.flops_per_token.model / ref_flops)
-        * (ref.gpus * ref_peak)
-        / (est.hardware.count * peak)
-    )
-    scaled_hours = per_token_ref * scale * est.training.tokens / HOUR
-    ref_mfu = ref_flops * ref.global_batch_tokens / ref.step_time_s / (ref.gpus * ref_peak * TFLOP)
-    assert est.time is not None and est.throughput is not None
-    ours = est.time.total_hours
-    explanation = _why_they_differ(ref_mfu, est)
-    comparison = ReferenceComparison(
-        reference=name,
-        description=ref.description,
-        measured_step_time_s=ref.step_time_s,
-        measured_hours=ref.total_hours,
-        measured_mfu=ref_mfu,
-        scaled_total_hours=scaled_hours,
-        estimate_total_hours=ours,
-        ratio=scaled_hours / ours,
-        explanation=explanation,
-        source=ref.source,
-    )
-    return est.model_copy(update={"time": est.time.model_copy(update={"reference": comparison})})
-
-
-def _why_they_differ(ref_mfu: float, est: Estimate) -> str:
-    """One sentence on why scaling a measured run by peak FLOPs differs from the model."""
-    assert est.throughput is not None
-    tp = est.throughput
-    biggest = max(
-        (k for k in tp.breakdown_s if k not in ("matmul", "attention")),
-        key=lambda k: tp.breakdown_s[k],
-    )
-    share = tp.breakdown_s[biggest] / tp.step_time_s
-    return (
-        f"scaling assumes the reference's {ref_mfu:.0%} MFU; the model predicts "
-        f"{tp.mfu:.0%} here (its largest non-matmul cost: {biggest}, {share:.0%} of the step)"
     )
 
 
