@@ -23,6 +23,7 @@ LEVEL = {
     "economics": 4,
     "reference": 4,
     "report": 5,
+    "tables": 5,
     "plots": 5,
     "htmlreport": 5,
     "cli": 6,

@@ -279,7 +279,7 @@ def models(
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from traintime.report import render_models
+    from traintime.tables import render_models
 
     _console().print(render_models(rows))
 
@@ -307,7 +307,7 @@ def gpus(
     if json_out:
         typer.echo("[" + ",\n".join(g.model_dump_json() for g in shown) + "]")
         return
-    from traintime.report import render_gpus
+    from traintime.tables import render_gpus
 
     _console().print(render_gpus(shown, total=len(found)))
 
@@ -324,7 +324,7 @@ def gpu(
     if json_out:
         typer.echo(spec.model_dump_json(indent=2))
         return
-    from traintime.report import render_gpu
+    from traintime.tables import render_gpu
 
     _console().print(render_gpu(spec))
 
@@ -355,7 +355,7 @@ def validate(
     if json_out:
         typer.echo(report.model_dump_json(indent=2))
         return
-    from traintime.report import render_validation
+    from traintime.tables import render_validation
 
     _console().print(render_validation(report))
 
@@ -379,7 +379,7 @@ def systems(json_out: bool = _JSON) -> None:
             )
         )
         return
-    from traintime.report import render_systems
+    from traintime.tables import render_systems
 
     _console().print(render_systems(nodes, fabrics))
 
@@ -478,7 +478,7 @@ def compare(
     if json_out:
         typer.echo(json.dumps([r.model_dump() for r in rows], indent=2))
         return
-    from traintime.report import render_comparison
+    from traintime.tables import render_comparison
 
     _console().print(render_comparison(rows, limit=limit or None))
 

@@ -4,15 +4,12 @@ unit conversion happens here."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from traintime.catalog import ReferenceRun
 from traintime.results import Estimate
-from traintime.specs import GpuSpec
 from traintime.units import HOUR, human_count, human_duration
 
 
@@ -222,29 +219,7 @@ def _money_lines(est: Estimate) -> list[tuple[str, str]]:
     return rows
 
 
-def _reference_lines(est: Estimate, ref: ReferenceRun) -> list[tuple[str, str]]:
-    rows = [
-        (
-            "Reference",
-            f"{ref.description}: measured {ref.step_time_s:.3f} s/step -> "
-            f"{ref.total_hours:.1f} h for {ref.steps:,} steps "
-            f"({ref.tokens_per_sec / 1e3:,.1f}k tok/s)",
-        ),
-    ]
-    floor = est.hardware.compute_floor_hours
-    if floor is not None:
-        rows.append(
-            (
-                "",
-                f"the compute floor of this setup is {floor / ref.total_hours:,.0f}x "
-                f"the reference's measured time",
-            )
-        )
-    rows.append(("", f"source: {ref.source}"))
-    return rows
-
-
-def render_estimate(est: Estimate, *, reference: ReferenceRun | None = None) -> RenderableType:
+def render_estimate(est: Estimate) -> RenderableType:
     """The one-screen report of an estimate."""
     hw = est.hardware
     title = Text(f"traintime: {est.model.name} on {hw.count} x {hw.gpu.name}", style="bold")
@@ -256,8 +231,6 @@ def render_estimate(est: Estimate, *, reference: ReferenceRun | None = None) -> 
         + _memory_lines(est)
         + _speed_lines(est)
     )
-    if reference is not None and (est.time is None or est.time.reference is None):
-        rows += _reference_lines(est, reference)
     rows += _money_lines(est)
     pending = [
         k for k in ("throughput", "time", "memory", "energy", "cost") if getattr(est, k) is None
@@ -303,139 +276,6 @@ def render_params(est: Estimate) -> Table:
     return table
 
 
-def render_models(rows: list[dict[str, Any]]) -> Table:
-    table = Table(
-        title="Model presets (any nanochat depth works: nanochat-d<N>, nanochat-2026-d<N>)"
-    )
-    for col in ("name", "parameters", "layers", "d_model", "vocab", "source"):
-        table.add_column(
-            col,
-            justify="right" if col in ("parameters", "layers", "d_model", "vocab") else "left",
-            overflow="fold",
-        )
-    for row in rows:
-        table.add_row(
-            row["name"],
-            human_count(row["params"]),
-            str(row["n_layer"]),
-            str(row["d_model"]),
-            f"{row['vocab']:,}",
-            row["source"],
-        )
-    return table
-
-
-def _tf(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.1f}"
-
-
-def _price(gpu: GpuSpec) -> str:
-    if gpu.launch_price_usd is not None:
-        return f"${gpu.launch_price_usd:,.0f}"
-    if gpu.rent_usd_per_hour is not None:
-        return f"${gpu.rent_usd_per_hour:.2f}/h"
-    return "-"
-
-
-def render_gpus(gpus: list[GpuSpec], *, total: int) -> RenderableType:
-    """The catalog as a table (dense TFLOPS, FP32 accumulate)."""
-    table = Table(title=f"GPUs ({len(gpus)} of {total} shown; dense TFLOPS, FP32 accumulate)")
-    for col in (
-        "name",
-        "vendor",
-        "bf16",
-        "fp16",
-        "fp8",
-        "memory GiB",
-        "GB/s",
-        "TDP W",
-        "price",
-        "source",
-    ):
-        table.add_column(col, justify="left" if col in ("name", "vendor", "source") else "right")
-    for g in gpus:
-        table.add_row(
-            g.name,
-            g.vendor,
-            _tf(g.peak("bf16")),
-            _tf(g.peak("fp16")),
-            _tf(g.peak("fp8")),
-            f"{g.memory_gib:g}",
-            f"{g.bandwidth_gbs:,.0f}",
-            "-" if g.tdp_w is None else f"{g.tdp_w:g}",
-            _price(g),
-            g.origin,
-        )
-    return table
-
-
-def render_gpu(gpu: GpuSpec) -> RenderableType:
-    """One device, every number with where it comes from."""
-    src = gpu.field_sources
-    table = Table(
-        title=f"{gpu.name} ({gpu.vendor} {gpu.architecture}, {gpu.origin})", show_lines=False
-    )
-    table.add_column("field", style="bold cyan", no_wrap=True)
-    table.add_column("value", justify="right")
-    table.add_column("source", overflow="fold")
-    peaks_src = src.get("peak_tflops", gpu.sources)
-    for precision in ("bf16", "fp16", "fp8", "tf32", "fp32"):
-        value = gpu.peak(precision)
-        shown = "none" if value is None else f"{value:,.1f} TFLOPS"
-        table.add_row(f"peak {precision}", shown, peaks_src if precision == "bf16" else "")
-    rows = [
-        ("memory", f"{gpu.memory_gib:g} GiB", src.get("memory_gib", "")),
-        ("bandwidth", f"{gpu.bandwidth_gbs:,.0f} GB/s", src.get("bandwidth_gbs", "")),
-        ("TDP", "-" if gpu.tdp_w is None else f"{gpu.tdp_w:g} W", src.get("tdp_w", "")),
-        ("host link", _host_link(gpu), src.get("host_link_gbs", "")),
-        ("scale-up link", _scaleup(gpu), src.get("scaleup_bw_gbs", "")),
-        ("matmul ceiling", f"{gpu.matmul_ceiling:.2f} of peak", gpu.matmul_ceiling_basis),
-        ("price", _price(gpu), gpu.price_note),
-    ]
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
-def _host_link(gpu: GpuSpec) -> str:
-    if gpu.pcie_gen is None:
-        return "-"
-    bw = f", {gpu.host_link_gbs:.1f} GB/s each way" if gpu.host_link_gbs else ""
-    return f"PCIe {gpu.pcie_gen}.0 x{gpu.pcie_lanes}{bw}"
-
-
-def _scaleup(gpu: GpuSpec) -> str:
-    if gpu.scaleup_bw_gbs is None:
-        return "unknown"
-    if gpu.scaleup_bw_gbs == 0:
-        return "none"
-    return f"{gpu.scaleup_type}: {gpu.scaleup_bw_gbs:g} GB/s"
-
-
-def render_systems(nodes: list[Any], fabrics: list[Any]) -> RenderableType:
-    """Node presets and fabrics."""
-    table = Table(title="Node presets")
-    for col in ("name", "GPUs", "intra-node link", "GB/s/GPU", "network", "$/h"):
-        table.add_column(col, justify="right" if col in ("GB/s/GPU", "$/h") else "left")
-    for n in nodes:
-        network = f"{n.nics} x {n.nic_gbps:g} Gb/s {n.fabric}" if n.nics else "-"
-        price = "-" if n.price_usd_per_hour is None else f"{n.price_usd_per_hour:.2f}"
-        table.add_row(
-            n.name,
-            f"{n.gpus_per_node} x {n.gpu}",
-            n.intra_link,
-            f"{n.intra_bw_gbs:g}",
-            network,
-            price,
-        )
-    fab = Table(title="Inter-node fabrics")
-    for col in ("name", "Gb/s per port", "latency us", "description"):
-        fab.add_column(col)
-    for f in fabrics:
-        fab.add_row(f.name, f"{f.port_gbps:g}", f"{f.latency_us:g}", f.description)
-    return Group(table, fab)
-
-
 def render_breakdown(est: Estimate) -> RenderableType:
     """Step time by category."""
     tp = est.throughput
@@ -449,47 +289,6 @@ def render_breakdown(est: Estimate) -> RenderableType:
         table.add_row(name, f"{seconds:.4g}", f"{seconds / tp.step_time_s:.1%}")
     table.add_row("step", f"{tp.step_time_s:.4g}", "100%", style="bold")
     return table
-
-
-def render_validation(report: Any) -> RenderableType:
-    """Per-row predicted vs measured, then the summary."""
-    table = Table(title=f"Validation: {report.file}")
-    for col in ("run", "gpu", "GPUs", "predicted tok/s/GPU", "measured", "error", "status"):
-        table.add_column(
-            col,
-            justify="right"
-            if col in ("GPUs", "predicted tok/s/GPU", "measured", "error")
-            else "left",
-        )
-    for r in report.rows:
-        pred = (
-            "-"
-            if r.predicted_tokens_per_sec_per_gpu is None
-            else f"{r.predicted_tokens_per_sec_per_gpu:,.0f}"
-        )
-        meas = (
-            "-"
-            if r.measured_tokens_per_sec_per_gpu is None
-            else f"{r.measured_tokens_per_sec_per_gpu:,.0f}"
-        )
-        err = "-" if r.throughput_error is None else f"{r.throughput_error:+.0%}"
-        status = r.status + (f": {r.reason}" if r.status == "skipped" else "")
-        table.add_row(r.id, r.gpu, str(r.n_gpus or "-"), pred, meas, err, status)
-    s = report.summary
-
-    def pct(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.1%}"
-
-    lines = [
-        f"throughput MdAPE {pct(s.throughput_mdape)}, within +-25% {pct(s.throughput_within_25)} "
-        f"over {s.n_throughput} rows (constant-efficiency baseline: MdAPE "
-        f"{pct(s.baseline_throughput_mdape)}, within +-25% {pct(s.baseline_within_25)})",
-        f"peak-memory MdAPE {pct(s.memory_mdape)} over {s.n_memory} rows; fit/OOM accuracy "
-        f"{pct(s.oom_accuracy)} over {s.n_oom} rows",
-        f"{s.n_rows} rows: {s.n_skipped} skipped (reason in the table), {s.n_unreliable} marked "
-        f"unreliable (shown, not in the summary)",
-    ]
-    return Group(table, Text("\n".join(lines)))
 
 
 def render_plan(est: Estimate) -> RenderableType:
@@ -532,31 +331,5 @@ def render_plan(est: Estimate) -> RenderableType:
             "yes" if c.fits else "no",
             f"{c.host_gib:.1f}" if c.host_gib else "-",
             note,
-        )
-    return table
-
-
-def render_comparison(rows: list[Any], *, limit: int | None = None) -> RenderableType:
-    """Setups side by side: plan, fit, time, energy and cost."""
-    shown = rows if not limit else rows[:limit]
-    table = Table(title=f"Comparison ({len(shown)} of {len(rows)} setups)")
-    for col in ("GPUs", "fits", "plan", "needs/has GiB", "time", "kWh", "cost"):
-        table.add_column(
-            col,
-            justify="right" if col in ("needs/has GiB", "time", "kWh", "cost") else "left",
-            overflow="fold",
-        )
-    for r in shown:
-        time_s = human_duration(r.days * 86400) if r.days is not None else "-"
-        cost = f"${r.cost_usd:,.0f} {r.cost_kind}" if r.cost_usd is not None else "-"
-        kwh = f"{r.kwh:,.0f}" if r.kwh is not None else "-"
-        table.add_row(
-            r.label,
-            "yes" if r.fits else "no",
-            r.plan,
-            f"{r.needed_gib:.1f}/{r.capacity_gib:g}",
-            time_s,
-            kwh,
-            cost,
         )
     return table
