@@ -57,6 +57,9 @@ def energy_report(step: StepTime, steps: int, hw: HardwareSpec, econ: Economics)
         electricity_cost=result.electricity_cost,
         co2_kg=result.co2_kg,
         assumptions=assumptions,
+        notes=[]
+        if hw.gpu.tdp_w
+        else [f"no TDP known for {hw.gpu.name}: GPU energy is not counted (host only)"],
     )
 
 

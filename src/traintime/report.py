@@ -214,6 +214,7 @@ def _money_lines(est: Estimate) -> list[tuple[str, str]]:
         )
     if co.break_even_hours is not None:
         parts.append(f"buying beats renting after {co.break_even_hours:,.0f} GPU-hours")
+    rows += [("", f"note: {n}") for n in en.notes]
     rows.append(("Cost", "; ".join(parts) if parts else "no price known"))
     rows += [("", f"note: {n}") for n in co.notes if n.startswith("no ")]
     return rows

@@ -123,6 +123,7 @@ class EnergyReport(_Result):
     electricity_cost: float
     co2_kg: float
     assumptions: dict[str, float]
+    notes: list[str] = []
 
 
 class CostReport(_Result):
