@@ -19,7 +19,7 @@ from traintime.specs import GpuSpec
 class ComparisonRow(BaseModel):
     """One GPU setup: does the run fit, how, how long, how much energy and money."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     gpu: str
     count: int

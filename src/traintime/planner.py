@@ -30,7 +30,7 @@ CKPTS = ("none", "selective", "full")
 class Candidate(BaseModel):
     """One configuration the planner tried."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     micro_batch: int
     act_ckpt: str
@@ -52,7 +52,7 @@ class Candidate(BaseModel):
 class Plan(BaseModel):
     """The chosen configuration, ranked alternatives, and advice when nothing fits."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     chosen: Candidate | None
     fastest_unconstrained: Candidate

@@ -14,7 +14,7 @@ SCHEMA_VERSION = 1
 
 
 class _Result(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class ModelReport(_Result):

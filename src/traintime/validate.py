@@ -36,7 +36,7 @@ BASELINE_EFFICIENCY = 0.40  # the constant-efficiency guess: 6 N D / (peak x 40%
 class RowResult(BaseModel):
     """One run: what we predicted, what was measured, and how they compare."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     status: str  # "used" | "unreliable" | "skipped" | "no-throughput"
@@ -59,7 +59,7 @@ class RowResult(BaseModel):
 class Summary(BaseModel):
     """Accuracy over the reliable rows (fractions as 0-1 numbers)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     throughput_mdape: float | None
     throughput_within_25: float | None
@@ -78,7 +78,7 @@ class Summary(BaseModel):
 
 
 class Report(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     file: str
     rows: list[RowResult]
@@ -266,7 +266,7 @@ def _fits(spec: ModelSpec, recipe: Recipe, par: Parallel, gpu: Any) -> bool:
 
 
 class Prediction(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     tokens_per_sec_per_gpu: float
     baseline: float

@@ -17,7 +17,7 @@ _SECTIONS = {"model", "training", "hardware", "reference"}
 class Scenario(BaseModel):
     """A question as a file: ``[model] name``, ``[training]`` fields, ``[hardware] gpu/count``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     model: str
     training: dict[str, Any]
@@ -30,7 +30,7 @@ class Scenario(BaseModel):
 class ReferenceRun(BaseModel):
     """A measured run: its hardware and steady-state step time."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     description: str

@@ -39,7 +39,7 @@ OpKind = Literal["matmul", "attention"]
 class OpFlops(BaseModel):
     """One operation's FLOPs per training token (summed over all layers that run it)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     kind: OpKind
@@ -51,7 +51,7 @@ class OpFlops(BaseModel):
 class FlopsPerToken(BaseModel):
     """FLOPs per training token: both conventions, and the per-operation breakdown."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     model: float
     executed: float

@@ -21,7 +21,7 @@ from traintime.specs import ModelSpec
 class ParamCounts(BaseModel):
     """Trainable parameters by component; ``total`` is their sum."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     embedding: int
     position: int

@@ -15,7 +15,7 @@ from traintime.errors import SpecError
 class Schedule(BaseModel):
     """How a run's tokens are split into steps and micro-steps."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     tokens_requested: float
     tokens: float
