@@ -72,6 +72,63 @@ def _strict(report: Report, csv_path: Path) -> list[str]:
     ]
 
 
+EXTERNAL = [
+    # (label, estimate kwargs, published tokens/s/GPU, source)
+    (
+        "Llama 3 8B, 64 x A100 80GB, FSDP, micro-batch 1 x 8192, selective AC",
+        {
+            "model": "llama-3.1-8b",
+            "gpu": "A100 SXM4 80GB",
+            "gpus": 64,
+            "gpus_per_node": 8,
+            "micro_batch": 1,
+            "act_ckpt": "selective",
+            "zero_stage": 3,
+            "attention_impl": "sdpa",
+            "global_batch_tokens": 64 * 8192,
+        },
+        2973,
+        "torchtitan docs/performance.md, Llama 3 table (selective op AC)",
+    ),
+    (
+        "Llama 3 70B, 64 x A100 80GB, FSDP, micro-batch 1 x 8192, full AC",
+        {
+            "model": "llama-3.1-70b",
+            "gpu": "A100 SXM4 80GB",
+            "gpus": 64,
+            "gpus_per_node": 8,
+            "micro_batch": 1,
+            "act_ckpt": "full",
+            "zero_stage": 3,
+            "attention_impl": "sdpa",
+            "global_batch_tokens": 64 * 8192,
+        },
+        331,
+        "torchtitan docs/performance.md, Llama 3 table",
+    ),
+]
+
+
+def _external() -> list[str]:
+    """Published runs outside the validation table, predicted the same way (never fitted)."""
+    import traintime
+
+    lines = [
+        "## Independent checks (runs not in the validation table)",
+        "",
+        "| run | predicted tok/s/GPU | published | error | source |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for label, kwargs, published, source in EXTERNAL:
+        kw = dict(kwargs)
+        est = traintime.estimate(kw.pop("model"), kw.pop("gpu"), tokens="1B", **kw)
+        pred = est.throughput.tokens_per_sec_per_gpu
+        lines.append(
+            f"| {label} | {pred:,.0f} | {published:,} | {pred / published - 1:+.0%} | {source} |"
+        )
+    return [*lines, ""]
+
+
 def _rows(report: Report) -> list[str]:
     lines = [
         "| run | GPU | GPUs | predicted tok/s/GPU | measured | error | baseline error | status |",
@@ -146,6 +203,7 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
         "",
         *_by_class(report),
         "",
+        *_external(),
         "## Where the model misses, and why we think so",
         "",
         "- **Datacenter GPUs are predicted too fast** (median signed error above): the model uses "
