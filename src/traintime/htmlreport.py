@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from traintime.errors import SpecError
+from traintime.report import PLAN_COLUMNS, plan_rows
 from traintime.results import Estimate
 
 
@@ -88,41 +89,8 @@ def _summary(est: Estimate) -> str:
 def _plan(est: Estimate) -> str:
     if est.plan is None:
         return ""
-    rows = [
-        [
-            c.micro_batch,
-            c.act_ckpt,
-            c.offload,
-            c.zero_stage,
-            f"{c.tp} x {c.pp}",
-            f"{c.step_time_s:.3g}",
-            f"{c.slowdown:.2f}x",
-            f"{c.needed_gib:.1f}",
-            "yes" if c.fits else "no",
-            "chosen" if c == est.plan.chosen else "",
-        ]
-        for c in est.plan.alternatives
-    ]
     advice = "".join(f"<p>{escape(a)}</p>" for a in est.plan.advice)
-    return (
-        "<h2>Plan and alternatives</h2>"
-        + advice
-        + _table(
-            [
-                "micro-batch",
-                "checkpointing",
-                "offload",
-                "ZeRO",
-                "TP x PP",
-                "step s",
-                "slowdown",
-                "needs GiB",
-                "fits",
-                "",
-            ],
-            rows,
-        )
-    )
+    return "<h2>Plan and alternatives</h2>" + advice + _table(list(PLAN_COLUMNS), plan_rows(est))
 
 
 def write_report(est: Estimate, path: str | Path) -> Path:

@@ -15,7 +15,6 @@ import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -84,29 +83,6 @@ class Problem:
     user_zero: int | None
 
 
-@dataclass(frozen=True)
-class _Row:
-    """One evaluated configuration before ranking."""
-
-    micro_batch: int
-    act_ckpt: str
-    offload: str
-    zero_stage: int
-    tp: int
-    pp: int
-    optimizer_state_dtype: str | None
-    step_time_s: float
-    peak_gib: float
-    needed_gib: float
-    fits: bool
-    host_gib: float
-    changes_math: bool
-
-    def candidate(self, *, slowdown: float, changes: list[str], **update: Any) -> Candidate:
-        fields = {**self.__dict__, **update}
-        return Candidate(**fields, slowdown=slowdown, changes=changes)
-
-
 def micro_batches(spec: ModelSpec, recipe: Recipe, dp: int) -> list[int]:
     """Powers of two that divide one GPU's share of the global batch (largest 64)."""
     share = recipe.global_batch_tokens // (spec.seq_len * dp)
@@ -148,7 +124,7 @@ def _evaluate(
     return st.step_time_s, mem, recipe
 
 
-def _changes(p: Problem, c: _Row) -> list[str]:
+def _changes(p: Problem, c: Candidate) -> list[str]:
     out = []
     if p.user_micro is not None and c.micro_batch != p.user_micro:
         out.append(f"micro-batch {p.user_micro} -> {c.micro_batch}")
@@ -165,8 +141,9 @@ def _changes(p: Problem, c: _Row) -> list[str]:
     return out
 
 
-def _candidates(p: Problem, *, stage: int, allow_math: bool) -> list[_Row]:
-    rows: list[_Row] = []
+def _candidates(p: Problem, *, stage: int, allow_math: bool) -> list[Candidate]:
+    """Every configuration of this stage, timed and sized (slowdown and changes filled later)."""
+    rows: list[Candidate] = []
     offloads = ["none"] if stage == 1 else ["optimizer", "optimizer+params"]
     if p.user_offload is not None:
         offloads = [p.user_offload]
@@ -181,7 +158,7 @@ def _candidates(p: Problem, *, stage: int, allow_math: bool) -> list[_Row]:
             peak = mem.total / GIB
             needed = peak * p.reserved_factor + p.context_gib
             rows.append(
-                _Row(
+                Candidate(
                     micro_batch=micro,
                     act_ckpt=ckpt,
                     offload=offload,
@@ -194,7 +171,9 @@ def _candidates(p: Problem, *, stage: int, allow_math: bool) -> list[_Row]:
                     needed_gib=needed,
                     fits=needed <= p.usable_gib,
                     host_gib=mem.host / GIB,
+                    slowdown=float("nan"),
                     changes_math=state is not None,
+                    changes=[],
                 )
             )
     return rows
@@ -208,7 +187,10 @@ def search(p: Problem, *, allow_math_changes: bool = False, top: int = 8) -> Pla
     if allow_math_changes and not any(r.fits for r in rows):
         rows += _candidates(p, stage=1, allow_math=True) + _candidates(p, stage=2, allow_math=True)
     fastest = min(r.step_time_s for r in rows)
-    cands = [r.candidate(slowdown=r.step_time_s / fastest, changes=_changes(p, r)) for r in rows]
+    cands = [
+        r.model_copy(update={"slowdown": r.step_time_s / fastest, "changes": _changes(p, r)})
+        for r in rows
+    ]
     fitting = sorted((c for c in cands if c.fits), key=lambda c: c.step_time_s)
     unconstrained = min(cands, key=lambda c: c.step_time_s)
     nearest = min(cands, key=lambda c: (c.needed_gib, c.step_time_s))
@@ -289,8 +271,8 @@ def search_many(
         t, _, _ = _evaluate(
             q, par, pick.micro_batch, pick.act_ckpt, pick.offload, pick.optimizer_state_dtype
         )
-        cand = pick.candidate(
-            slowdown=float("nan"), changes=_changes(q, pick), step_time_s=t, fits=True
+        cand = pick.model_copy(
+            update={"changes": _changes(q, pick), "step_time_s": t, "fits": True}
         )
         out.append((gpu, cand, leanest))
     return out

@@ -292,32 +292,58 @@ def render_breakdown(est: Estimate) -> RenderableType:
     return table
 
 
+PLAN_COLUMNS = (
+    "micro-batch",
+    "checkpointing",
+    "offload",
+    "ZeRO",
+    "TP x PP",
+    "step s",
+    "slowdown",
+    "needs GiB",
+    "fits",
+    "host GiB",
+    "note",
+)
+
+
+def plan_rows(est: Estimate) -> list[list[str]]:
+    """The planner's alternatives as table cells, in PLAN_COLUMNS order (terminal and HTML)."""
+    if est.plan is None:
+        return []
+    rows = []
+    for c in est.plan.alternatives:
+        note = "changes math" if c.changes_math else ("chosen" if c == est.plan.chosen else "")
+        rows.append(
+            [
+                str(c.micro_batch),
+                c.act_ckpt,
+                c.offload,
+                str(c.zero_stage),
+                f"{c.tp} x {c.pp}",
+                f"{c.step_time_s:.3g}",
+                f"{c.slowdown:.2f}x",
+                f"{c.needed_gib:.1f}",
+                "yes" if c.fits else "no",
+                f"{c.host_gib:.1f}" if c.host_gib else "-",
+                note,
+            ]
+        )
+    return rows
+
+
 def render_plan(est: Estimate) -> RenderableType:
     """The planner's ranked alternatives: what each change costs in speed and memory."""
-    plan = est.plan
     table = Table(
         title="Configurations (best of each kind; slowdown vs the fastest step if "
         "memory were unlimited)"
     )
-    for col in (
-        "micro-batch",
-        "checkpointing",
-        "offload",
-        "ZeRO",
-        "TP x PP",
-        "step s",
-        "slowdown",
-        "needs GiB",
-        "fits",
-        "host GiB",
-        "note",
-    ):
-        table.add_column(
-            col,
-            justify="right" if col not in ("checkpointing", "offload", "fits", "note") else "left",
-        )
-    if plan is None:
-        return table
+    left = ("checkpointing", "offload", "fits", "note")
+    for col in PLAN_COLUMNS:
+        table.add_column(col, justify="left" if col in left else "right")
+    for row in plan_rows(est):
+        table.add_row(*row)
+    return table
     for c in plan.alternatives:
         note = "changes math" if c.changes_math else ("chosen" if c == plan.chosen else "")
         table.add_row(
