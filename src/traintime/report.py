@@ -344,19 +344,3 @@ def render_plan(est: Estimate) -> RenderableType:
     for row in plan_rows(est):
         table.add_row(*row)
     return table
-    for c in plan.alternatives:
-        note = "changes math" if c.changes_math else ("chosen" if c == plan.chosen else "")
-        table.add_row(
-            str(c.micro_batch),
-            c.act_ckpt,
-            c.offload,
-            str(c.zero_stage),
-            f"{c.tp} x {c.pp}",
-            f"{c.step_time_s:.3g}",
-            f"{c.slowdown:.2f}x",
-            f"{c.needed_gib:.1f}",
-            "yes" if c.fits else "no",
-            f"{c.host_gib:.1f}" if c.host_gib else "-",
-            note,
-        )
-    return table
