@@ -301,6 +301,7 @@ class Efficiency(_Frozen):
     nvlink_step_us: float = Field(ge=0)
     pcie_step_us: float = Field(ge=0)
     network_step_us: float = Field(ge=0)
+    overlap_compute_slowdown: float = Field(ge=0, le=1)
     host_memory_bw_gbs: float = Field(gt=0)
     cpu_adam_bytes_per_param: float = Field(gt=0)
     cpu_matmul_tflops: float = Field(gt=0)

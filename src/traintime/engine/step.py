@@ -8,10 +8,12 @@ optimizer, offload and host overhead, composed into a step time with a breakdown
 * Tensor parallel (Megatron, Shoeybi et al. 2019): two all-reduces of the block's activations
   forward and two backward per layer (two more forward when recomputing), not overlapped.
 * Data parallel: DDP (ZeRO-0) and ZeRO-2 reduce gradients in buckets during the last backward,
-  so only the part longer than that backward is exposed (never less than one layer's bucket);
+  so only the part longer than that backward is exposed (never less than one layer's bucket),
+  plus the slowdown of the compute it overlaps (Lee et al. 2025: 18.9% on average);
   ZeRO-1 optimizers that shard work by owner (nanochat's DistMuon/DistAdamW, DeepSpeed stage 1)
   reduce-scatter and all-gather in the optimizer step, exposed; ZeRO-3/FSDP all-gathers weights
-  forward and backward and reduce-scatters gradients every micro-step, prefetched behind compute.
+  forward and backward and reduce-scatters gradients every micro-step, prefetched behind compute
+  (with the same slowdown).
 * Offload (ZeRO-Offload, Ren et al. 2021): gradients to host and weights back over PCIe, Adam on
   the CPU at host-memory bandwidth; the two overlap each other but not the GPU step.
 * Host overhead: every kernel costs CPU time to launch; when the host needs longer than the GPU,
@@ -154,18 +156,23 @@ def _dp_comm(
     def coll(nbytes: float, kind: str) -> float:
         return collective_time(nbytes, n, kind=kind, links=links, eff=eff, spans_nodes=spans)
 
+    def behind(comm: float, compute: float) -> float:
+        """Exposed part of ``comm`` run behind ``compute``: the overhang (never less than one
+        layer's share), plus the slowdown of the compute it overlaps (SM and bandwidth
+        contention, ``overlap_compute_slowdown``, Lee et al. 2025)."""
+        overhang = max(comm - compute, comm / max(layers, 1))
+        return overhang + eff.overlap_compute_slowdown * min(comm, compute)
+
     backward = 2.0 / 3.0 * t_micro
     if par.zero_stage == 0:
-        comm = coll(params * g, "all_reduce")
-        return max(comm - backward, comm / max(layers, 1))
+        return behind(coll(params * g, "all_reduce"), backward)
     if par.zero_stage == 1:
         return coll(params * g, "reduce_scatter") + coll(params * p, "all_gather")
     if par.zero_stage == 2:
         rs = coll(params * g, "reduce_scatter")
-        return max(rs - backward, rs / max(layers, 1)) + coll(params * p, "all_gather")
+        return behind(rs, backward) + coll(params * p, "all_gather")
     per_micro = 2 * coll(params * c, "all_gather") + coll(params * g, "reduce_scatter")
-    exposed = max(per_micro - t_micro, 0.0) + per_micro / max(layers, 1)
-    return micro_steps * exposed
+    return micro_steps * behind(per_micro, t_micro)
 
 
 def _optimizer(
