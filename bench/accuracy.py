@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from traintime.catalog import find_gpu
+from traintime.tables import throughput_cells
 from traintime.validate import Report, validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,17 +136,7 @@ def _rows(report: Report) -> list[str]:
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in report.rows:
-        pred = (
-            "-"
-            if r.predicted_tokens_per_sec_per_gpu is None
-            else f"{r.predicted_tokens_per_sec_per_gpu:,.0f}"
-        )
-        meas = (
-            "-"
-            if r.measured_tokens_per_sec_per_gpu is None
-            else f"{r.measured_tokens_per_sec_per_gpu:,.0f}"
-        )
-        err = "-" if r.throughput_error is None else f"{r.throughput_error:+.0%}"
+        pred, meas, err = throughput_cells(r)
         base = "-"
         if r.baseline_tokens_per_sec_per_gpu and r.measured_tokens_per_sec_per_gpu:
             base = (

@@ -145,6 +145,16 @@ def render_systems(nodes: list[Any], fabrics: list[Any]) -> RenderableType:
     return Group(table, fab)
 
 
+def throughput_cells(row: Any) -> tuple[str, str, str]:
+    """A validation row's predicted and measured tokens/s per GPU and the error, as text."""
+
+    def num(x: float | None) -> str:
+        return "-" if x is None else f"{x:,.0f}"
+
+    err = "-" if row.throughput_error is None else f"{row.throughput_error:+.0%}"
+    return num(row.predicted_tokens_per_sec_per_gpu), num(row.measured_tokens_per_sec_per_gpu), err
+
+
 def render_validation(report: Any) -> RenderableType:
     """Per-row predicted vs measured, then the summary."""
     table = Table(title=f"Validation: {report.file}")
@@ -156,17 +166,7 @@ def render_validation(report: Any) -> RenderableType:
             else "left",
         )
     for r in report.rows:
-        pred = (
-            "-"
-            if r.predicted_tokens_per_sec_per_gpu is None
-            else f"{r.predicted_tokens_per_sec_per_gpu:,.0f}"
-        )
-        meas = (
-            "-"
-            if r.measured_tokens_per_sec_per_gpu is None
-            else f"{r.measured_tokens_per_sec_per_gpu:,.0f}"
-        )
-        err = "-" if r.throughput_error is None else f"{r.throughput_error:+.0%}"
+        pred, meas, err = throughput_cells(r)
         status = r.status + (f": {r.reason}" if r.status == "skipped" else "")
         table.add_row(r.id, r.gpu, str(r.n_gpus or "-"), pred, meas, err, status)
     s = report.summary
