@@ -125,7 +125,7 @@ def test_no_bf16_on_volta_and_turing():
 def test_catalog_is_broad():
     gpus = list_gpus()
     assert len(gpus) > 2000
-    assert sum(g.origin == "curated" for g in gpus) == 42
+    assert sum(g.origin == "curated" for g in gpus) == 44
 
 
 def test_every_row_has_sources():
@@ -168,6 +168,28 @@ def test_links():
 )
 def test_spellings(typed, name):
     assert find_gpu(typed).name == name
+
+
+@pytest.mark.parametrize(
+    ("typed", "name"),
+    [
+        # the three names shared/validation/README.md spells out (gpu column), used verbatim by
+        # rows of the validation tables
+        ("H100 SXM 96GB HBM2e (500 W)", "H100 SXM 96GB HBM2e (500 W)"),
+        ("TITAN Xp 12GB (Pascal GP102)", "TITAN Xp"),
+        ("RTX PRO 3000 Blackwell Laptop GPU 12GB", "RTX PRO 3000 Blackwell Laptop GPU 12GB"),
+    ],
+)
+def test_validation_table_names(typed, name):
+    assert find_gpu(typed).name == name
+
+
+def test_power_capped_h100_sits_between_nvl_and_sxm():
+    # TorchTitan paper (arXiv:2410.06511): "peak TFLOPs should be between SXM and NVL"
+    capped = find_gpu("H100 SXM 96GB HBM2e (500 W)").peak_tflops["bf16"]
+    assert find_gpu("H100 NVL 94GB").peak_tflops["bf16"] < capped
+    assert capped < find_gpu("H100 SXM5 80GB").peak_tflops["bf16"]
+    assert find_gpu("H100 SXM 96GB HBM2e (500 W)").memory_gib == 96
 
 
 def test_ambiguous_lists_candidates():
