@@ -122,6 +122,16 @@ def test_skips_with_reasons_and_excludes_unreliable(tmp_path):
     assert report.summary.n_throughput == 1 and report.summary.n_skipped == 2
 
 
+def test_stand_ins_are_reported(tmp_path):
+    # shared/validation/README.md: `other` activations and optimizers are named only in the
+    # notes; the prediction times them as GELU / AdamW and lists that among its assumptions
+    rows = [{**ROW, "ffn_act": "other", "optimizer": "lamb"}]
+    row = validate(_write(tmp_path / "r.csv", rows)).rows[0]
+    assert row.status == "used"
+    assert "ffn_act=other timed as gelu" in row.assumed
+    assert "optimizer lamb timed as adamw" in row.assumed
+
+
 def test_cli_json_summary_keys(tmp_path, capsys):
     path = _write(tmp_path / "r.csv", [ROW])
     with pytest.raises(SystemExit) as exc:

@@ -95,11 +95,16 @@ def _bool(row: dict[str, str], key: str) -> bool | None:
     return None if not cell else cell == "true"
 
 
-def row_model(row: dict[str, str]) -> ModelSpec:
-    """The architecture columns as a ModelSpec."""
+def row_model(row: dict[str, str], assumed: list[str] | None = None) -> ModelSpec:
+    """The architecture columns as a ModelSpec (an ``other`` activation is timed as GELU, and
+    says so in ``assumed``)."""
     d, seq = _int(row, "d_model") or 0, _int(row, "seq_len") or 0
     extra = _int(row, "extra_embed_params") or 0
-    act = row.get("ffn_act") or "gelu"
+    act = (row.get("ffn_act") or "").strip()
+    if act not in ("gelu", "swiglu", "geglu", "relu2", "relu"):
+        if assumed is not None:
+            assumed.append(f"ffn_act={act or 'empty'} timed as gelu")
+        act = "gelu"
     fields: dict[str, Any] = {
         "name": row.get("id") or "row",
         "family": "validation",
@@ -109,7 +114,7 @@ def row_model(row: dict[str, str]) -> ModelSpec:
         "n_kv_head": _int(row, "n_kv_head"),
         "head_dim": _int(row, "head_dim"),
         "ffn_hidden": _int(row, "ffn_hidden"),
-        "ffn_act": act if act in ("gelu", "swiglu", "geglu", "relu2", "relu") else "gelu",
+        "ffn_act": act,
         "vocab": _int(row, "vocab"),
         "tied_embeddings": _bool(row, "tied_embeddings") or False,
         "seq_len": seq,
@@ -284,7 +289,7 @@ def predict_row(row: dict[str, str]) -> Prediction:
         raise DataError(f"missing {', '.join(missing)}")
     assumed: list[str] = []
     gpu = catalog.find_gpu(safe["gpu"])
-    spec = row_model(safe)
+    spec = row_model(safe, assumed)
     par = row_parallel(safe, assumed)
     recipe = row_recipe(safe, spec, par, assumed)
     gpn = _int(safe, "gpus_per_node") or min(par.n_gpus, 8)
