@@ -112,3 +112,15 @@ def test_bad_input_is_one_line(kwargs, needle):
 def test_both_token_kinds_in_a_spec_is_an_error():
     with pytest.raises(SpecError, match="not both"):
         traintime.estimate("gpt2", "4090", training={"tokens": 1e9, "tokens_per_param": 20})
+
+
+def test_global_batch_that_does_not_split_names_the_nearest_that_do():
+    # 524,288 tokens of 2,048 are 256 sequences: not a whole number per GPU on 3 GPUs
+    with pytest.raises(SpecError, match="use 522240 or 528384, or --allow-math-changes"):
+        traintime.estimate("nanochat-d20", "4090", gpus=3)
+
+
+def test_math_changes_round_the_global_batch_and_say_so():
+    est = traintime.estimate("nanochat-d20", "4090", gpus=3, allow_math_changes=True)
+    assert est.training.global_batch_tokens == 522_240  # 85 x 2048 x 3, nearer than 528,384
+    assert any("changed the training math" in n for n in est.training.notes)

@@ -51,6 +51,15 @@ def test_compare_cli_json(capsys):
     assert {r["count"] for r in rows} == {1, 8}
 
 
+def test_compare_odd_counts_round_the_batch_only_when_allowed(capsys):
+    # 256 sequences of nanochat's 524,288-token batch do not split over 3 GPUs
+    code, _, err = run(capsys, "compare", "--gpu", "4090", "--count", "3")
+    assert code == 2 and "--allow-math-changes" in err
+    rows = compare("nanochat-d20", ["4090"], counts=[1, 3], allow_math_changes=True)
+    changed = {r.count: r.math_changes for r in rows}
+    assert changed[1] == [] and "524,288 -> 522,240" in changed[3][0]
+
+
 def test_compare_all_filters():
     rows = compare("gpt2", all_gpus=True, min_memory_gib=80, vendor="nvidia")
     assert rows and all(r.capacity_gib >= 80 for r in rows)

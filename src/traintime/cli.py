@@ -143,7 +143,9 @@ def estimate(
         "not give (fastest configuration that fits).",
     ),
     allow_math_changes: bool = typer.Option(
-        False, "--allow-math-changes", help="Let the planner use 8-bit optimizer states."
+        False,
+        "--allow-math-changes",
+        help="Allow changes to the training math: 8-bit optimizer states, a rounded global batch.",
     ),
     plan_table: bool = typer.Option(False, "--plan-table", hidden=True),
     plot: Path = typer.Option(
@@ -432,6 +434,11 @@ def compare(
     tokens: str = typer.Option(None, help="Training tokens (default: the model's recipe)."),
     limit: int = typer.Option(30, help="Rows to show; 0 = all."),
     plot: Path = typer.Option(None, "--plot", help="Write time against cost (.png/.svg/.html)."),
+    allow_math_changes: bool = typer.Option(
+        False,
+        "--allow-math-changes",
+        help="Round a global batch that does not split over a GPU count (changes the math).",
+    ),
     json_out: bool = _JSON,
 ) -> None:
     """Compare a run across GPUs and GPU counts: plan, fit, time, energy and cost."""
@@ -465,6 +472,7 @@ def compare(
         vendor=vendor,
         sort=sort,
         progress=progress,
+        allow_math_changes=allow_math_changes,
         **training,
     )
     if plot:
@@ -481,6 +489,8 @@ def compare(
     from traintime.tables import render_comparison
 
     _console().print(render_comparison(rows, limit=limit or None))
+    for note in sorted({f"{r.count} GPUs: {n}" for r in rows for n in r.math_changes}):
+        _console().print(f"note: {note}")
 
 
 @app.command(

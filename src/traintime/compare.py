@@ -35,6 +35,7 @@ class ComparisonRow(BaseModel):
     cost_kind: str
     rent_on_demand_usd: float | None
     own_usd: float | None
+    math_changes: list[str] = []
 
 
 def _row(est: Estimate, fits: bool) -> ComparisonRow:
@@ -55,7 +56,9 @@ def _row(est: Estimate, fits: bool) -> ComparisonRow:
         (rent, "rent") if rent is not None else ((own, "own") if own is not None else (None, "-"))
     )
     days = est.time.total_days if est.time and fits else None
+    changes = [n for n in est.training.notes if n.startswith("changed the training math")]
     return ComparisonRow(
+        math_changes=changes,
         gpu=hw.gpu.name,
         count=hw.count,
         label=f"{hw.count} x {hw.gpu.name}",
@@ -102,9 +105,11 @@ def compare(
     vendor: str | None = None,
     sort: str = "time",
     progress: Callable[[list[Any]], Iterable[Any]] | None = None,
+    allow_math_changes: bool = False,
     **overrides: Any,
 ) -> list[ComparisonRow]:
-    """Plan ``model`` on each GPU x count and return rows sorted by time or cost."""
+    """Plan ``model`` on each GPU x count and return rows sorted by time or cost
+    (``allow_math_changes``: round a global batch that does not split over a count)."""
     if sort not in ("time", "cost"):
         raise SpecError(f"sort={sort!r} is not allowed; allowed: time, cost")
     counts = list(counts)
@@ -121,7 +126,12 @@ def compare(
     rows: list[ComparisonRow] = []
     for count in counts:
         rows += _compare_count(
-            model, devices, count, all_gpus=all_gpus, progress=progress, overrides=overrides
+            model,
+            devices,
+            count,
+            all_gpus=all_gpus,
+            progress=progress,
+            overrides={**overrides, "allow_math_changes": allow_math_changes},
         )
     key = (
         (lambda r: (r.days is None, r.days or 0.0))

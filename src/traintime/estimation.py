@@ -132,8 +132,9 @@ def estimate(
     With ``plan`` the planner searches micro-batch, checkpointing, offload, ZeRO and model
     parallelism for the fastest configuration that fits (settings given explicitly are kept),
     and the estimate describes that configuration; ``allow_math_changes`` lets it use 8-bit
-    optimizer states. ``economics`` overrides electricity price, CO2 intensity, PUE, rental and
-    purchase prices, spot fraction, hardware lifetime and host power.
+    optimizer states and round a global batch that does not split over the GPUs.
+    ``economics`` overrides electricity price, CO2 intensity, PUE, rental and purchase prices,
+    spot fraction, hardware lifetime and host power.
     Raises :class:`~traintime.errors.TraintimeError` (one-line message) on bad input.
     """
     unknown = set(training_overrides) - set(TrainingSpec.model_fields)
@@ -164,6 +165,31 @@ def estimate(
     return est
 
 
+def _split_global_batch(
+    train: TrainingSpec, seq_len: int, dp: int, *, allow_math: bool, notes: list[str]
+) -> TrainingSpec:
+    """The global batch must be whole sequences on every data-parallel GPU. Otherwise, with
+    ``allow_math`` the nearest batch that splits is used and labelled a change to the training
+    math; without it a one-line error names the two nearest batches that split."""
+    batch, unit = train.global_batch_tokens, seq_len * dp
+    if batch % unit == 0:
+        return train
+    below, above = batch // unit * unit, (batch // unit + 1) * unit
+    if not allow_math:
+        options = f"{below} or {above}" if below else f"{above}"
+        raise SpecError(
+            f"global_batch_tokens={batch} does not split over {dp} data-parallel GPU(s): it "
+            f"must be a multiple of seq_len x data-parallel GPUs = {seq_len} x {dp} = {unit}; "
+            f"use {options}, or --allow-math-changes to round it"
+        )
+    rounded = below if below and batch - below <= above - batch else above
+    notes.append(
+        f"changed the training math: global batch {batch:,} -> {rounded:,} tokens, the nearest "
+        f"multiple of seq_len x data-parallel GPUs ({seq_len:,} x {dp})"
+    )
+    return train.model_copy(update={"global_batch_tokens": rounded})
+
+
 def _tokens(train: TrainingSpec, total_params: int, notes: list[str]) -> float:
     if train.tokens is not None:
         return train.tokens
@@ -186,6 +212,7 @@ def _compose(
     params = count_params(spec)
     notes: list[str] = []
     par = _layout(train, hw.count)
+    train = _split_global_batch(train, spec.seq_len, par.dp, allow_math=allow_math, notes=notes)
     tokens = _tokens(train, params.total, notes)
     micro = train.micro_batch
     if micro is None:
@@ -194,8 +221,8 @@ def _compose(
         )
         if not plan:
             notes.append(
-                f"micro-batch not given: assumed {micro} sequences per GPU (about 16K "
-                f"tokens per micro-step); `traintime plan` picks the fastest that fits"
+                f"micro-batch not given: assumed {micro} sequence{'s' * (micro != 1)} per GPU "
+                f"(about 16K tokens per micro-step); `traintime plan` picks the fastest that fits"
             )
     recipe = _recipe(train, micro)
     links = _links(hw)
@@ -472,6 +499,7 @@ def plan_on_many(
     *,
     count: int = 1,
     training: dict[str, Any] | TrainingSpec | None = None,
+    allow_math_changes: bool = False,
     **training_overrides: Any,
 ) -> list[tuple[GpuSpec, Candidate | None, float]]:
     """Plan one scenario on many GPUs at once (``compare --all``): each GPU gets the fastest
@@ -481,6 +509,9 @@ def plan_on_many(
         return []
     train = resolve_training(spec, training, training_overrides)
     par = _layout(train, count)
+    train = _split_global_batch(
+        train, spec.seq_len, par.dp, allow_math=allow_math_changes, notes=[]
+    )
     micro = train.micro_batch or default_micro_batch(
         spec.seq_len, dp=par.dp, pp=par.pp, global_batch_tokens=train.global_batch_tokens
     )
