@@ -124,3 +124,18 @@ def test_math_changes_round_the_global_batch_and_say_so():
     est = traintime.estimate("nanochat-d20", "4090", gpus=3, allow_math_changes=True)
     assert est.training.global_batch_tokens == 522_240  # 85 x 2048 x 3, nearer than 528,384
     assert any("changed the training math" in n for n in est.training.notes)
+
+
+def test_planner_keeps_context_parallelism():
+    # 8 GPUs with cp=2: four data-parallel groups of two, each sequence split in half
+    est = traintime.estimate(
+        "llama-3.1-8b",
+        "h100",
+        gpus=8,
+        cp=2,
+        seq_len=65536,
+        tokens="1B",
+        global_batch_tokens=262144,
+        plan=True,
+    )
+    assert est.plan is not None and est.training.grad_accum_steps == 1

@@ -122,6 +122,9 @@ def estimate(
     compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile or eager."),
     tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree."),
     pp: int = typer.Option(None, "--pp", help="Pipeline-parallel degree."),
+    cp: int = typer.Option(
+        None, "--cp", help="Context-parallel degree (each sequence split over this many GPUs)."
+    ),
     zero: int = typer.Option(None, "--zero", help="ZeRO stage / FSDP: 0 (DDP), 1, 2, 3."),
     offload: str = typer.Option(None, help="none | optimizer | optimizer+params (to CPU)."),
     system: str = typer.Option(
@@ -183,6 +186,7 @@ def estimate(
         "compiled": compile_,
         "tp": tp,
         "pp": pp,
+        "cp": cp,
         "zero_stage": zero,
         "offload": offload,
         "system": system,

@@ -233,12 +233,14 @@ def _compose(
             _problem(spec, train, hw, par, recipe, links), allow_math_changes=allow_math
         )
         pick = plan_result.chosen or plan_result.nearest
-        par = Parallel(
-            dp=hw.count // (pick.tp * pick.pp),
-            tp=pick.tp,
-            pp=pick.pp,
-            zero_stage=pick.zero_stage,
-            offload=pick.offload,  # type: ignore[arg-type]
+        par = par.model_copy(  # the user's context parallelism and interleaving are kept
+            update={
+                "dp": hw.count // (pick.tp * pick.pp * par.cp),
+                "tp": pick.tp,
+                "pp": pick.pp,
+                "zero_stage": pick.zero_stage,
+                "offload": pick.offload,
+            }
         )
         recipe = replace(
             recipe_for(recipe, pick.offload, pick.optimizer_state_dtype),

@@ -91,10 +91,12 @@ def micro_batches(spec: ModelSpec, recipe: Recipe, dp: int) -> list[int]:
 
 def _layouts(p: Problem) -> Iterable[tuple[Parallel, bool]]:
     """(layout, uses model parallelism) in the order they are tried."""
-    zeros = [p.user_zero] if p.user_zero is not None else ([0, 1, 2, 3] if p.base.dp > 1 else [0])
+    zeros = (
+        [p.user_zero] if p.user_zero is not None else ([0, 1, 2, 3] if p.base.replicas > 1 else [0])
+    )
     for zero in zeros:
         yield p.base.model_copy(update={"zero_stage": zero}), False
-    if p.n_gpus > 1 and p.base.tp == 1 and p.base.pp == 1:
+    if p.n_gpus > 1 and p.base.tp == 1 and p.base.pp == 1 and p.base.cp == 1:
         per_node = p.links.gpus_per_node
         for tp in (2, 4, 8):
             if tp <= min(p.n_gpus, per_node) and p.n_gpus % tp == 0 and p.spec.n_head % tp == 0:
@@ -265,8 +267,13 @@ def search_many(
             out.append((gpu, None, leanest))
             continue
         q = replace(p, gpu=gpu, links=links(gpu), usable_gib=gpu.memory_gib)
-        par = Parallel(
-            dp=p.n_gpus // (pick.tp * pick.pp), tp=pick.tp, pp=pick.pp, zero_stage=pick.zero_stage
+        par = p.base.model_copy(
+            update={
+                "dp": p.n_gpus // (pick.tp * pick.pp * p.base.cp),
+                "tp": pick.tp,
+                "pp": pick.pp,
+                "zero_stage": pick.zero_stage,
+            }
         )
         t, _, _ = _evaluate(
             q, par, pick.micro_batch, pick.act_ckpt, pick.offload, pick.optimizer_state_dtype

@@ -334,6 +334,13 @@ class Parallel(_Frozen):
     def n_gpus(self) -> int:
         return self.dp * self.tp * self.pp * self.cp
 
+    @property
+    def replicas(self) -> int:
+        """GPUs that hold the same weights: data- and context-parallel ranks together. ZeRO and
+        FSDP shard over them and gradients are reduced over them (Megatron-LM's data-parallel
+        group with context parallelism; torchtitan's ``dp_shard_cp`` mesh)."""
+        return self.dp * self.cp
+
 
 class HardwareSpec(_Frozen):
     """The GPUs a run uses, and optionally the node preset (links, NICs) they sit in."""

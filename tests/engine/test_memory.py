@@ -40,6 +40,16 @@ def test_zero_stages_only_shrink():
     assert totals[0] > totals[1] > totals[2]
 
 
+def test_zero_shards_over_context_parallel_ranks_too():
+    # context-parallel ranks hold the same weights, so FSDP / the distributed optimizer shard
+    # over data x context parallel (Megatron-LM's DP-CP group; torchtitan's dp_shard_cp mesh);
+    # activations still shrink with the sequence split
+    cp = _mem(par=Parallel(cp=8, zero_stage=3), micro_batch=1)
+    dp = _mem(par=Parallel(dp=8, zero_stage=3), micro_batch=1)
+    assert cp.persistent == pytest.approx(dp.persistent)
+    assert cp.activations < dp.activations
+
+
 def test_checkpointing_lowers_activations():
     acts = [_mem(micro_batch=8, act_ckpt=c).activations for c in ("none", "selective", "full")]
     assert acts[0] >= acts[1] > acts[2]

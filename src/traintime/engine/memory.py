@@ -176,7 +176,7 @@ def peak_memory(
     master = (dense + tables) * _b(m.master_dtype, "fp32") if m.master_dtype else 0.0
     weights = dense * p + tables * e
     grads = dense * g + tables * e
-    dp = par.dp
+    dp = par.replicas
     optimizer = (states + master) / (dp if par.zero_stage >= 1 else 1)
     if par.zero_stage >= 2:
         grads /= dp

@@ -145,10 +145,10 @@ def _dp_comm(
     micro_steps: int,
 ) -> float:
     """Exposed data-parallel communication per step."""
-    n = par.dp
+    n = par.replicas
     if n <= 1:
         return 0.0
-    spans = n * par.tp * par.cp > links.gpus_per_node
+    spans = n * par.tp > links.gpus_per_node
     g = DTYPE_BYTES.get(recipe.grad_dtype, 4.0)
     p = DTYPE_BYTES.get(recipe.param_dtype, 4.0)
     c = 4.0 if recipe.precision in ("fp32", "tf32") else 2.0
@@ -178,7 +178,7 @@ def _dp_comm(
 def _optimizer(
     spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, *, params: float, layers: int
 ) -> list[Op]:
-    shards = par.dp if par.zero_stage >= 1 else 1
+    shards = par.replicas if par.zero_stage >= 1 else 1
     common: dict[str, Any] = {
         "param_dtype": recipe.master_dtype or recipe.param_dtype,
         "grad_dtype": recipe.grad_dtype,
@@ -215,7 +215,7 @@ def _offload(
 ) -> float:
     if par.offload == "none":
         return 0.0
-    shards = par.dp if par.zero_stage >= 1 else 1
+    shards = par.replicas if par.zero_stage >= 1 else 1
     local = params / shards
     c = 4.0 if recipe.precision in ("fp32", "tf32") else 2.0
     transfer = local * (c + c) / (links.host_gbs * 1e9)  # 16-bit gradients down, weights up
