@@ -101,6 +101,16 @@ def test_overlapped_communication_slows_the_compute_it_hides_behind():
     assert with_contention - without == pytest.approx(eff.overlap_compute_slowdown * comm)
 
 
+def test_context_parallel_exchanges_keys_and_values():
+    # ring attention (Liu et al. 2023): K/V gathered forward and backward, dK/dV reduced; with
+    # one data-parallel rank it is the only communication, and at 8K tokens with grouped-query
+    # K/V it hides behind attention but for the slowdown of the attention it overlaps
+    kw = {"micro_batch": 1, "global_batch_tokens": 8192}
+    st_ = _step("llama-3.1-8b", "h100", par=Parallel(cp=2), **kw)
+    assert 0 < st_.breakdown_s["communication"] < 0.25 * st_.breakdown_s["attention"]
+    assert _step("llama-3.1-8b", "h100", **kw).breakdown_s["communication"] == 0
+
+
 def test_offload_moves_the_optimizer_to_the_host():
     base = _step("tinyllama", "4090", micro_batch=1)
     off = _step("tinyllama", "4090", micro_batch=1, par=Parallel(offload="optimizer"))

@@ -7,6 +7,8 @@ optimizer, offload and host overhead, composed into a step time with a breakdown
   the busiest stage; the ``(pp-1)/v`` part is the bubble.
 * Tensor parallel (Megatron, Shoeybi et al. 2019): two all-reduces of the block's activations
   forward and two backward per layer (two more forward when recomputing), not overlapped.
+* Context parallel (ring attention, Liu et al. 2023): K and V gathered forward and backward and
+  dK, dV reduce-scattered, behind each layer's attention.
 * Data parallel: DDP (ZeRO-0) and ZeRO-2 reduce gradients in buckets during the last backward,
   so only the part longer than that backward is exposed (never less than one layer's bucket),
   plus the slowdown of the compute it overlaps (Lee et al. 2025: 18.9% on average);
@@ -123,6 +125,29 @@ def _tp_comm(spec: ModelSpec, ms: MicroStep, par: Parallel, links: Links, eff: E
         spans_nodes=par.tp > links.gpus_per_node,
     )
     return count * ms.layers * one
+
+
+def _cp_comm(
+    spec: ModelSpec, ms: MicroStep, par: Parallel, links: Links, eff: Efficiency, attention: float
+) -> float:
+    """Exposed context-parallel traffic of one micro-step. Each layer gathers the other ranks'
+    K and V forward and again backward, and reduce-scatters dK and dV: three transfers of
+    ``(cp-1)`` local K/V chunks (ring attention, Liu et al. 2023; torchtitan's all-gather CP),
+    run behind that layer's attention (``attention`` is all layers' attention time): exposed
+    is the overhang plus the slowdown of the attention it overlaps."""
+    if par.cp <= 1:
+        return 0.0
+    kv = 2 * ms.tokens * max(1, spec.kv_heads // ms.tp) * spec.hd * ms.act_bytes
+    one = collective_time(
+        kv * par.cp,
+        par.cp,
+        kind="all_gather",
+        links=links,
+        eff=eff,
+        spans_nodes=par.cp * par.tp > links.gpus_per_node,
+    )
+    comm, behind = 3 * one * ms.layers, attention
+    return max(comm - behind, 0.0) + eff.overlap_compute_slowdown * min(comm, behind)
 
 
 def _pp_comm(spec: ModelSpec, ms: MicroStep, par: Parallel, links: Links) -> float:
@@ -264,7 +289,11 @@ def step_time(
     )
     ops = microstep_ops(spec, ms, dev, fp8=fp8)
     t_ops = sum(op.seconds for op in ops)
-    t_comm_micro = _tp_comm(spec, ms, par, links, eff) + _pp_comm(spec, ms, par, links)
+    t_comm_micro = (
+        _tp_comm(spec, ms, par, links, eff)
+        + _pp_comm(spec, ms, par, links)
+        + _cp_comm(spec, ms, par, links, eff, attention=_sum(ops, "attention"))
+    )
     t_micro = t_ops + t_comm_micro
     bubble = (par.pp - 1) / par.pp_interleave * t_micro if par.pp > 1 else 0.0
     dp = _dp_comm(
