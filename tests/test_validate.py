@@ -132,6 +132,19 @@ def test_stand_ins_are_reported(tmp_path):
     assert "optimizer lamb timed as adamw" in row.assumed
 
 
+def test_torchtitan_selective_is_its_op_level_policy(tmp_path):
+    # shared/validation/README.md: selective = "attention internals or a per-op policy";
+    # torchtitan's is the per-op one (every other matmul saved), which keeps less memory
+    rows = [
+        {**ROW, "id": "megatron-style", "act_ckpt": "selective"},
+        {**ROW, "id": "torchtitan", "act_ckpt": "selective", "framework": "torchtitan (FSDP2)"},
+    ]
+    by_id = {r.id: r for r in validate(_write(tmp_path / "r.csv", rows)).rows}
+    assert (
+        by_id["torchtitan"].predicted_peak_mem_gib < by_id["megatron-style"].predicted_peak_mem_gib
+    )
+
+
 def test_cli_json_summary_keys(tmp_path, capsys):
     path = _write(tmp_path / "r.csv", [ROW])
     with pytest.raises(SystemExit) as exc:

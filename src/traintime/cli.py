@@ -117,7 +117,9 @@ def estimate(
     grad_dtype: str = typer.Option(None, help="Gradient dtype (default: weights')."),
     master_dtype: str = typer.Option(None, help="Separate master-weight copy dtype, if any."),
     state_dtype: str = typer.Option(None, help="Optimizer state dtype (default fp32)."),
-    ckpt: str = typer.Option(None, help="Activation checkpointing: none | selective | full."),
+    ckpt: str = typer.Option(
+        None, help="Activation checkpointing: none | selective | selective-op | full."
+    ),
     attention: str = typer.Option(None, help="Attention kernel: flash | sdpa | eager."),
     compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile or eager."),
     tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree."),

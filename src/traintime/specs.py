@@ -21,7 +21,7 @@ AttnBias = Literal["none", "qkv", "all"]
 Precision = Literal["bf16", "fp16", "fp8", "tf32", "fp32"]
 StorageDtype = Literal["fp32", "bf16", "fp16", "fp8", "int8"]
 Optimizer = Literal["adamw", "muon", "adamw8bit", "adafactor", "sgd"]
-Checkpointing = Literal["none", "selective", "full"]
+Checkpointing = Literal["none", "selective", "selective-op", "full"]
 AttentionImpl = Literal["flash", "flash3", "sdpa", "eager"]
 
 GATED_ACTS: frozenset[str] = frozenset({"swiglu", "geglu"})

@@ -171,6 +171,16 @@ def _attention_kernel(row: dict[str, str], assumed: list[str]) -> str:
     return impl
 
 
+def _checkpointing(row: dict[str, str]) -> str:
+    """The act_ckpt column as the framework runs it: torchtitan's `selective` is its op-level
+    policy (saves SDPA and every other matmul output, recomputes the rest), not Megatron's
+    attention-core recompute (torchtitan activation_checkpoint.py, `mm_count % 2`)."""
+    ckpt = (row.get("act_ckpt") or "").strip() or "none"
+    if ckpt == "selective" and "torchtitan" in (row.get("framework") or "").lower():
+        return "selective-op"
+    return ckpt
+
+
 def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel, assumed: list[str]) -> Recipe:
     precision = _default(row, "precision", "bf16", assumed)
     optimizer = _default(row, "optimizer", "adamw", assumed)
@@ -189,7 +199,7 @@ def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel, assumed: lis
         precision=precision,
         optimizer=optimizer,
         state_dtype="int8" if optimizer == "adamw8bit" else None,
-        act_ckpt=(row.get("act_ckpt") or "").strip() or "none",
+        act_ckpt=_checkpointing(row),
         attention_impl=_attention_kernel(row, assumed),
         compiled=compiled,
         **_dtype_layout(row, par, precision),

@@ -64,6 +64,19 @@ def test_checkpointing_adds_recompute():
     assert full.executed - none.executed == pytest.approx(none.forward - lm_fwd)
 
 
+def test_op_level_checkpointing_recomputes_half_the_block_matmuls():
+    # torchtitan's op-level policy (activation_checkpoint.py: `mm_count % 2`): every other
+    # matmul is recomputed, the attention output is saved
+    spec = find_model("llama-3.1-8b")
+    none = flops_per_token(spec)
+    op = flops_per_token(spec, act_ckpt="selective-op")
+    block_matmul_fwd = sum(
+        o.forward for o in none.ops if o.kind == "matmul" and o.name != "lm_head"
+    )
+    assert op.executed - none.executed == pytest.approx(0.5 * block_matmul_fwd)
+    assert op.model == none.model
+
+
 def test_gpt2_dense_convention():
     # 6N + 12 L d T with N = matmul params incl. the tied head: 6 x 123,532,032 + 12x12x768x1024
     f = flops_per_token(find_model("gpt2-124m"))

@@ -55,6 +55,21 @@ def test_checkpointing_lowers_activations():
     assert acts[0] >= acts[1] > acts[2]
 
 
+def test_op_level_checkpointing_saves_half_the_matmul_outputs():
+    # torchtitan's policy keeps each block's input, every other matmul output and the attention
+    # output: per token and layer d + (qkv + d + 2 f + d) / 2 elements in bf16 (+ attention out)
+    spec = find_model("llama-3.1-8b")
+    kw = {"micro_batch": 1, "optimizer": "adamw", "compiled": True, "attention_impl": "sdpa"}
+    op = peak_memory(spec, MemoryInputs(**kw, act_ckpt="selective-op"), Parallel()).activations
+    sel = peak_memory(spec, MemoryInputs(**kw, act_ckpt="selective"), Parallel()).activations
+    full = peak_memory(spec, MemoryInputs(**kw, act_ckpt="full"), Parallel()).activations
+    assert full < op < sel
+    d, qkv, f = 4096, (32 + 2 * 8) * 128, 14336
+    elems = d + (qkv + d + 2 * f + d) // 2
+    per_token_layer = 2 * (elems + d) + 4 * 32  # + attention output, fp32 log-sum-exp
+    assert op == pytest.approx(per_token_layer * spec.seq_len * spec.n_layer)
+
+
 def test_eager_attention_keeps_the_scores():
     flash = _mem("gpt2", attention_impl="flash", optimizer="adamw").activations
     eager = _mem("gpt2", attention_impl="eager", optimizer="adamw").activations

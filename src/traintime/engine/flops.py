@@ -77,14 +77,16 @@ def executed_keys(seq_len: int, window: int, impl: AttentionImpl) -> float:
     return causal_mean_keys(seq_len, window)
 
 
-def _matmul_op(name: str, weights: float, *, recompute: bool) -> OpFlops:
+def _matmul_op(name: str, weights: float, *, recompute: float) -> OpFlops:
+    """``recompute``: the share of the forward run again in backward (1 full checkpointing,
+    0.5 torchtitan's op-level policy, which recomputes every other matmul)."""
     fwd = 2.0 * weights
     return OpFlops(
         name=name,
         kind="matmul",
         forward=fwd,
         model=3.0 * fwd,
-        executed=fwd * (3.0 + (1.0 if recompute else 0.0)),
+        executed=fwd * (3.0 + recompute),
     )
 
 
@@ -123,7 +125,7 @@ def flops_per_token(
     t = seq_len or spec.seq_len
     layers = spec.n_layer
     d, hd = spec.d_model, spec.hd
-    full = act_ckpt == "full"
+    full = {"full": 1.0, "selective-op": 0.5}.get(act_ckpt, 0.0)
     mlp_mats = 3 if spec.gated else 2
     ops = [
         _matmul_op(
@@ -136,7 +138,7 @@ def flops_per_token(
     gates = spec.value_embed_layers * spec.value_embed_gate_in * spec.kv_heads
     if gates or spec.extra_matmul_params:
         ops.append(_matmul_op("gates", gates + spec.extra_matmul_params, recompute=full))
-    ops.append(_matmul_op("lm_head", spec.vocab * d, recompute=False))
+    ops.append(_matmul_op("lm_head", spec.vocab * d, recompute=0.0))
     result = FlopsPerToken(
         model=sum(op.model for op in ops),
         executed=sum(op.executed for op in ops),

@@ -13,8 +13,10 @@
   and its log-sum-exp, the MLP's up projection and activation output; eager attention also keeps
   the B x H x T^2 probabilities. Under torch.compile the partitioner recomputes the norms'
   outputs (and QK-norm) in backward instead of saving them (Ansel et al. 2024, PyTorch 2,
-  section 4: min-cut rematerialization). Selective checkpointing drops the attention internals, full
-  checkpointing keeps each block's input plus one block being recomputed. Tensor/sequence
+  section 4: min-cut rematerialization). Selective checkpointing drops the attention internals;
+  torchtitan's op-level policy (``selective-op``) keeps each block's input, every other matmul
+  output and the attention output; full checkpointing keeps each block's input plus one block
+  being recomputed. Tensor/sequence
   parallel divides them by tp; 1F1B pipelining keeps pp micro-batches in flight on stage 0.
 * The loss: bf16 logits plus one fp32 working copy (6 B per vocab entry per token: autocast runs
   cross-entropy in fp32, nanochat upcasts explicitly); an eager softcap keeps two more fp32
@@ -133,6 +135,9 @@ def _activation_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs, seq: int
         internals += a * spec.n_head * seq  # the softmax probabilities, T keys per query
     if m.act_ckpt == "selective":
         internals = 0.0
+    if m.act_ckpt == "selective-op":  # block input, every other matmul output, SDPA's output
+        mm_out = qkv + d + (2 if spec.gated else 1) * spec.ffn_hidden + d
+        elems = d + mm_out // 2
     return a * elems + internals
 
 

@@ -205,6 +205,13 @@ def block_ops(spec: ModelSpec, ms: MicroStep, dev: Device, window: int, *, fp8: 
         ops += [_recompute(attn_fwd), _recompute(elem_fwd)]
     elif ms.act_ckpt == "selective":
         ops.append(_recompute(attn_fwd))
+    elif ms.act_ckpt == "selective-op":  # torchtitan: every other matmul and the cheap ops
+        for name, k, n in linears:
+            ops += [
+                scaled(_recompute(op), 0.5)
+                for op in _linear(dev, ms, name, k, n, fp8=fp8, forward_only=True)
+            ]
+        ops.append(_recompute(elem_fwd))
     return ops
 
 
