@@ -320,11 +320,11 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
         "multi-GPU training on A100/H100 sustains less. The gap is largest on the llm-foundry "
         "H100 table (2023 software: FlashAttention 1/Triton kernels and early Hopper cuBLAS, "
         "eager FSDP), which no configuration column distinguishes. We have not added a "
-        "per-framework or per-era factor: it would be a fit to these rows. One candidate cause "
-        "not yet in the model: sustained GEMM rates sit below MAMF, which is the best shape of a "
-        "sweep. Azure's cuBLASLt benchmarks (random data, 10,000 warm-up iterations) measure "
-        "253.7 TFLOPS FP16 at 8192^3 on A100 SXM4 80GB (0.94 of its 271.2 MAMF) and 1,290 FP8 "
-        "on H100 (0.92 of 1,402.6); github.com/Azure/AI-benchmarking-guide, Azure_Results.",
+        "per-framework or per-era factor: it would be a fit to these rows. The GEMM ceiling "
+        "itself is not the cause: Azure's sustained cuBLASLt sweeps (random data, 10,000 "
+        "warm-up iterations; github.com/Azure/AI-benchmarking-guide, Azure_Results) peak at "
+        "256.5 TFLOPS FP16 on A100 SXM4 80GB (0.95 of its 271.2 MAMF) and 1,382 FP8 on H100 "
+        "(0.99 of 1,402.6).",
         "- **Communication behind compute is not free**: collectives that overlap compute slow "
         "it (NCCL holds SMs and memory bandwidth); the model charges the published average, "
         "18.9% of the overlapped time (Lee et al. 2025, arXiv:2507.03114), to DDP, ZeRO-2 and "
