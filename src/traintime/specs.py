@@ -194,7 +194,7 @@ class TrainingSpec(_Frozen):
 
 
 DeviceClass = Literal[
-    "geforce", "workstation", "datacenter", "inference", "amd_datacenter", "other"
+    "geforce", "workstation", "laptop", "datacenter", "inference", "amd_datacenter", "other"
 ]
 
 
