@@ -341,7 +341,7 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
         "torchtitan A100 checks above went from -10..-23% (and -53%) to +18..+40%. We kept the "
         "per-GPU share and report this instead: the truth lies between the two. On one "
         "Grand Teton node, with no inter-node traffic, the torchtitan H100 runs are "
-        "over-predicted (+19..+46%) like the other single-node datacenter rows, so the part we "
+        "over-predicted (+18..+41%) like the other single-node datacenter rows, so the part we "
         "miss is on the compute side of datacenter GPUs (sustained clocks under a 400-700 W "
         "limit, kernels as a framework really runs them), and across nodes the per-GPU NIC "
         "share hides it.",
