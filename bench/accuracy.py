@@ -73,157 +73,85 @@ def _strict(report: Report, csv_path: Path) -> list[str]:
     ]
 
 
+def _fsdp(model: str, gpu: str, gpus: int, micro: int, seq: int, ckpt: str, **extra: object):
+    """Estimate kwargs of a torchtitan FSDP run: SDPA, 8 GPUs per node, global batch = GPUs x
+    micro-batch x sequence (torchtitan's convention), ``extra`` for compile and precision."""
+    return {
+        "model": model,
+        "gpu": gpu,
+        "gpus": gpus,
+        "gpus_per_node": 8,
+        "micro_batch": micro,
+        "act_ckpt": ckpt,
+        "zero_stage": 3,
+        "attention_impl": "sdpa",
+        "global_batch_tokens": gpus * micro * seq,
+        **extra,
+    }
+
+
+_A100 = "A100 SXM4 80GB"
+_H100_500W = "H100 SXM 96GB HBM2e (500 W)"
+_TITAN_A100 = "torchtitan docs/performance.md @0413364 (64 A100)"
+_TITAN_H100 = "torchtitan docs/performance.md (Grand Teton H100), Table 1"
+
 EXTERNAL = [
     # (label, estimate kwargs, published tokens/s/GPU, source)
     (
         "Llama 3 8B, 64 x A100 80GB, FSDP, micro-batch 1 x 8192, selective op AC",
-        {
-            "model": "llama-3.1-8b",
-            "gpu": "A100 SXM4 80GB",
-            "gpus": 64,
-            "gpus_per_node": 8,
-            "micro_batch": 1,
-            "act_ckpt": "selective-op",
-            "zero_stage": 3,
-            "attention_impl": "sdpa",
-            "global_batch_tokens": 64 * 8192,
-        },
+        _fsdp("llama-3.1-8b", _A100, 64, 1, 8192, "selective-op"),
         2973,
-        "torchtitan docs/performance.md @0413364 (64 A100), Llama 3 table (selective op AC)",
+        f"{_TITAN_A100}, Llama 3 table (selective op AC)",
     ),
     (
         "Llama 3 70B, 64 x A100 80GB, FSDP, micro-batch 1 x 8192, full AC",
-        {
-            "model": "llama-3.1-70b",
-            "gpu": "A100 SXM4 80GB",
-            "gpus": 64,
-            "gpus_per_node": 8,
-            "micro_batch": 1,
-            "act_ckpt": "full",
-            "zero_stage": 3,
-            "attention_impl": "sdpa",
-            "global_batch_tokens": 64 * 8192,
-        },
+        _fsdp("llama-3.1-70b", _A100, 64, 1, 8192, "full"),
         331,
-        "torchtitan docs/performance.md @0413364 (64 A100), Llama 3 table",
+        f"{_TITAN_A100}, Llama 3 table",
     ),
     (
         "Llama 2 13B, 64 x A100 80GB, FSDP, micro-batch 2 x 4096, no AC",
-        {
-            "model": "llama-2-13b",
-            "gpu": "A100 SXM4 80GB",
-            "gpus": 64,
-            "gpus_per_node": 8,
-            "micro_batch": 2,
-            "act_ckpt": "none",
-            "zero_stage": 3,
-            "attention_impl": "sdpa",
-            "global_batch_tokens": 64 * 2 * 4096,
-        },
+        _fsdp("llama-2-13b", _A100, 64, 2, 4096, "none"),
         2162,
-        "torchtitan docs/performance.md @0413364 (64 A100), Llama 2 table",
+        f"{_TITAN_A100}, Llama 2 table",
     ),
     (
         "Llama 2 13B, 64 x A100 80GB, FSDP, micro-batch 2 x 4096, selective op AC",
-        {
-            "model": "llama-2-13b",
-            "gpu": "A100 SXM4 80GB",
-            "gpus": 64,
-            "gpus_per_node": 8,
-            "micro_batch": 2,
-            "act_ckpt": "selective-op",
-            "zero_stage": 3,
-            "attention_impl": "sdpa",
-            "global_batch_tokens": 64 * 2 * 4096,
-        },
+        _fsdp("llama-2-13b", _A100, 64, 2, 4096, "selective-op"),
         1904,
-        "torchtitan docs/performance.md @0413364 (64 A100), Llama 2 table (selective op AC)",
+        f"{_TITAN_A100}, Llama 2 table (selective op AC)",
     ),
     (
         "Llama 2 70B, 64 x A100 80GB, FSDP, micro-batch 1 x 4096, selective op AC",
-        {
-            "model": "llama-2-70b",
-            "gpu": "A100 SXM4 80GB",
-            "gpus": 64,
-            "gpus_per_node": 8,
-            "micro_batch": 1,
-            "act_ckpt": "selective-op",
-            "zero_stage": 3,
-            "attention_impl": "sdpa",
-            "global_batch_tokens": 64 * 1 * 4096,
-        },
+        _fsdp("llama-2-70b", _A100, 64, 1, 4096, "selective-op"),
         355,
-        "torchtitan docs/performance.md @0413364 (64 A100), Llama 2 table (selective op AC)",
+        f"{_TITAN_A100}, Llama 2 table (selective op AC)",
     ),
     (
         "Llama 2 70B, 64 x A100 80GB, FSDP, micro-batch 2 x 4096, full AC",
-        {
-            "model": "llama-2-70b",
-            "gpu": "A100 SXM4 80GB",
-            "gpus": 64,
-            "gpus_per_node": 8,
-            "micro_batch": 2,
-            "act_ckpt": "full",
-            "zero_stage": 3,
-            "attention_impl": "sdpa",
-            "global_batch_tokens": 64 * 2 * 4096,
-        },
+        _fsdp("llama-2-70b", _A100, 64, 2, 4096, "full"),
         353,
-        "torchtitan docs/performance.md @0413364 (64 A100), Llama 2 table",
+        f"{_TITAN_A100}, Llama 2 table",
     ),
     (
         "Llama 3.1 8B, 8 x H100 96GB (500 W), FSDP, micro-batch 2 x 8192, selective op AC",
-        {
-            "model": "llama-3.1-8b",
-            "gpu": "H100 SXM 96GB HBM2e (500 W)",
-            "gpus": 8,
-            "gpus_per_node": 8,
-            "micro_batch": 2,
-            "act_ckpt": "selective-op",
-            "zero_stage": 3,
-            "attention_impl": "sdpa",
-            "compiled": False,
-            "precision": "bf16",
-            "global_batch_tokens": 16 * 8192,
-        },
+        _fsdp("llama-3.1-8b", _H100_500W, 8, 2, 8192, "selective-op", compiled=False),
         5762,
-        "torchtitan docs/performance.md (Grand Teton H100), Table 1",
+        _TITAN_H100,
     ),
     (
         "the same, torch.compile",
-        {
-            "model": "llama-3.1-8b",
-            "gpu": "H100 SXM 96GB HBM2e (500 W)",
-            "gpus": 8,
-            "gpus_per_node": 8,
-            "micro_batch": 2,
-            "act_ckpt": "selective-op",
-            "zero_stage": 3,
-            "attention_impl": "sdpa",
-            "compiled": True,
-            "precision": "bf16",
-            "global_batch_tokens": 16 * 8192,
-        },
+        _fsdp("llama-3.1-8b", _H100_500W, 8, 2, 8192, "selective-op", compiled=True),
         6667,
-        "torchtitan docs/performance.md (Grand Teton H100), Table 1 (+ torch.compile)",
+        f"{_TITAN_H100} (+ torch.compile)",
     ),
     (
         "the same, torch.compile + Float8",
-        {
-            "model": "llama-3.1-8b",
-            "gpu": "H100 SXM 96GB HBM2e (500 W)",
-            "gpus": 8,
-            "gpus_per_node": 8,
-            "micro_batch": 2,
-            "act_ckpt": "selective-op",
-            "zero_stage": 3,
-            "attention_impl": "sdpa",
-            "compiled": True,
-            "precision": "fp8",
-            "global_batch_tokens": 16 * 8192,
-        },
+        _fsdp(
+            "llama-3.1-8b", _H100_500W, 8, 2, 8192, "selective-op", compiled=True, precision="fp8"
+        ),
         8532,
-        "torchtitan docs/performance.md (Grand Teton H100), Table 1 (+ Float8)",
+        f"{_TITAN_H100} (+ Float8)",
     ),
 ]
 
