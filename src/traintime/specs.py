@@ -291,6 +291,7 @@ class Efficiency(_Frozen):
     fa3_fraction: float = Field(gt=0, le=1)
     masked_fraction: float = Field(gt=0, le=1)
     masked_on_hopper_fraction: float = Field(gt=0, le=1)
+    attention_max_flop_per_sm_clk: float = Field(gt=0)
     gpu_min_us: float = Field(ge=0)
     cpu_eager_us: float = Field(ge=0)
     cpu_compiled_us: float = Field(ge=0)

@@ -60,3 +60,24 @@ def test_attention_kernel_generations(h100):
     assert h100.attention_fraction("flash3") > h100.attention_fraction("flash")
     assert a100.attention_fraction("flash3") == a100.attention_fraction("flash")
     assert h100.attention_fraction("sdpa", masked=True) < h100.attention_fraction("sdpa")
+
+
+def test_pre_blackwell_attention_kernels_do_not_speed_up_on_blackwell(h100):
+    """FlashAttention-4 (Zadouri et al. 2026, arXiv:2603.05451): Blackwell doubled the tensor
+    rate per SM-clock but not the exponential units or shared memory, so FA2-class and masked
+    kernels run at Hopper's per-SM-clock rate there; kernels written for it (flash3) do not."""
+    b200 = Device(find_gpu("b200"), efficiency())
+    flops = 1e15
+
+    def rate(dev: Device, impl: str, masked: bool = False) -> float:
+        return flops / dev.attention_time(flops, 0.0, impl=impl, precision="bf16", masked=masked)
+
+    h, b = (
+        rate(d, "sdpa", masked=True) / (d.gpu.sm_count * d.gpu.boost_clock_mhz)
+        for d in (h100, b200)
+    )
+    ceiling_ratio = b200.gpu.matmul_ceiling / h100.gpu.matmul_ceiling
+    assert b == pytest.approx(h * ceiling_ratio, rel=0.01)
+    assert rate(b200, "flash3") / rate(h100, "flash3") > 2.0  # 2250 vs 989 TF peaks
+    assert h100.per_sm_clock_scale("bf16") == 1.0
+    assert Device(find_gpu("5090"), efficiency()).per_sm_clock_scale("bf16") == 1.0

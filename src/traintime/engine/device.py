@@ -137,9 +137,24 @@ class Device:
             return self.eff.fa3_fraction if impl == "flash3" else self.eff.fa2_on_hopper_fraction
         return self.eff.fa2_fraction
 
+    def per_sm_clock_scale(self, precision: str) -> float:
+        """How much slower than its tensor rate a pre-Blackwell attention kernel runs: its
+        exponentials and shared-memory traffic cap it at ``attention_max_flop_per_sm_clk``
+        (Hopper's rate) per SM and clock (Zadouri et al. 2026, FlashAttention-4); 1 for every
+        device whose tensor rate per SM-clock is no higher than Hopper's."""
+        peak = self.gpu.peak(usable_precision(self.gpu, precision))
+        sms, clock = self.gpu.sm_count, self.gpu.boost_clock_mhz
+        if not (peak and sms and clock):
+            return 1.0
+        per_sm_clk = peak * TFLOP / (sms * clock * 1e6)
+        return min(1.0, self.eff.attention_max_flop_per_sm_clk / per_sm_clk)
+
     def attention_time(
         self, flops: float, nbytes: float, *, impl: str, precision: str, masked: bool = False
     ) -> float:
-        """A fused (flash / SDPA) attention kernel: FLOPs at its sustained fraction of peak."""
+        """A fused (flash / SDPA) attention kernel: FLOPs at its sustained fraction of peak,
+        capped per SM-clock unless the kernel is written for the device (``flash3``)."""
         rate = self.matmul_rate(precision) * self.attention_fraction(impl, masked=masked)
+        if masked or impl != "flash3":
+            rate *= self.per_sm_clock_scale(precision)
         return max(flops / rate, nbytes / self.mem_bw, self.eff.gpu_min_us * 1e-6)
