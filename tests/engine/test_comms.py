@@ -48,10 +48,33 @@ def test_one_gpu_costs_nothing():
 
 
 def test_spanning_nodes_uses_the_slower_fabric():
+    """One ring per NIC: a group with one GPU per node gets that GPU's NIC share (10 GB/s), a
+    group of 4 GPUs per node their four NICs (40), a full node all eight, capped by NVLink."""
     kw = {"kind": "all_reduce", "links": _links(), "eff": _no_latency()}
-    assert collective_time(1e9, 16, spans_nodes=True, **kw) == pytest.approx(
-        10 * collective_time(1e9, 16, spans_nodes=False, **kw)
+    inside = collective_time(1e9, 16, spans_nodes=False, **kw)
+    assert collective_time(1e9, 16, spans_nodes=True, per_node=1, **kw) == pytest.approx(
+        10 * inside
     )
+    assert collective_time(1e9, 16, spans_nodes=True, per_node=4, **kw) == pytest.approx(
+        2.5 * inside
+    )
+    assert collective_time(1e9, 16, spans_nodes=True, **kw) == pytest.approx(1.25 * inside)
+    capped = _links(inter_gbs=50.0)
+    assert collective_time(
+        1e9, 16, kind="all_reduce", links=capped, eff=_no_latency(), spans_nodes=True
+    ) == pytest.approx(inside)
+
+
+def test_nccl_tests_bus_bandwidth_across_a100_nodes():
+    """nccl-tests issue #119: 8 x A100 per node, 4 x HDR 200 Gb/s (100 GB/s per node) measure
+    85-96 GB/s all-reduce bus bandwidth across nodes; the ring model gives 4 x 200/8 x 0.94."""
+    nbytes, n = 8e9, 16
+    links = _links(intra_gbs=246.0, inter_gbs=4 * 25.0 / 8 * efficiency().network_efficiency)
+    t = collective_time(
+        nbytes, n, kind="all_reduce", links=links, eff=_no_latency(), spans_nodes=True
+    )
+    bus_gbs = 2 * (n - 1) / n * nbytes / t / 1e9
+    assert 85 <= bus_gbs <= 96
 
 
 def test_dgx_h100_links():

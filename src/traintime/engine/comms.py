@@ -2,9 +2,14 @@
 
 NCCL's ring all-reduce moves ``2 (n-1)/n x S`` bytes through each GPU's link; reduce-scatter and
 all-gather ``(n-1)/n x S`` (Thakur et al. 2005; nccl-tests "bus bandwidth" definition). A group
-inside one node runs at the intra-node bus bandwidth; a group that spans nodes is limited by each
-GPU's share of the node's NICs. Latency follows NCCL's own model (src/graph/tuning.cc): a base
-cost plus a per-step cost for each of the ring's steps.
+inside one node runs at the intra-node bus bandwidth. A group that spans nodes runs NCCL's rings
+one per NIC (a channel per NIC, each ring crossing NVLink inside a node and one NIC between
+nodes), so its bus bandwidth is the NIC bandwidth of the group's GPUs in one node, capped by the
+intra-node bus bandwidth: nccl-tests on 8 x A100 nodes with 4 x HDR (100 GB/s per node) measure
+85-96 GB/s all-reduce bus bandwidth across nodes (nccl-tests issue #119), not the 12.5 GB/s of
+one GPU's share. A data-parallel group that holds one GPU per node (tensor parallel filling the
+node) gets one GPU's share. Latency follows NCCL's own model (src/graph/tuning.cc): a base cost
+plus a per-step cost for each of the ring's steps.
 """
 
 from __future__ import annotations
@@ -15,14 +20,23 @@ _FACTOR = {"all_reduce": 2.0, "reduce_scatter": 1.0, "all_gather": 1.0}
 
 
 def collective_time(
-    nbytes: float, n: int, *, kind: str, links: Links, eff: Efficiency, spans_nodes: bool
+    nbytes: float,
+    n: int,
+    *,
+    kind: str,
+    links: Links,
+    eff: Efficiency,
+    spans_nodes: bool,
+    per_node: int | None = None,
 ) -> float:
-    """Seconds for one ring collective of ``nbytes`` over ``n`` GPUs."""
+    """Seconds for one ring collective of ``nbytes`` over ``n`` GPUs, ``per_node`` of them in
+    each node (default: a whole node's GPUs) when the group spans nodes."""
     if n <= 1 or nbytes <= 0:
         return 0.0
     factor = _FACTOR[kind]
     if spans_nodes and links.inter_gbs:
-        bw, step_us = min(links.intra_gbs, links.inter_gbs), links.inter_step_us
+        nics = max(1, min(per_node or links.gpus_per_node, links.gpus_per_node, n))
+        bw, step_us = min(links.intra_gbs, nics * links.inter_gbs), links.inter_step_us
     else:
         bw, step_us = links.intra_gbs, links.intra_step_us
     steps = factor * (n - 1)

@@ -145,6 +145,7 @@ def _cp_comm(
         links=links,
         eff=eff,
         spans_nodes=par.cp * par.tp > links.gpus_per_node,
+        per_node=links.gpus_per_node // par.tp,
     )
     comm, behind = 3 * one * ms.layers, attention
     return max(comm - behind, 0.0) + eff.overlap_compute_slowdown * min(comm, behind)
@@ -179,7 +180,15 @@ def _dp_comm(
     c = 4.0 if recipe.precision in ("fp32", "tf32") else 2.0
 
     def coll(nbytes: float, kind: str) -> float:
-        return collective_time(nbytes, n, kind=kind, links=links, eff=eff, spans_nodes=spans)
+        return collective_time(
+            nbytes,
+            n,
+            kind=kind,
+            links=links,
+            eff=eff,
+            spans_nodes=spans,
+            per_node=links.gpus_per_node // par.tp,
+        )
 
     def behind(comm: float, compute: float) -> float:
         """Exposed part of ``comm`` run behind ``compute``: the overhang (never less than one
