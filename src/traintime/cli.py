@@ -122,6 +122,10 @@ def estimate(
     ),
     attention: str = typer.Option(None, help="Attention kernel: flash | sdpa | eager."),
     compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile or eager."),
+    norm_kernels: str = typer.Option(
+        None,
+        help="Eager RMSNorm/rotary: fused | composite (tensor-op chains, as in HF and torchtitan).",
+    ),
     tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree."),
     pp: int = typer.Option(None, "--pp", help="Pipeline-parallel degree."),
     cp: int = typer.Option(
@@ -186,6 +190,7 @@ def estimate(
         "act_ckpt": ckpt,
         "attention_impl": attention,
         "compiled": compile_,
+        "norm_kernels": norm_kernels,
         "tp": tp,
         "pp": pp,
         "cp": cp,

@@ -399,6 +399,7 @@ def _recipe(train: TrainingSpec, micro: int) -> Recipe:
         act_ckpt=train.act_ckpt,
         attention_impl=train.attention_impl,
         compiled=train.compiled,
+        norm_kernels=train.norm_kernels,
     )
     return offload_layout(recipe) if train.offload != "none" else recipe
 

@@ -173,6 +173,11 @@ class TrainingSpec(_Frozen):
     act_ckpt: Checkpointing = "none"
     attention_impl: AttentionImpl = "flash"
     compiled: bool = False
+    norm_kernels: Literal["fused", "composite"] = Field(
+        default="fused",
+        description="eager only: RMSNorm and rotary as fused kernels, or as chains of tensor ops "
+        "(Hugging Face and torchtitan models, PyTorch's RMSNorm before 2.8)",
+    )
     tp: int = Field(default=1, gt=0, description="tensor-parallel degree")
     pp: int = Field(default=1, gt=0, description="pipeline-parallel degree")
     cp: int = Field(default=1, gt=0, description="context-parallel degree")

@@ -55,6 +55,7 @@ class Recipe:
     act_ckpt: str = "none"
     attention_impl: str = "flash"
     compiled: bool = False
+    norm_kernels: str = "fused"  # eager RMSNorm / rotary: fused kernels or chains of tensor ops
 
 
 @dataclass(frozen=True)
@@ -289,6 +290,7 @@ def step_time(
         param_dtype=recipe.param_dtype,
         grad_dtype=recipe.grad_dtype,
         compiled=recipe.compiled,
+        composite_ops=recipe.norm_kernels == "composite" and not recipe.compiled,
         attention_impl=recipe.attention_impl,
         act_ckpt=recipe.act_ckpt,
         accum_steps=micro_steps,
