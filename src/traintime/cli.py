@@ -122,6 +122,9 @@ def estimate(
     ),
     attention: str = typer.Option(None, help="Attention kernel: flash | sdpa | eager."),
     compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile or eager."),
+    dropout: float = typer.Option(
+        None, help="Dropout probability (embeddings, residuals, eager attention); default 0."
+    ),
     norm_kernels: str = typer.Option(
         None,
         help="Eager RMSNorm/rotary: fused | composite (tensor-op chains, as in HF and torchtitan).",
@@ -191,6 +194,7 @@ def estimate(
         "attention_impl": attention,
         "compiled": compile_,
         "norm_kernels": norm_kernels,
+        "dropout": dropout,
         "tp": tp,
         "pp": pp,
         "cp": cp,

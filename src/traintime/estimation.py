@@ -400,6 +400,7 @@ def _recipe(train: TrainingSpec, micro: int) -> Recipe:
         attention_impl=train.attention_impl,
         compiled=train.compiled,
         norm_kernels=train.norm_kernels,
+        dropout=train.dropout,
     )
     return offload_layout(recipe) if train.offload != "none" else recipe
 

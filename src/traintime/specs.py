@@ -173,6 +173,12 @@ class TrainingSpec(_Frozen):
     act_ckpt: Checkpointing = "none"
     attention_impl: AttentionImpl = "flash"
     compiled: bool = False
+    dropout: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="dropout probability on embeddings, residual branches and (eager) attention",
+    )
     norm_kernels: Literal["fused", "composite"] = Field(
         default="fused",
         description="eager only: RMSNorm and rotary as fused kernels, or as chains of tensor ops "

@@ -147,3 +147,27 @@ def test_composite_norm_and_rotary_cost_only_eager_rmsnorm_models():
     assert 0.08 < gain < 0.25
     gpt2 = [_step(norm_kernels=k).step_time_s for k in ("fused", "composite")]
     assert gpt2[0] == gpt2[1]  # LayerNorm and learned positions: nothing to add
+
+
+def test_dropout_costs_eager_passes_and_nothing_compiled():
+    """Eager nn.Dropout reads, writes and stores a 1-byte mask (and reads it back in
+    backward); under torch.compile the mask is regenerated from the RNG seed inside fused
+    kernels (PyTorch Inductor's philox-based rand)."""
+    base = {"model": "gpt2", "gpu": "a100", "micro_batch": 8}
+    eager = [_step(**base, dropout=p).step_time_s for p in (0.0, 0.1)]
+    compiled = [_step(**base, dropout=p, compiled=True).step_time_s for p in (0.0, 0.1)]
+    assert eager[1] > eager[0] * 1.01
+    assert compiled[1] == compiled[0]
+    with_eager_attention = [
+        _step(**base, dropout=p, attention_impl="eager").step_time_s for p in (0.0, 0.1)
+    ]
+    assert with_eager_attention[1] - with_eager_attention[0] > eager[1] - eager[0]
+
+
+def test_eager_attention_traffic_scales_with_the_activation_dtype():
+    """The materialized scores and probabilities are activation-sized: fp32 moves twice the
+    bytes of bf16 per score."""
+    kw = {"model": "gpt2", "gpu": "a100", "micro_batch": 8, "attention_impl": "eager"}
+    bf16 = _step(**kw, precision="bf16").breakdown_s["attention"]
+    fp32 = _step(**kw, precision="fp32").breakdown_s["attention"]
+    assert fp32 > 2 * bf16

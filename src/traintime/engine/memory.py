@@ -54,6 +54,7 @@ class MemoryInputs:
     act_ckpt: str = "none"
     attention_impl: str = "flash"
     compiled: bool = False
+    dropout: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,8 @@ def _activation_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs, seq: int
     internals = a * attn_out + 4.0 * spec.n_head  # attention output + fp32 log-sum-exp
     if m.attention_impl == "eager":
         internals += a * spec.n_head * seq  # the softmax probabilities, T keys per query
+    if m.dropout > 0 and not m.compiled:  # eager dropout keeps 1-byte masks for backward
+        internals += 2 * d + (spec.n_head * seq if m.attention_impl == "eager" else 0)
     if m.act_ckpt == "selective":
         internals = 0.0
     if m.act_ckpt == "selective-op":  # block input, every other matmul output, SDPA's output

@@ -8,9 +8,10 @@ For every transformer block (layers of this pipeline stage, tensor-parallel shar
 * the attention core: a fused flash/SDPA kernel over the keys it really visits
   (``flops.executed_keys``), or eager attention, which materializes the T x T scores
   (two batched GEMMs plus softmax passes over B*H*T^2 elements);
-* element-wise work, counted in bytes: norms, rotary, residual adds, the MLP activation, and
-  their backward passes; under torch.compile each chain between GEMMs is one fused kernel that
-  reads its inputs and writes its outputs once, in eager mode every op does;
+* element-wise work, counted in bytes: norms, rotary, residual adds, the MLP activation,
+  dropout if any, and their backward passes; under torch.compile each chain between GEMMs is
+  one fused kernel that reads its inputs and writes its outputs once, in eager mode every op
+  does;
 * the LM head and the loss over the vocabulary (fp32 logits; nanochat's tanh softcap adds
   passes in eager mode), the embedding gather and its gradient;
 * weight traffic: casting fp32 master weights to the compute dtype each micro-step, casting the
@@ -60,6 +61,7 @@ class MicroStep:
     grad_dtype: str = "fp32"
     compiled: bool = False
     composite_ops: bool = False
+    dropout: float = 0.0
     attention_impl: str = "flash"
     act_ckpt: str = "none"
     head: bool = True
@@ -145,9 +147,14 @@ def _attention(spec: ModelSpec, ms: MicroStep, dev: Device, window: int) -> tupl
         gemm = 2 * dev.gemm_time(
             t, t, hd, precision=ms.precision, elt=ms.act_bytes, batch=b * heads
         )
-        # scores written, masked, softmax read/write, probabilities read by PV: ~12 B/score
-        fwd = gemm + dev.memory_time(12.0 * score_elems, 3)
-        bwd = 2 * gemm + dev.memory_time(16.0 * score_elems, 3)
+        # scores written, masked, softmax read/write, probabilities read by PV: six passes
+        # forward, eight backward, each of one activation-sized element per score; dropout on
+        # the probabilities reads and writes them and writes a 1-byte mask, and its backward
+        # reads the mask again
+        a = ms.act_bytes
+        drop_f, drop_b = (2 * a + 1, 2 * a + 1) if ms.dropout > 0 else (0.0, 0.0)
+        fwd = gemm + dev.memory_time((6 * a + drop_f) * score_elems, 3)
+        bwd = 2 * gemm + dev.memory_time((8 * a + drop_b) * score_elems, 3)
         return (
             Op("attn.core.fwd", "attention", fwd, fwd_flops, 5),
             Op("attn.core.bwd", "attention", bwd, 2 * fwd_flops, 7),
@@ -184,6 +191,11 @@ def _elementwise(spec: ModelSpec, ms: MicroStep, dev: Device) -> tuple[Op, Op]:
     if spec.mlp_bias or spec.attn_bias != "none":  # bias gradients: one more read of dY
         bwd += d + f
     xf, xb, xkf, xkb = _composite(spec, ms) if ms.composite_ops else (0.0, 0.0, 0, 0)
+    if ms.dropout > 0 and not ms.compiled:
+        # eager nn.Dropout on the attention and MLP outputs: read x, write y and a 1-byte
+        # mask; backward reads the gradient and the mask and writes the result. Compiled,
+        # the mask is regenerated from the RNG seed inside the fused kernels (no extra pass).
+        xf, xb, xkf, xkb = xf + 2 * d * (2 * a + 1), xb + 2 * d * (2 * a + 1), xkf + 2, xkb + 2
     kf, kb = kf + xkf, kb + xkb
     return (
         Op("elementwise.fwd", "memory", dev.memory_time(t * (a * fwd + xf), kf), 0, kf),
@@ -278,7 +290,8 @@ def head_ops(spec: ModelSpec, ms: MicroStep, dev: Device) -> list[Op]:
     grad_bytes = DTYPE_BYTES.get(ms.embedding_dtype, 4.0)
     # embedding gathers forward; backward zero-fills and scatter-adds a full gradient per table
     tables = spec.vocab * d + spec.value_embed_layers * spec.vocab * spec.kv_heads * spec.hd
-    embed = dev.memory_time(2 * a * d * t + 2 * grad_bytes * tables / ms.tp, 3)
+    dropout = 2 * (2 * a + 1) * d * t if ms.dropout > 0 and not ms.compiled else 0.0
+    embed = dev.memory_time(2 * a * d * t + 2 * grad_bytes * tables / ms.tp + dropout, 3)
     ops.append(Op("embedding", "memory", embed, 0, 3))
     return ops
 

@@ -56,6 +56,7 @@ class Recipe:
     attention_impl: str = "flash"
     compiled: bool = False
     norm_kernels: str = "fused"  # eager RMSNorm / rotary: fused kernels or chains of tensor ops
+    dropout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def memory_inputs(recipe: Recipe) -> MemoryInputs:
         act_ckpt=recipe.act_ckpt,
         attention_impl=recipe.attention_impl,
         compiled=recipe.compiled,
+        dropout=recipe.dropout,
     )
 
 
@@ -291,6 +293,7 @@ def step_time(
         grad_dtype=recipe.grad_dtype,
         compiled=recipe.compiled,
         composite_ops=recipe.norm_kernels == "composite" and not recipe.compiled,
+        dropout=recipe.dropout,
         attention_impl=recipe.attention_impl,
         act_ckpt=recipe.act_ckpt,
         accum_steps=micro_steps,
