@@ -176,3 +176,30 @@ def test_dev_table_is_predicted():
     report = validate(DEV)
     assert report.summary.n_throughput >= 50
     assert all(r.reason for r in report.rows if r.status == "skipped")
+
+
+def test_sequence_parallel_only_when_plain_tensor_parallel_would_not_fit(tmp_path):
+    """No column says whether a TP run used sequence parallelism: validate assumes plain TP
+    (Megatron-LM's default) unless only SP fits, judged by the memory model (Korthikanti et al.
+    2022: without SP the d_model-wide activations sit whole on every TP rank)."""
+    tp = {**ROW, "n_gpus": "8", "gpus_per_node": "8", "dp": "1", "tp": "8", "gpu": "A100 80GB"}
+    big = {
+        **tp,
+        "id": "long",
+        "n_layer": "24",
+        "d_model": "8192",
+        "n_head": "64",
+        "n_kv_head": "64",
+        "head_dim": "128",
+        "ffn_hidden": "32768",
+        "params_total": "",
+        "extra_embed_params": "",
+        "seq_len": "32768",
+        "micro_batch": "1",
+        "global_batch_tokens": "262144",
+    }
+    rows = [{**tp, "id": "small"}, big]
+    by_id = {r.id: r for r in validate(_write(tmp_path / "r.csv", rows)).rows}
+    assert "sequence_parallel=false" in by_id["small"].assumed
+    assert "sequence_parallel=true" in by_id["long"].assumed
+    assert by_id["long"].predicted_fits

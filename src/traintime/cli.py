@@ -130,6 +130,11 @@ def estimate(
         help="Eager RMSNorm/rotary: fused | composite (tensor-op chains, as in HF and torchtitan).",
     ),
     tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree."),
+    sequence_parallel: bool = typer.Option(
+        None,
+        "--sp/--no-sp",
+        help="Sequence parallelism with --tp: norms and dropout split over the TP ranks (on).",
+    ),
     pp: int = typer.Option(None, "--pp", help="Pipeline-parallel degree."),
     cp: int = typer.Option(
         None, "--cp", help="Context-parallel degree (each sequence split over this many GPUs)."
@@ -196,6 +201,7 @@ def estimate(
         "norm_kernels": norm_kernels,
         "dropout": dropout,
         "tp": tp,
+        "sequence_parallel": sequence_parallel,
         "pp": pp,
         "cp": cp,
         "zero_stage": zero,

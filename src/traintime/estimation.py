@@ -104,6 +104,7 @@ def _layout(train: TrainingSpec, count: int) -> Parallel:
         cp=train.cp,
         zero_stage=train.zero_stage,
         pp_interleave=train.pp_interleave,
+        sequence_parallel=train.sequence_parallel,
         offload=train.offload,
     )
 

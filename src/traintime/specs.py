@@ -188,6 +188,11 @@ class TrainingSpec(_Frozen):
     pp: int = Field(default=1, gt=0, description="pipeline-parallel degree")
     cp: int = Field(default=1, gt=0, description="context-parallel degree")
     pp_interleave: int = Field(default=1, gt=0, description="virtual pipeline stages")
+    sequence_parallel: bool = Field(
+        default=True,
+        description="with tp > 1, split norms, dropout and residual work over the tensor-parallel "
+        "ranks (Korthikanti et al. 2022)",
+    )
     zero_stage: int = Field(default=0, ge=0, le=3, description="0 DDP, 1-3 ZeRO/FSDP")
     offload: Literal["none", "optimizer", "optimizer+params"] = "none"
 
@@ -340,6 +345,7 @@ class Parallel(_Frozen):
     cp: int = Field(default=1, gt=0)
     zero_stage: int = Field(default=0, ge=0, le=3)
     pp_interleave: int = Field(default=1, gt=0)
+    sequence_parallel: bool = True
     offload: Literal["none", "optimizer", "optimizer+params"] = "none"
 
     @property

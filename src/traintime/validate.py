@@ -151,7 +151,9 @@ def row_parallel(row: dict[str, str], assumed: list[str]) -> Parallel:
     if zero is None:
         zero = 0
         assumed.append("zero_stage=0")
-    return build(Parallel, "layout", dp=dp, tp=tp, pp=pp, cp=cp, zero_stage=zero)
+    return build(
+        Parallel, "layout", dp=dp, tp=tp, pp=pp, cp=cp, zero_stage=zero, sequence_parallel=False
+    )
 
 
 def _default(row: dict[str, str], key: str, value: Any, assumed: list[str]) -> Any:
@@ -301,7 +303,10 @@ def predict_row(row: dict[str, str]) -> Prediction:
     gpu = catalog.find_gpu(safe["gpu"])
     spec = row_model(safe, assumed)
     par = row_parallel(safe, assumed)
-    recipe = row_recipe(safe, spec, par, assumed)
+    if par.tp > 1:
+        par, recipe = _sequence_parallel(safe, spec, par, gpu, assumed)
+    else:
+        recipe = row_recipe(safe, spec, par, assumed)
     gpn = _int(safe, "gpus_per_node") or min(par.n_gpus, 8)
     eff = catalog.efficiency()
     links = catalog.links_for(gpu, gpus_per_node=gpn)
@@ -317,6 +322,29 @@ def predict_row(row: dict[str, str]) -> Prediction:
         fits=fits,
         assumed=assumed,
     )
+
+
+_RECOMPUTE = {"none": 0, "selective": 1, "selective-op": 1, "full": 2}
+
+
+def _sequence_parallel(
+    row: dict[str, str], spec: ModelSpec, par: Parallel, gpu: Any, assumed: list[str]
+) -> tuple[Parallel, Recipe]:
+    """No column says whether a tensor-parallel run used sequence parallelism. Like the other
+    settings a row leaves open, choose it as its authors would have, judged by the memory
+    model and never by the outcome: a setup that fits before one that does not, less
+    recompute before more (SP costs no extra communication, recompute a third of a forward),
+    and plain tensor parallelism (Megatron-LM's default; SP arrived in 2022) when both do."""
+    options = []
+    for sp in (False, True):
+        notes = list(assumed)
+        p = par.model_copy(update={"sequence_parallel": sp})
+        recipe = row_recipe(row, spec, p, notes)
+        rank = (not _fits(spec, recipe, p, gpu), _RECOMPUTE.get(recipe.act_ckpt, 2), sp)
+        options.append((rank, p, recipe, [*notes, f"sequence_parallel={str(sp).lower()}"]))
+    _, p, recipe, notes = min(options, key=lambda o: o[0])
+    assumed[:] = notes
+    return p, recipe
 
 
 def _as_measured(allocated_gib: float, kind: str, n_gpus: int) -> float:

@@ -132,3 +132,26 @@ def test_eager_dropout_keeps_one_byte_masks():
     assert masked - plain == pytest.approx(2 * spec.d_model * tokens_layers)
     compiled = _mem("gpt2", micro_batch=8, dropout=0.1, compiled=True).activations
     assert compiled == _mem("gpt2", micro_batch=8, compiled=True).activations
+
+
+def test_sequence_parallel_shards_the_d_model_wide_activations():
+    """Korthikanti et al. 2022, Table 2: per layer, plain TP keeps 10 sbh bytes whole (norm
+    inputs/outputs, residual, dropout masks) and shards the rest; SP shards everything."""
+    spec = find_model("llama-3.1-8b")
+    kw = {"micro_batch": 1, "compiled": False, "model": "llama-3.1-8b"}
+    on = _mem(par=Parallel(tp=8, sequence_parallel=True), **kw).activations
+    off = _mem(par=Parallel(tp=8, sequence_parallel=False), **kw).activations
+    tokens_layers = spec.seq_len * spec.n_layer
+    assert off - on == pytest.approx(2 * 4 * spec.d_model * tokens_layers * (1 - 1 / 8))
+
+
+def test_full_recompute_keeps_one_layer_working_set_under_pipelining():
+    """1F1B: stage 0 holds pp micro-batches' layer inputs, but recomputes one layer of one
+    micro-batch at a time (Narayanan et al. 2021; Korthikanti et al. 2022 section 5)."""
+    kw = {"micro_batch": 1, "compiled": False, "act_ckpt": "full", "model": "llama-3.1-8b"}
+    pp4 = _mem(par=Parallel(pp=4), **kw).activations
+    pp8 = _mem(par=Parallel(pp=8), **kw).activations
+    # doubling pp halves the layers per stage and doubles the micro-batches in flight: the
+    # stored inputs stay the same, and the recompute working set is counted once (counted per
+    # micro-batch in flight, pp8 would hold twice pp4's)
+    assert pp8 == pytest.approx(pp4)

@@ -171,3 +171,14 @@ def test_eager_attention_traffic_scales_with_the_activation_dtype():
     bf16 = _step(**kw, precision="bf16").breakdown_s["attention"]
     fp32 = _step(**kw, precision="fp32").breakdown_s["attention"]
     assert fp32 > 2 * bf16
+
+
+def test_sequence_parallel_splits_the_norm_and_residual_work():
+    """Korthikanti et al. 2022: with SP each TP rank runs LayerNorm, dropout and residual adds
+    on 1/tp of the tokens; the TP communication has the same volume (all-gather +
+    reduce-scatter instead of all-reduce)."""
+    par = {"tp": 8, "dp": 1}
+    on = _step("llama-3.1-8b", "h100", par=Parallel(**par, sequence_parallel=True))
+    off = _step("llama-3.1-8b", "h100", par=Parallel(**par, sequence_parallel=False))
+    assert on.breakdown_s["memory"] < off.breakdown_s["memory"]
+    assert on.breakdown_s["communication"] == pytest.approx(off.breakdown_s["communication"])

@@ -144,18 +144,38 @@ def _activation_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs, seq: int
     return a * elems + internals
 
 
+def _replicated_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs) -> float:
+    """The d_model-wide part of a layer's saved activations, which sequence parallelism shards
+    and plain tensor parallelism keeps whole on every rank."""
+    a = 4.0 if m.precision in ("fp32", "tf32") else 2.0
+    if m.act_ckpt == "selective-op":  # the block input
+        return a * spec.d_model
+    d = spec.d_model
+    norms = 2 * d if m.compiled else 4 * d
+    masks = 2 * d if m.dropout > 0 and not m.compiled else 0
+    return a * norms + masks
+
+
 def activation_bytes(spec: ModelSpec, m: MemoryInputs, par: Parallel) -> float:
     """Activations saved for backward on the busiest GPU (pipeline stage 0)."""
     tokens = m.micro_batch * spec.seq_len / par.cp
     layers = -(-spec.n_layer // par.pp)
     per_layer = _activation_bytes_per_token_layer(spec, m, spec.seq_len) * tokens / par.tp
     a = 4.0 if m.precision in ("fp32", "tf32") else 2.0
-    if m.act_ckpt == "full":
-        stored = layers * a * spec.d_model * tokens / par.tp + per_layer
-    else:
-        stored = layers * per_layer
+    replicated = 1.0
+    if par.tp > 1 and not par.sequence_parallel:
+        # without sequence parallelism the d_model-wide tensors (norm inputs and outputs,
+        # residual stream, dropout masks, a checkpointed layer input) sit whole on every
+        # tensor-parallel rank (Korthikanti et al. 2022, Table 2: 10 sbh unsharded)
+        replicated = float(par.tp)
+        per_layer += _replicated_bytes_per_token_layer(spec, m) * tokens * (1 - 1 / par.tp)
     in_flight = par.pp if par.pp > 1 else 1  # 1F1B: stage 0 holds pp micro-batches
-    return stored * in_flight
+    if m.act_ckpt == "full":
+        # every in-flight micro-batch keeps its layer inputs; one layer's full activations
+        # exist only while that layer is recomputed for the micro-batch in backward
+        inputs = layers * a * spec.d_model * tokens / par.tp * replicated
+        return inputs * in_flight + per_layer
+    return layers * per_layer * in_flight
 
 
 def logits_bytes(spec: ModelSpec, m: MemoryInputs, par: Parallel) -> float:

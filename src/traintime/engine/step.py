@@ -288,6 +288,7 @@ def step_time(
         layers=layers,
         tp=par.tp,
         cp=par.cp,
+        sequence_parallel=par.sequence_parallel,
         precision="bf16" if fp8 else recipe.precision,
         param_dtype=recipe.param_dtype,
         grad_dtype=recipe.grad_dtype,
