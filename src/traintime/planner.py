@@ -100,7 +100,15 @@ def _layouts(p: Problem) -> Iterable[tuple[Parallel, bool]]:
         per_node = p.links.gpus_per_node
         for tp in (2, 4, 8):
             if tp <= min(p.n_gpus, per_node) and p.n_gpus % tp == 0 and p.spec.n_head % tp == 0:
-                yield Parallel(dp=p.n_gpus // tp, tp=tp, zero_stage=1 if p.n_gpus > tp else 0), True
+                yield (
+                    Parallel(
+                        dp=p.n_gpus // tp,
+                        tp=tp,
+                        zero_stage=1 if p.n_gpus > tp else 0,
+                        sequence_parallel=p.base.sequence_parallel,
+                    ),
+                    True,
+                )
         for pp in (2, 4, 8):
             if p.n_gpus % pp == 0 and p.spec.n_layer >= pp:
                 yield Parallel(dp=p.n_gpus // pp, pp=pp, zero_stage=1 if p.n_gpus > pp else 0), True
