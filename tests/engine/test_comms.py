@@ -92,3 +92,16 @@ def test_geforce_without_p2p_bounces_through_the_host():
     gpu = find_gpu("4090")
     links = make_links(gpu, gpus_per_node=2, node=None, fabric=None, eff=eff)
     assert links.intra_gbs == pytest.approx(gpu.host_link_gbs * eff.pcie_efficiency / 2)
+
+
+def test_all_reduce_across_many_nodes_takes_the_tree_when_latency_bound():
+    """NCCL 2.4 double binary trees: a small all-reduce over 1,024 nodes pays ~2 log2(1024)
+    network hops, not the ring's 2 x 8,191 steps (Jeaugey 2019)."""
+    links = _links(intra_step_us=3.4, inter_step_us=14.0)
+    eff = efficiency()
+    n = 8 * 1024
+    small = collective_time(1e3, n, kind="all_reduce", links=links, eff=eff, spans_nodes=True)
+    ring_latency = (eff.base_latency_us + 2 * (n - 1) * 14.0) * 1e-6
+    assert small < ring_latency / 50
+    rs = collective_time(1e3, n, kind="reduce_scatter", links=links, eff=eff, spans_nodes=True)
+    assert rs > small  # reduce-scatter and all-gather stay rings

@@ -9,10 +9,13 @@ intra-node bus bandwidth: nccl-tests on 8 x A100 nodes with 4 x HDR (100 GB/s pe
 85-96 GB/s all-reduce bus bandwidth across nodes (nccl-tests issue #119), not the 12.5 GB/s of
 one GPU's share. A data-parallel group that holds one GPU per node (tensor parallel filling the
 node) gets one GPU's share. Latency follows NCCL's own model (src/graph/tuning.cc): a base cost
-plus a per-step cost for each of the ring's steps.
+plus a per-step cost for each of the ring's steps; an all-reduce across nodes takes NCCL's tree
+when its log-depth latency is lower.
 """
 
 from __future__ import annotations
+
+import math
 
 from traintime.specs import Efficiency, FabricSpec, GpuSpec, Links, NodeSpec
 
@@ -40,8 +43,23 @@ def collective_time(
     else:
         bw, step_us = links.intra_gbs, links.intra_step_us
     steps = factor * (n - 1)
-    latency = (eff.base_latency_us + steps * step_us) * 1e-6
-    return factor * (n - 1) / n * nbytes / (bw * 1e9) + latency
+    latency = eff.base_latency_us + steps * step_us
+    if kind == "all_reduce" and spans_nodes:
+        latency = min(latency, _tree_latency_us(n, links, eff))
+    return factor * (n - 1) / n * nbytes / (bw * 1e9) + latency * 1e-6
+
+
+def _tree_latency_us(n: int, links: Links, eff: Efficiency) -> float:
+    """NCCL's double binary tree all-reduce across nodes: up and down a chain of the node's
+    GPUs and a tree of depth log2(nodes) between them, instead of the ring's 2(n-1) steps;
+    NCCL picks it when it is faster (latency-bound sizes, many nodes). Its bandwidth term
+    matches the ring's (Jeaugey 2019, NVIDIA blog "Massively Scale Your Deep Learning Training
+    with NCCL 2.4"; NCCL src/graph/tuning.cc)."""
+    per_node = max(1, min(links.gpus_per_node, n))
+    nodes = max(1, -(-n // per_node))
+    depth = max(1, math.ceil(math.log2(nodes))) if nodes > 1 else 0
+    hops = (per_node - 1) * links.intra_step_us + depth * links.inter_step_us
+    return eff.base_latency_us + 2 * hops
 
 
 def _p2p_capable(gpu: GpuSpec) -> bool:
