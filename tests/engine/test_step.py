@@ -149,15 +149,16 @@ def test_composite_norm_and_rotary_cost_only_eager_rmsnorm_models():
     assert gpt2[0] == gpt2[1]  # LayerNorm and learned positions: nothing to add
 
 
-def test_dropout_costs_eager_passes_and_nothing_compiled():
+def test_dropout_costs_eager_passes_and_only_its_mask_compiled():
     """Eager nn.Dropout reads, writes and stores a 1-byte mask (and reads it back in
-    backward); under torch.compile the mask is regenerated from the RNG seed inside fused
-    kernels (PyTorch Inductor's philox-based rand)."""
+    backward); under torch.compile the draw fuses into neighbouring kernels and only the
+    saved mask's write and read remain."""
     base = {"model": "gpt2", "gpu": "a100", "micro_batch": 8}
     eager = [_step(**base, dropout=p).step_time_s for p in (0.0, 0.1)]
     compiled = [_step(**base, dropout=p, compiled=True).step_time_s for p in (0.0, 0.1)]
     assert eager[1] > eager[0] * 1.01
-    assert compiled[1] == compiled[0]
+    assert compiled[0] < compiled[1] < compiled[0] * 1.02
+    assert compiled[1] - compiled[0] < eager[1] - eager[0]
     with_eager_attention = [
         _step(**base, dropout=p, attention_impl="eager").step_time_s for p in (0.0, 0.1)
     ]

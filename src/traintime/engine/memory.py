@@ -134,7 +134,8 @@ def _activation_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs, seq: int
     internals = a * attn_out + 4.0 * spec.n_head  # attention output + fp32 log-sum-exp
     if m.attention_impl == "eager":
         internals += a * spec.n_head * seq  # the softmax probabilities, T keys per query
-    if m.dropout > 0 and not m.compiled:  # eager dropout keeps 1-byte masks for backward
+    if m.dropout > 0:  # dropout keeps 1-byte masks for backward (fused attention kernels
+        # regenerate theirs from the RNG state; eager attention keeps the T x T one)
         internals += 2 * d + (spec.n_head * seq if m.attention_impl == "eager" else 0)
     if m.act_ckpt == "selective":
         internals = 0.0
@@ -152,7 +153,7 @@ def _replicated_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs) -> float
         return a * spec.d_model
     d = spec.d_model
     norms = 2 * d if m.compiled else 4 * d
-    masks = 2 * d if m.dropout > 0 and not m.compiled else 0
+    masks = 2 * d if m.dropout > 0 else 0
     return a * norms + masks
 
 

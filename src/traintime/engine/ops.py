@@ -196,11 +196,16 @@ def _elementwise(spec: ModelSpec, ms: MicroStep, dev: Device) -> tuple[Op, Op]:
     if spec.mlp_bias or spec.attn_bias != "none":  # bias gradients: one more read of dY
         bwd += d + f
     xf, xb, xkf, xkb = _composite(spec, ms) if ms.composite_ops else (0.0, 0.0, 0, 0)
-    if ms.dropout > 0 and not ms.compiled:
-        # eager nn.Dropout on the attention and MLP outputs: read x, write y and a 1-byte
-        # mask; backward reads the gradient and the mask and writes the result. Compiled,
-        # the mask is regenerated from the RNG seed inside the fused kernels (no extra pass).
-        xf, xb, xkf, xkb = xf + 2 * d * (2 * a + 1), xb + 2 * d * (2 * a + 1), xkf + 2, xkb + 2
+    if ms.dropout > 0:
+        # nn.Dropout on the attention and MLP outputs keeps a 1-byte mask for backward. Eager:
+        # read x, write y and the mask; backward reads the gradient and the mask and writes
+        # the result. Compiled, the random draw and the scaling fuse into the neighbouring
+        # kernels, which only add writing the mask forward and reading it backward (AOTAutograd
+        # saves random ops' results rather than recomputing them, functionalize_rng_ops off).
+        per = 2 * a + 1 if not ms.compiled else 1.0
+        xf, xb = xf + 2 * d * per, xb + 2 * d * per
+        if not ms.compiled:
+            xkf, xkb = xkf + 2, xkb + 2
     kf, kb = kf + xkf, kb + xkb
     return (
         Op("elementwise.fwd", "memory", dev.memory_time(t * (a * fwd + xf), kf), 0, kf),
@@ -296,7 +301,9 @@ def head_ops(spec: ModelSpec, ms: MicroStep, dev: Device) -> list[Op]:
     grad_bytes = DTYPE_BYTES.get(ms.embedding_dtype, 4.0)
     # embedding gathers forward; backward zero-fills and scatter-adds a full gradient per table
     tables = spec.vocab * d + spec.value_embed_layers * spec.vocab * spec.kv_heads * spec.hd
-    dropout = 2 * (2 * a + 1) * d * t if ms.dropout > 0 and not ms.compiled else 0.0
+    dropout = 0.0
+    if ms.dropout > 0:  # embedding dropout, as on the residual branches
+        dropout = 2 * (2 * a + 1 if not ms.compiled else 1.0) * d * t
     embed = dev.memory_time(2 * a * d * t + 2 * grad_bytes * tables / ms.tp + dropout, 3)
     ops.append(Op("embedding", "memory", embed, 0, 3))
     return ops
