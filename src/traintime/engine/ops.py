@@ -149,13 +149,11 @@ def _attention(spec: ModelSpec, ms: MicroStep, dev: Device, window: int) -> tupl
             t, t, hd, precision=ms.precision, elt=ms.act_bytes, batch=b * heads
         )
         # scores written, masked, softmax read/write, probabilities read by PV: six passes
-        # forward, eight backward, each of one activation-sized element per score; dropout on
-        # the probabilities reads and writes them and writes a 1-byte mask, and its backward
-        # reads the mask again
-        a = ms.act_bytes
-        drop_f, drop_b = (2 * a + 1, 2 * a + 1) if ms.dropout > 0 else (0.0, 0.0)
-        fwd = gemm + dev.memory_time((6 * a + drop_f) * score_elems, 3)
-        bwd = 2 * gemm + dev.memory_time((8 * a + drop_b) * score_elems, 3)
+        # forward, eight backward, each of one activation-sized element per score, plus any
+        # dropout on the probabilities
+        a, drop = ms.act_bytes, _dropout_bytes(ms)
+        fwd = gemm + dev.memory_time((6 * a + drop) * score_elems, 3)
+        bwd = 2 * gemm + dev.memory_time((8 * a + drop) * score_elems, 3)
         return (
             Op("attn.core.fwd", "attention", fwd, fwd_flops, 5),
             Op("attn.core.bwd", "attention", bwd, 2 * fwd_flops, 7),
@@ -196,14 +194,8 @@ def _elementwise(spec: ModelSpec, ms: MicroStep, dev: Device) -> tuple[Op, Op]:
     if spec.mlp_bias or spec.attn_bias != "none":  # bias gradients: one more read of dY
         bwd += d + f
     xf, xb, xkf, xkb = _composite(spec, ms) if ms.composite_ops else (0.0, 0.0, 0, 0)
-    if ms.dropout > 0:
-        # nn.Dropout on the attention and MLP outputs keeps a 1-byte mask for backward. Eager:
-        # read x, write y and the mask; backward reads the gradient and the mask and writes
-        # the result. Compiled, the random draw and the scaling fuse into the neighbouring
-        # kernels, which only add writing the mask forward and reading it backward (AOTAutograd
-        # saves random ops' results rather than recomputing them, functionalize_rng_ops off).
-        per = 2 * a + 1 if not ms.compiled else 1.0
-        xf, xb = xf + 2 * d * per, xb + 2 * d * per
+    if ms.dropout > 0:  # on the attention and MLP outputs
+        xf, xb = xf + 2 * d * _dropout_bytes(ms), xb + 2 * d * _dropout_bytes(ms)
         if not ms.compiled:
             xkf, xkb = xkf + 2, xkb + 2
     kf, kb = kf + xkf, kb + xkb
@@ -211,6 +203,18 @@ def _elementwise(spec: ModelSpec, ms: MicroStep, dev: Device) -> tuple[Op, Op]:
         Op("elementwise.fwd", "memory", dev.memory_time(t * (a * fwd + xf), kf), 0, kf),
         Op("elementwise.bwd", "memory", dev.memory_time(t * (a * bwd + xb), kb), 0, kb),
     )
+
+
+def _dropout_bytes(ms: MicroStep) -> float:
+    """Bytes per dropped element, forward and again backward. Dropout keeps a 1-byte mask for
+    backward; eager ``nn.Dropout`` also reads x and writes y (backward: reads the gradient and
+    the mask, writes the result). Compiled, the random draw and the scaling fuse into the
+    neighbouring kernels and only the mask's write and read remain: AOTAutograd saves random
+    ops' results rather than recomputing them (``functionalize_rng_ops`` off by default,
+    torch/_functorch/config.py)."""
+    if ms.dropout <= 0:
+        return 0.0
+    return 1.0 if ms.compiled else 2 * ms.act_bytes + 1
 
 
 def _composite(spec: ModelSpec, ms: MicroStep) -> tuple[float, float, int, int]:
@@ -301,9 +305,7 @@ def head_ops(spec: ModelSpec, ms: MicroStep, dev: Device) -> list[Op]:
     grad_bytes = DTYPE_BYTES.get(ms.embedding_dtype, 4.0)
     # embedding gathers forward; backward zero-fills and scatter-adds a full gradient per table
     tables = spec.vocab * d + spec.value_embed_layers * spec.vocab * spec.kv_heads * spec.hd
-    dropout = 0.0
-    if ms.dropout > 0:  # embedding dropout, as on the residual branches
-        dropout = 2 * (2 * a + 1 if not ms.compiled else 1.0) * d * t
+    dropout = 2 * _dropout_bytes(ms) * d * t  # on the embeddings, forward and backward
     embed = dev.memory_time(2 * a * d * t + 2 * grad_bytes * tables / ms.tp + dropout, 3)
     ops.append(Op("embedding", "memory", embed, 0, 3))
     return ops
