@@ -47,6 +47,41 @@ def _by_class(report: Report) -> list[str]:
     return lines
 
 
+_STACKS = (
+    ("llm-foundry / Composer", ("foundry", "composer")),
+    ("nanochat and forks", ("nanochat",)),
+    ("llm.c", ("llm.c",)),
+    ("Megatron / DeepSpeed", ("megatron", "deepspeed")),
+    ("nanoGPT-style PyTorch", ("nanogpt", "pytorch")),
+)
+
+
+def _by_stack(report: Report, csv_path: Path) -> list[str]:
+    """The error by training code base (the framework column), to show where it concentrates."""
+    import csv
+
+    with csv_path.open(newline="") as f:
+        framework = {r["id"]: (r.get("framework") or "").lower() for r in csv.DictReader(f)}
+    groups: dict[str, list[float]] = defaultdict(list)
+    for row in report.rows:
+        if row.status != "used" or row.throughput_error is None:
+            continue
+        text = framework.get(row.id, "")
+        stack = next((name for name, keys in _STACKS if any(k in text for k in keys)), "other")
+        groups[stack].append(row.throughput_error)
+    lines = [
+        "| code base | rows | MdAPE | median signed error | within +-25% |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for stack, errs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        within = sum(abs(e) <= 0.25 for e in errs) / len(errs)
+        lines.append(
+            f"| {stack} | {len(errs)} | {statistics.median(abs(e) for e in errs):.1%} | "
+            f"{statistics.median(errs):+.1%} | {within:.0%} |"
+        )
+    return ["## By code base", "", *lines, ""]
+
+
 def _strict(report: Report, csv_path: Path) -> list[str]:
     """The summary without the rows whose notes flag a caveat (DOUBTFUL, LOW CONFIDENCE, ...)."""
     import csv
@@ -324,6 +359,7 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
         "",
         *_by_class(report),
         "",
+        *_by_stack(report, csv_path),
         *_external(),
         *_scaling(csv_path),
         "## Where the model misses, and why we think so",
