@@ -203,3 +203,22 @@ def test_sequence_parallel_only_when_plain_tensor_parallel_would_not_fit(tmp_pat
     assert "sequence_parallel=false" in by_id["small"].assumed
     assert "sequence_parallel=true" in by_id["long"].assumed
     assert by_id["long"].predicted_fits
+
+
+def test_torchtitan_and_hf_eager_norms_are_tensor_op_chains(tmp_path):
+    """torchtitan and Hugging Face write RMSNorm and rotary as tensor ops (fp32 upcast, square,
+    mean, rsqrt, ...), which eager mode runs as separate kernels; torch.compile fuses them."""
+    llama = {**ROW, "ffn_act": "swiglu", "extra_embed_params": "", "compiled": "false"}
+    rows = [
+        {**llama, "id": "other"},
+        {**llama, "id": "titan", "framework": "torchtitan (FSDP2)"},
+        {**llama, "id": "hf", "framework": "Hugging Face Transformers Trainer"},
+        {**llama, "id": "titan-compiled", "framework": "torchtitan", "compiled": "true"},
+        {**llama, "id": "other-compiled", "compiled": "true"},
+    ]
+    tps = {
+        r.id: r.predicted_tokens_per_sec_per_gpu
+        for r in validate(_write(tmp_path / "r.csv", rows)).rows
+    }
+    assert tps["titan"] < tps["other"] and tps["hf"] == pytest.approx(tps["titan"])
+    assert tps["titan-compiled"] == pytest.approx(tps["other-compiled"])

@@ -183,6 +183,16 @@ def _checkpointing(row: dict[str, str]) -> str:
     return ckpt
 
 
+_COMPOSITE_NORMS = re.compile(r"torchtitan|hugging ?face|\btransformers\b|\bhf\b|litgpt|lit-gpt")
+
+
+def _norm_kernels(row: dict[str, str]) -> str:
+    """How the code base runs RMSNorm and rotary in eager mode: torchtitan, Hugging Face
+    Transformers and LitGPT write them as chains of tensor ops (fp32 upcast, square, mean,
+    rsqrt, scale; rotate-half or complex rotary); other code bases use fused kernels."""
+    return "composite" if _COMPOSITE_NORMS.search((row.get("framework") or "").lower()) else "fused"
+
+
 def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel, assumed: list[str]) -> Recipe:
     precision = _default(row, "precision", "bf16", assumed)
     optimizer = _default(row, "optimizer", "adamw", assumed)
@@ -204,6 +214,7 @@ def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel, assumed: lis
         act_ckpt=_checkpointing(row),
         attention_impl=_attention_kernel(row, assumed),
         compiled=compiled,
+        norm_kernels=_norm_kernels(row),
         **_dtype_layout(row, par, precision),
     )
     if micro is None or not (row.get("act_ckpt") or "").strip():
