@@ -41,21 +41,37 @@ def test_breakdown_adds_up():
     ckpt=st.sampled_from(["none", "selective", "full"]),
     impl=st.sampled_from(["flash", "sdpa", "eager"]),
     compiled=st.booleans(),
+    norms=st.sampled_from(["fused", "composite"]),
+    dropout=st.sampled_from([0.0, 0.1]),
 )
-def test_never_faster_than_executed_flops_at_peak(model, gpu, micro, ckpt, impl, compiled):
+def test_never_faster_than_executed_flops_at_peak(
+    model, gpu, micro, ckpt, impl, compiled, norms, dropout
+):
     g = find_gpu(gpu)
     st_ = _step(
-        model, gpu, micro_batch=micro, act_ckpt=ckpt, attention_impl=impl, compiled=compiled
+        model,
+        gpu,
+        micro_batch=micro,
+        act_ckpt=ckpt,
+        attention_impl=impl,
+        compiled=compiled,
+        norm_kernels=norms,
+        dropout=dropout,
     )
     peak = max(v for v in g.peak_tflops.values() if v) * 1e12
     assert st_.step_time_s >= st_.executed_flops / peak
 
 
 @settings(max_examples=25, deadline=None)
-@given(model=st.sampled_from(MODELS), gpu=st.sampled_from(GPUS), micro=st.sampled_from([1, 2, 4]))
-def test_checkpointing_never_makes_a_step_faster(model, gpu, micro):
+@given(
+    model=st.sampled_from(MODELS),
+    gpu=st.sampled_from(GPUS),
+    micro=st.sampled_from([1, 2, 4]),
+    dropout=st.sampled_from([0.0, 0.1]),
+)
+def test_checkpointing_never_makes_a_step_faster(model, gpu, micro, dropout):
     times = {
-        c: _step(model, gpu, micro_batch=micro, act_ckpt=c).step_time_s
+        c: _step(model, gpu, micro_batch=micro, act_ckpt=c, dropout=dropout).step_time_s
         for c in ("none", "selective", "selective-op", "full")
     }
     assert times["none"] <= times["selective"] <= times["full"]
