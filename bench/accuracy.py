@@ -14,11 +14,12 @@ import datetime as dt
 import statistics
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from traintime.catalog import find_gpu
 from traintime.tables import throughput_cells
-from traintime.validate import Report, validate
+from traintime.validate import Report, RowResult, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared" / "validation" / "runs_dev.csv"
@@ -28,16 +29,24 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.1%}"
 
 
-def _by_class(report: Report) -> list[str]:
+def _errors_by(report: Report, key: Callable[[RowResult], str]) -> dict[str, list[float]]:
+    """Throughput errors of the rows in the summary, grouped by ``key``."""
     groups: dict[str, list[float]] = defaultdict(list)
     for row in report.rows:
-        if row.status != "used" or row.throughput_error is None:
-            continue
-        try:
-            cls = find_gpu(row.gpu).device_class
-        except Exception:  # noqa: BLE001 - a row's GPU already resolved once
-            cls = "other"
-        groups[cls].append(row.throughput_error)
+        if row.status == "used" and row.throughput_error is not None:
+            groups[key(row)].append(row.throughput_error)
+    return groups
+
+
+def _device_class(row: RowResult) -> str:
+    try:
+        return find_gpu(row.gpu).device_class
+    except Exception:  # noqa: BLE001 - a row's GPU already resolved once
+        return "other"
+
+
+def _by_class(report: Report) -> list[str]:
+    groups = _errors_by(report, _device_class)
     lines = ["| GPU class | rows | MdAPE | median signed error |", "|---|---:|---:|---:|"]
     for cls, errs in sorted(groups.items()):
         lines.append(
@@ -62,13 +71,12 @@ def _by_stack(report: Report, csv_path: Path) -> list[str]:
 
     with csv_path.open(newline="") as f:
         framework = {r["id"]: (r.get("framework") or "").lower() for r in csv.DictReader(f)}
-    groups: dict[str, list[float]] = defaultdict(list)
-    for row in report.rows:
-        if row.status != "used" or row.throughput_error is None:
-            continue
+
+    def stack(row: RowResult) -> str:
         text = framework.get(row.id, "")
-        stack = next((name for name, keys in _STACKS if any(k in text for k in keys)), "other")
-        groups[stack].append(row.throughput_error)
+        return next((name for name, keys in _STACKS if any(k in text for k in keys)), "other")
+
+    groups = _errors_by(report, stack)
     lines = [
         "| code base | rows | MdAPE | median signed error | within +-25% |",
         "|---|---:|---:|---:|---:|",

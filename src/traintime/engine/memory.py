@@ -121,8 +121,13 @@ def _parameter_classes(spec: ModelSpec, par: Parallel) -> tuple[float, float, fl
     return per_stage_blocks / shard, head / shard, tables / shard
 
 
+def _act_bytes(m: MemoryInputs) -> float:
+    """Bytes of one activation (and compute-dtype weight) element: 4 in fp32/tf32, else 2."""
+    return 4.0 if m.precision in ("fp32", "tf32") else 2.0
+
+
 def _activation_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs, seq: int) -> float:
-    a = 4.0 if m.precision in ("fp32", "tf32") else 2.0
+    a = _act_bytes(m)
     d, hd = spec.d_model, spec.hd
     qkv = (spec.n_head + 2 * spec.kv_heads) * hd
     attn_out = spec.n_head * hd
@@ -148,7 +153,7 @@ def _activation_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs, seq: int
 def _replicated_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs) -> float:
     """The d_model-wide part of a layer's saved activations, which sequence parallelism shards
     and plain tensor parallelism keeps whole on every rank."""
-    a = 4.0 if m.precision in ("fp32", "tf32") else 2.0
+    a = _act_bytes(m)
     if m.act_ckpt == "selective-op":  # the block input
         return a * spec.d_model
     d = spec.d_model
@@ -162,7 +167,7 @@ def activation_bytes(spec: ModelSpec, m: MemoryInputs, par: Parallel) -> float:
     tokens = m.micro_batch * spec.seq_len / par.cp
     layers = -(-spec.n_layer // par.pp)
     per_layer = _activation_bytes_per_token_layer(spec, m, spec.seq_len) * tokens / par.tp
-    a = 4.0 if m.precision in ("fp32", "tf32") else 2.0
+    a = _act_bytes(m)
     replicated = 1.0
     if par.tp > 1 and not par.sequence_parallel:
         # without sequence parallelism the d_model-wide tensors (norm inputs and outputs,
@@ -193,7 +198,7 @@ def peak_memory(
     p = _b(m.param_dtype, "fp32")
     g = _b(m.grad_dtype, m.param_dtype)
     e = _b(m.embedding_dtype, m.param_dtype)
-    c = 4.0 if m.precision in ("fp32", "tf32") else 2.0
+    c = _act_bytes(m)
     dense = blocks + head
     s_dense = _b(m.state_dtype, m.master_dtype or m.param_dtype)
     s_table = _b(m.state_dtype, m.master_dtype or m.embedding_dtype or m.param_dtype)

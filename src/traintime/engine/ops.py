@@ -171,13 +171,18 @@ def _attention(spec: ModelSpec, ms: MicroStep, dev: Device, window: int) -> tupl
     )
 
 
+def _norm_width(spec: ModelSpec, ms: MicroStep) -> float:
+    """The d_model-wide work one rank does per token: all of it, or its 1/tp share under
+    sequence parallelism (Korthikanti et al. 2022, section 4.2.2)."""
+    return spec.d_model / ms.tp if ms.sequence_parallel else float(spec.d_model)
+
+
 def _elementwise(spec: ModelSpec, ms: MicroStep, dev: Device) -> tuple[Op, Op]:
     """Norms, rotary, residual adds and the activation of one block, forward and backward. With
     sequence parallelism each tensor-parallel rank runs the d_model-wide work (norms, residual
     adds, dropout) on its 1/tp share of the tokens (Korthikanti et al. 2022, section 4.2.2);
     without it every rank repeats that work on all tokens."""
-    a, t = ms.act_bytes, ms.tokens
-    d = spec.d_model / ms.tp if ms.sequence_parallel else spec.d_model
+    a, t, d = ms.act_bytes, ms.tokens, _norm_width(spec, ms)
     f = spec.ffn_hidden / ms.tp
     qk = (spec.n_head + spec.kv_heads) * spec.hd / ms.tp
     gated = spec.gated
@@ -230,8 +235,7 @@ def _composite(spec: ModelSpec, ms: MicroStep) -> tuple[float, float, int, int]:
       ``10a`` bytes per element of q and k forward instead of ``2a``, ``8a`` backward.
     Measured: torchtitan's Llama 3.1 8B on 8 x H100 runs 16% faster under torch.compile
     (5,762 -> 6,667 tokens/s/GPU, docs/performance.md), which fuses these chains."""
-    a = ms.act_bytes
-    d = spec.d_model / ms.tp if ms.sequence_parallel else spec.d_model
+    a, d = ms.act_bytes, _norm_width(spec, ms)
     qk = (spec.n_head + spec.kv_heads) * spec.hd / ms.tp
     fwd = bwd = 0.0
     kf = kb = 0
