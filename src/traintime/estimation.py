@@ -272,7 +272,7 @@ def _compose(
     return Estimate(
         model=ModelReport(name=spec.name, spec=spec, params=params, flops_per_token=flops),
         training=_training_report(used, schedule, flops, notes),
-        hardware=_hardware_report(hw, train, flops.executed * schedule.tokens),
+        hardware=_hardware_report(hw, train, flops.executed * schedule.tokens, spec, par),
         throughput=_throughput(step, flops, hw, train, par, recipe.micro_batch, links),
         time=_time(step.step_time_s * schedule.steps),
         memory=_memory_report(spec, recipe, par, hw),
@@ -462,7 +462,35 @@ def _time(seconds: float) -> TimeReport:
     )
 
 
-def _hardware_report(hw: HardwareSpec, train: TrainingSpec, executed: float) -> HardwareReport:
+def _alignment_notes(spec: ModelSpec, hw: HardwareSpec, train: TrainingSpec, tp: int) -> list[str]:
+    """Feature widths whose rows are not 16-byte aligned run their GEMMs at a fraction of the
+    tensor-core rate (engine.device); say which, and the padded width that avoids it."""
+    eff = catalog.efficiency()
+    dev = Device(hw.gpu, eff)
+    block = 1.0 if train.precision == "fp8" else 2.0  # the LM head stays in bf16 under fp8
+    widths = {
+        "vocabulary": (spec.vocab, 2.0),
+        "d_model": (spec.d_model, block),
+        "ffn_hidden": (spec.ffn_hidden, block),
+    }
+    notes = []
+    for name, (width, elt) in widths.items():
+        vector = max(1, round(16 / elt))
+        if dev.aligned(width // tp, precision=train.precision, elt=elt):
+            continue
+        padded = -(-width // (vector * tp)) * vector * tp
+        per_rank = f" / tp {tp}" if tp > 1 else ""
+        notes.append(
+            f"{name} {width}{per_rank} is not a multiple of {vector}: its GEMMs load unaligned "
+            f"rows at {eff.gemm_unaligned_fraction:.0%} of the tensor-core rate (padding to "
+            f"{padded} avoids it)"
+        )
+    return notes
+
+
+def _hardware_report(
+    hw: HardwareSpec, train: TrainingSpec, executed: float, spec: ModelSpec, par: Parallel
+) -> HardwareReport:
     precision = usable_precision(hw.gpu, train.precision)
     peak = hw.gpu.peak(precision)
     notes = []
@@ -470,6 +498,7 @@ def _hardware_report(hw: HardwareSpec, train: TrainingSpec, executed: float) -> 
         notes.append(f"{hw.gpu.name} has no {train.precision} tensor rate; using {precision}")
     if peak is None:
         notes.append(f"{hw.gpu.name} has no known {train.precision} rate")
+    notes += _alignment_notes(spec, hw, train, par.tp)
     floor = executed / (peak * TFLOP * hw.count) / HOUR if peak else None
     return HardwareReport(
         gpu=hw.gpu,

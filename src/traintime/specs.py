@@ -302,6 +302,7 @@ class Efficiency(_Frozen):
     gemm_tile_n: int = Field(gt=0)
     gemm_tile_latency_us: float = Field(ge=0)
     gemm_ceiling_k: int = Field(gt=0)
+    gemm_unaligned_fraction: float = Field(gt=0, le=1)
     fa2_fraction: float = Field(gt=0, le=1)
     fa2_on_hopper_fraction: float = Field(gt=0, le=1)
     fa3_fraction: float = Field(gt=0, le=1)

@@ -49,6 +49,22 @@ def test_wave_quantization(h100):
     assert h100.wave_efficiency(132 * 128, 128, 256) == 1.0
 
 
+def test_unaligned_rows_halve_the_tensor_core_rate(h100):
+    # GPT-2's 50257-token vocabulary: rows of 50257 bf16 elements are not 16-byte aligned;
+    # Horace He (2024) measured an odd innermost dimension over 2x slower in bf16
+    assert h100.aligned(50304, 768, precision="bf16", elt=2)
+    assert not h100.aligned(50257, 768, precision="bf16", elt=2)
+    assert not h100.aligned(50264, 768, precision="fp8", elt=1)  # fp8 needs 16 elements
+    ok = h100.gemm_time(8192, 50304, 768, precision="bf16", elt=2)
+    odd = h100.gemm_time(8192, 50257, 768, precision="bf16", elt=2, aligned=False)
+    assert odd / ok == pytest.approx(1 / efficiency().gemm_unaligned_fraction, rel=0.01)
+
+
+def test_alignment_only_matters_on_tensor_cores():
+    # a GTX 1080 Ti computes bf16 requests in fp32 on its SIMT cores: no 16-byte vector tiles
+    assert Device(find_gpu("gtx 1080 ti"), efficiency()).aligned(50257, precision="bf16", elt=2)
+
+
 def test_precision_fallbacks():
     assert usable_precision(find_gpu("v100"), "bf16") == "fp16"
     assert usable_precision(find_gpu("gtx 1080 ti"), "bf16") == "fp32"  # fp16 runs at 1/64

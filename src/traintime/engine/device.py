@@ -7,7 +7,9 @@ matmul ceiling (catalog) times two shape effects (NVIDIA, "Matrix Multiplication
 User's Guide"): *wave quantization*, output tiles spread over the SMs in whole waves (cuBLAS
 splits K across SMs when there are too few tiles), and each tile's fixed pipeline-fill latency,
 worth ``k0 = latency x per-SM rate / (2 tile_m tile_n)`` of K: efficiency ``K / (K + k0)``,
-relative to the same factor at the size the catalog ceiling was measured at.
+relative to the same factor at the size the catalog ceiling was measured at. Tensor-core
+kernels also need every stored row 16-byte aligned; a feature dimension that is not (GPT-2's
+50257-token vocabulary) runs at ``gemm_unaligned_fraction`` of the rate (Horace He 2024).
 """
 
 from __future__ import annotations
@@ -70,6 +72,19 @@ class Device:
         waves = math.ceil(tiles / sms)
         return tiles / (waves * sms)
 
+    def tensor_cores(self, precision: str) -> bool:
+        """Whether ``precision``'s GEMMs run on tensor cores here (not fp32 SIMT math)."""
+        return usable_precision(self.gpu, precision) in ("bf16", "fp16", "fp8", "tf32")
+
+    def aligned(self, *dims: int, precision: str, elt: float) -> bool:
+        """Whether rows of ``dims`` elements start on 16-byte boundaries, as tensor-core
+        kernels' vectorized loads need (NVIDIA Matrix Multiplication Background guide, "Tensor
+        Core Requirements"); always true where the math runs without tensor cores."""
+        if not self.tensor_cores(precision):
+            return True
+        per_vector = max(1, round(16 / elt))
+        return all(d % per_vector == 0 for d in dims)
+
     def k_overhead(self, precision: str) -> float:
         """The tile's fill latency expressed in K: latency x per-SM rate / (2 tile_m tile_n)."""
         sms = self.gpu.sm_count
@@ -95,9 +110,18 @@ class Device:
         return self.wave_efficiency(n, n, n) * self.k_efficiency(n, precision)
 
     def gemm_time(
-        self, m: int, n: int, k: int, *, precision: str, elt: float, batch: int = 1
+        self,
+        m: int,
+        n: int,
+        k: int,
+        *,
+        precision: str,
+        elt: float,
+        batch: int = 1,
+        aligned: bool = True,
     ) -> float:
-        """One (batched) GEMM C[m,n] = A[m,k] B[k,n]: roofline with shape efficiency."""
+        """One (batched) GEMM C[m,n] = A[m,k] B[k,n]: roofline with shape efficiency;
+        ``aligned=False`` when a stored operand's rows are not 16-byte aligned."""
         if m <= 0 or n <= 0 or k <= 0:
             return 0.0
         flops = 2.0 * m * n * k * batch
@@ -109,6 +133,8 @@ class Device:
             * self.k_efficiency(k, precision)
             / self._reference_shape_efficiency(precision),
         )
+        if not aligned:
+            shape *= self.eff.gemm_unaligned_fraction
         compute = flops / (self.matmul_rate(precision) * shape)
         memory = batch * elt * (m * k + k * n + m * n) / self.mem_bw
         return max(compute, memory, self.eff.gpu_min_us * 1e-6)

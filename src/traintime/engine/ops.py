@@ -91,7 +91,10 @@ def _linear(
     t = ms.tokens
     prec = "fp8" if fp8 else ms.precision
     elt = 1.0 if fp8 else ms.act_bytes
-    fwd = dev.gemm_time(t, n, k, precision=prec, elt=elt)
+    # weights are stored [n, k] and activations [tokens, features]: k and n are the rows'
+    # lengths, the token count never is
+    aligned = dev.aligned(n, k, precision=prec, elt=elt)
+    fwd = dev.gemm_time(t, n, k, precision=prec, elt=elt, aligned=aligned)
     ops = [Op(f"{name}.fwd", "matmul", fwd, 2.0 * t * n * k)]
     if fp8:  # cast both operands: read 2 B, write 1 B, amax pass 2 B per element
         ops.append(
@@ -99,8 +102,8 @@ def _linear(
         )
     if forward_only:
         return ops
-    dgrad = dev.gemm_time(t, k, n, precision=prec, elt=elt)
-    wgrad = dev.gemm_time(k, n, t, precision=prec, elt=elt)
+    dgrad = dev.gemm_time(t, k, n, precision=prec, elt=elt, aligned=aligned)
+    wgrad = dev.gemm_time(k, n, t, precision=prec, elt=elt, aligned=aligned)
     ops += [
         Op(f"{name}.dgrad", "matmul", dgrad, 2.0 * t * n * k),
         Op(f"{name}.wgrad", "matmul", wgrad, 2.0 * t * n * k),
@@ -146,7 +149,13 @@ def _attention(spec: ModelSpec, ms: MicroStep, dev: Device, window: int) -> tupl
     if impl == "eager":
         score_elems = b * heads * math.ceil(t / ms.cp) * t
         gemm = 2 * dev.gemm_time(
-            t, t, hd, precision=ms.precision, elt=ms.act_bytes, batch=b * heads
+            t,
+            t,
+            hd,
+            precision=ms.precision,
+            elt=ms.act_bytes,
+            batch=b * heads,
+            aligned=dev.aligned(t, hd, precision=ms.precision, elt=ms.act_bytes),
         )
         # scores written, masked, softmax read/write, probabilities read by PV: six passes
         # forward, eight backward, each of one activation-sized element per score, plus any

@@ -72,10 +72,11 @@ def muon_time(
     seconds, flops, kernels, params = 0.0, 0.0, 0, 0.0
     for rows, cols, count in muon_matrices(spec, tp, layers):
         m, n = min(rows, cols), max(rows, cols)
+        ok = dev.aligned(m, n, precision="bf16", elt=2.0)
         per_iter = (
-            dev.gemm_time(m, m, n, precision="bf16", elt=2.0)
-            + dev.gemm_time(m, m, m, precision="bf16", elt=2.0)
-            + dev.gemm_time(m, n, m, precision="bf16", elt=2.0)
+            dev.gemm_time(m, m, n, precision="bf16", elt=2.0, aligned=ok)
+            + dev.gemm_time(m, m, m, precision="bf16", elt=2.0, aligned=ok)
+            + dev.gemm_time(m, n, m, precision="bf16", elt=2.0, aligned=ok)
         )
         seconds += count * iterations * per_iter
         flops += count * iterations * (4.0 * m * m * n + 2.0 * m**3)
