@@ -133,8 +133,19 @@ def test_every_row_has_sources():
         assert gpu.sources.strip() or gpu.field_sources, gpu.name
 
 
+def test_curated_rows_have_exactly_the_header_cells():
+    # an unquoted comma once split a sources cell of the power-capped H100 row
+    path = Path(__file__).parents[2] / "src" / "traintime" / "data" / "gpus.csv"
+    rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+    assert all(len(row) == len(rows[0]) for row in rows), [
+        r[0] for r in rows if len(r) != len(rows[0])
+    ]
+
+
 def test_ceiling_measured_or_class_default():
     assert find_gpu("h100").matmul_ceiling == pytest.approx(794.5 / 989.4, rel=0.01)
+    # Apple MPS: a measured 16-bit matmul (zzc0721 #65: M4 Max bf16 13.18 of 17.2 TFLOPS)
+    assert find_gpu("m4 max").matmul_ceiling == pytest.approx(13.18 / 17.2, rel=0.01)
     assert "class default" in find_gpu("4070").matmul_ceiling_basis
 
 

