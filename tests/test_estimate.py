@@ -145,8 +145,8 @@ def test_unaligned_vocabulary_is_named_with_its_padding():
     # GPT-2's 50257-token vocabulary on a tensor-core GPU: the note names the width and the
     # padded size; the padded model runs faster (engine.device alignment, Horace He 2024)
     odd = traintime.estimate("gpt2-124m", "4090")
-    assert any("vocabulary 50257" in n and "50264" in n for n in odd.hardware.notes)
+    assert any("vocabulary 50257" in n and "50264" in n for n in odd.throughput.notes)
     padded = traintime.catalog.find_model("gpt2-124m").model_copy(update={"vocab": 50304})
     even = traintime.estimate(padded, "4090")
-    assert not any("vocabulary" in n for n in even.hardware.notes)
+    assert not any("vocabulary" in n for n in even.throughput.notes)
     assert even.time.total_hours < odd.time.total_hours

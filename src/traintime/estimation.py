@@ -272,8 +272,10 @@ def _compose(
     return Estimate(
         model=ModelReport(name=spec.name, spec=spec, params=params, flops_per_token=flops),
         training=_training_report(used, schedule, flops, notes),
-        hardware=_hardware_report(hw, train, flops.executed * schedule.tokens, spec, par),
-        throughput=_throughput(step, flops, hw, train, par, recipe.micro_batch, links),
+        hardware=_hardware_report(hw, train, flops.executed * schedule.tokens),
+        throughput=_throughput(step, flops, hw, train, par, recipe.micro_batch, links).model_copy(
+            update={"notes": [*step.notes, *_alignment_notes(spec, hw, train, par.tp)]}
+        ),
         time=_time(step.step_time_s * schedule.steps),
         memory=_memory_report(spec, recipe, par, hw),
         plan=plan_result,
@@ -488,9 +490,7 @@ def _alignment_notes(spec: ModelSpec, hw: HardwareSpec, train: TrainingSpec, tp:
     return notes
 
 
-def _hardware_report(
-    hw: HardwareSpec, train: TrainingSpec, executed: float, spec: ModelSpec, par: Parallel
-) -> HardwareReport:
+def _hardware_report(hw: HardwareSpec, train: TrainingSpec, executed: float) -> HardwareReport:
     precision = usable_precision(hw.gpu, train.precision)
     peak = hw.gpu.peak(precision)
     notes = []
@@ -498,7 +498,6 @@ def _hardware_report(
         notes.append(f"{hw.gpu.name} has no {train.precision} tensor rate; using {precision}")
     if peak is None:
         notes.append(f"{hw.gpu.name} has no known {train.precision} rate")
-    notes += _alignment_notes(spec, hw, train, par.tp)
     floor = executed / (peak * TFLOP * hw.count) / HOUR if peak else None
     return HardwareReport(
         gpu=hw.gpu,
