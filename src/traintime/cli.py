@@ -120,7 +120,9 @@ def estimate(
     ckpt: str = typer.Option(
         None, help="Activation checkpointing: none | selective | selective-op | full."
     ),
-    attention: str = typer.Option(None, help="Attention kernel: flash | sdpa | eager."),
+    attention: str = typer.Option(
+        None, help="Attention kernel: flash (FA2-class) | flash3 | triton | sdpa | eager."
+    ),
     compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile or eager."),
     dropout: float = typer.Option(
         None, help="Dropout probability (embeddings, residuals, eager attention); default 0."

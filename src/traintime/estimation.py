@@ -16,7 +16,7 @@ from traintime import catalog
 from traintime.economics import cost_report
 from traintime.economics import energy_report as energy_report_for
 from traintime.engine.device import Device, usable_precision
-from traintime.engine.flops import FlopsPerToken, flops_per_token
+from traintime.engine.flops import FlopsPerToken, counted_as, flops_per_token
 from traintime.engine.memory import GIB, peak_memory
 from traintime.engine.params import count_params
 from traintime.engine.schedule import Schedule, make_schedule
@@ -365,7 +365,7 @@ def _memory_report(
 
 
 def _flops_impl(train: TrainingSpec) -> Any:
-    return "flash" if train.attention_impl == "flash3" else train.attention_impl
+    return counted_as(train.attention_impl)
 
 
 def _training_report(

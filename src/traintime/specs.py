@@ -22,7 +22,7 @@ Precision = Literal["bf16", "fp16", "fp8", "tf32", "fp32"]
 StorageDtype = Literal["fp32", "bf16", "fp16", "fp8", "int8"]
 Optimizer = Literal["adamw", "muon", "adamw8bit", "adafactor", "sgd"]
 Checkpointing = Literal["none", "selective", "selective-op", "full"]
-AttentionImpl = Literal["flash", "flash3", "sdpa", "eager"]
+AttentionImpl = Literal["flash", "flash3", "triton", "sdpa", "eager"]
 
 GATED_ACTS: frozenset[str] = frozenset({"swiglu", "geglu"})
 
@@ -304,6 +304,8 @@ class Efficiency(_Frozen):
     gemm_ceiling_k: int = Field(gt=0)
     gemm_unaligned_fraction: float = Field(gt=0, le=1)
     fa2_fraction: float = Field(gt=0, le=1)
+    triton_forward_slowdown: float = Field(ge=1)
+    triton_backward_slowdown: float = Field(ge=1)
     fa2_on_hopper_fraction: float = Field(gt=0, le=1)
     fa3_fraction: float = Field(gt=0, le=1)
     masked_fraction: float = Field(gt=0, le=1)

@@ -164,12 +164,20 @@ def _default(row: dict[str, str], key: str, value: Any, assumed: list[str]) -> A
     return value
 
 
+_TRITON_ATTENTION = re.compile(r"llm-foundry|\bcomposer\b|mosaicml")
+
+
 def _attention_kernel(row: dict[str, str], assumed: list[str]) -> str:
-    """The attention column, sharpened by the framework: FA3 / cuDNN kernels are FA3-class."""
+    """The attention column, sharpened by the framework: FA3 / cuDNN kernels are FA3-class;
+    llm-foundry / Composer (MPT) ran FlashAttention written in Triton: `attn_impl: triton` in
+    its pretraining yamls and the benchmarking script's default until March 2024 (llm-foundry
+    c26309de5 removed it)."""
     impl = _default(row, "attention_impl", "flash", assumed)
     framework = (row.get("framework") or "").lower()
     if impl == "flash" and re.search(r"\bfa3\b|flash-?attention-?3|cudnn", framework):
         return "flash3"
+    if impl == "flash" and _TRITON_ATTENTION.search(framework):
+        return "triton"
     return impl
 
 

@@ -39,7 +39,7 @@ def test_breakdown_adds_up():
     gpu=st.sampled_from(GPUS),
     micro=st.sampled_from([1, 2, 4, 8]),
     ckpt=st.sampled_from(["none", "selective", "full"]),
-    impl=st.sampled_from(["flash", "sdpa", "eager"]),
+    impl=st.sampled_from(["flash", "flash3", "triton", "sdpa", "eager"]),
     compiled=st.booleans(),
     norms=st.sampled_from(["fused", "composite"]),
     dropout=st.sampled_from([0.0, 0.1]),

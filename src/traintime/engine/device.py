@@ -149,19 +149,28 @@ class Device:
         arch = self.gpu.architecture.lower()
         return self.gpu.device_class == "datacenter" and ("hopper" in arch or "blackwell" in arch)
 
-    def attention_fraction(self, impl: str, *, masked: bool = False) -> float:
+    def attention_fraction(
+        self, impl: str, *, masked: bool = False, backward: bool = False
+    ) -> float:
         """Attention kernel rate as a fraction of the sustained matmul rate: FA3-class
-        (``flash3``), FA2-class (``flash``, ``sdpa``), or SDPA's memory-efficient kernel when it
-        is given an explicit mask (``masked``)."""
+        (``flash3``), FA2-class (``flash``, ``sdpa``), FlashAttention in Triton (``triton``:
+        the FA2-class rate slowed by its measured forward / backward factors, Dao 2023), or
+        SDPA's memory-efficient kernel when it is given an explicit mask (``masked``)."""
         if masked:
             return (
                 self.eff.masked_on_hopper_fraction
                 if self.hopper_class
                 else self.eff.masked_fraction
             )
-        if self.hopper_class:
-            return self.eff.fa3_fraction if impl == "flash3" else self.eff.fa2_on_hopper_fraction
-        return self.eff.fa2_fraction
+        if impl == "flash3" and self.hopper_class:
+            return self.eff.fa3_fraction
+        fa2 = self.eff.fa2_on_hopper_fraction if self.hopper_class else self.eff.fa2_fraction
+        if impl == "triton":
+            slowdown = (
+                self.eff.triton_backward_slowdown if backward else self.eff.triton_forward_slowdown
+            )
+            return fa2 / slowdown
+        return fa2
 
     def per_sm_clock_scale(self, precision: str) -> float:
         """How much slower than its tensor rate a pre-Blackwell attention kernel runs: its
@@ -176,11 +185,19 @@ class Device:
         return min(1.0, self.eff.attention_max_flop_per_sm_clk / per_sm_clk)
 
     def attention_time(
-        self, flops: float, nbytes: float, *, impl: str, precision: str, masked: bool = False
+        self,
+        flops: float,
+        nbytes: float,
+        *,
+        impl: str,
+        precision: str,
+        masked: bool = False,
+        backward: bool = False,
     ) -> float:
         """A fused (flash / SDPA) attention kernel: FLOPs at its sustained fraction of peak,
         capped per SM-clock unless the kernel is written for the device (``flash3``)."""
-        rate = self.matmul_rate(precision) * self.attention_fraction(impl, masked=masked)
+        fraction = self.attention_fraction(impl, masked=masked, backward=backward)
+        rate = self.matmul_rate(precision) * fraction
         if masked or impl != "flash3":
             rate *= self.per_sm_clock_scale(precision)
         return max(flops / rate, nbytes / self.mem_bw, self.eff.gpu_min_us * 1e-6)

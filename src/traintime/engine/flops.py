@@ -68,6 +68,12 @@ def causal_mean_keys(seq_len: int, window: int) -> float:
     return (w * (w + 1) / 2 + (seq_len - w) * w) / seq_len
 
 
+def counted_as(impl: AttentionImpl) -> AttentionImpl:
+    """FLOP counting sees three kernel families: fused tiles that skip masked blocks (every
+    FlashAttention generation, in CUDA or Triton), SDPA, and eager attention."""
+    return "flash" if impl in ("flash3", "triton") else impl
+
+
 def executed_keys(seq_len: int, window: int, impl: AttentionImpl) -> float:
     """Keys per query that the attention kernel actually computes (see module docstring)."""
     if impl == "eager":

@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from traintime.engine.device import Device
-from traintime.engine.flops import executed_keys
+from traintime.engine.flops import counted_as, executed_keys
 from traintime.specs import ModelSpec
 
 DTYPE_BYTES = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
@@ -143,7 +143,7 @@ def _attention(spec: ModelSpec, ms: MicroStep, dev: Device, window: int) -> tupl
         if (ms.attention_impl == "sdpa" and dev.gpu.vendor == "Apple")
         else ms.attention_impl
     )  # PyTorch MPS has no fused attention kernel: SDPA runs its math path
-    keys = executed_keys(t, window, "flash" if impl == "flash3" else impl)  # type: ignore[arg-type]
+    keys = executed_keys(t, window, counted_as(impl))  # type: ignore[arg-type]
     fwd_flops = 4.0 * queries * heads * hd * keys
     masked = impl == "sdpa" and window < t
     if impl == "eager":
@@ -172,7 +172,12 @@ def _attention(spec: ModelSpec, ms: MicroStep, dev: Device, window: int) -> tupl
         fwd_flops, qkvo_bytes, impl=impl, precision=ms.compute_dtype, masked=masked
     )
     bwd = dev.attention_time(
-        2.5 * fwd_flops, 2 * qkvo_bytes, impl=impl, precision=ms.compute_dtype, masked=masked
+        2.5 * fwd_flops,
+        2 * qkvo_bytes,
+        impl=impl,
+        precision=ms.compute_dtype,
+        masked=masked,
+        backward=True,
     )
     return (
         Op("attn.core.fwd", "attention", fwd, fwd_flops),
