@@ -245,3 +245,15 @@ def test_llm_foundry_rows_run_flash_attention_in_triton(tmp_path):
     }
     assert tps["foundry"] < tps["other"]
     assert tps["sdpa"] == pytest.approx(tps["other"])  # an explicit sdpa cell is kept
+
+
+def test_biases_are_read_from_the_parameter_count():
+    """params_total counts biases: GPT-2 124M (nanoGPT, bias=True, vocab 50304) has 124,475,904
+    parameters, of which 11 x 768 per layer + 768 are linear and LayerNorm biases."""
+    from traintime.validate import row_model
+
+    with_biases = row_model(ROW)
+    assert with_biases.mlp_bias and with_biases.attn_bias == "all" and with_biases.norm_bias
+    plain = row_model({**ROW, "params_total": str(124475904 - (12 * 11 + 1) * 768)})
+    assert not plain.mlp_bias and plain.attn_bias == "none"
+    assert row_model({**ROW, "params_total": ""}).attn_bias == "none"  # no count: no guess

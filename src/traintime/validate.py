@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from traintime import catalog
 from traintime.engine.device import Device, usable_precision
 from traintime.engine.memory import GIB, peak_memory
+from traintime.engine.params import count_params
 from traintime.engine.step import Recipe, default_micro_batch, memory_inputs, step_time
 from traintime.errors import DataError, TraintimeError
 from traintime.specs import ModelSpec, Parallel, build
@@ -133,7 +134,22 @@ def row_model(row: dict[str, str], assumed: list[str] | None = None) -> ModelSpe
         )
     if "nanochat" in (row.get("framework") or "").lower():
         fields.update(qk_norm=True, logit_softcap=15.0, norm_weight=False)
-    return build(ModelSpec, f"row {row.get('id')!r}", **fields)
+    spec = build(ModelSpec, f"row {row.get('id')!r}", **fields)
+    return _with_biases(spec, _int(row, "params_total"))
+
+
+def _with_biases(spec: ModelSpec, params_total: int | None) -> ModelSpec:
+    """No column says whether the linear layers and norms carry biases, but ``params_total``
+    counts them: GPT-2 style models (GPT-2, MPT, Megatron's GPT, BLOOM) add 9 d per layer of
+    linear biases and 2 d of LayerNorm biases. Take that layout when it, and not the bias-free
+    one, reproduces the published count to within half a d_model per layer."""
+    if not params_total:
+        return spec
+    biased = spec.model_copy(update={"attn_bias": "all", "mlp_bias": True, "norm_bias": True})
+    tolerance = 0.5 * spec.d_model * spec.n_layer
+    plain_off = abs(count_params(spec).total - params_total)
+    biased_off = abs(count_params(biased).total - params_total)
+    return biased if biased_off <= tolerance < plain_off else spec
 
 
 def row_parallel(row: dict[str, str], assumed: list[str]) -> Parallel:
