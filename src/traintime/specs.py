@@ -303,6 +303,7 @@ class Efficiency(_Frozen):
     gemm_tile_latency_us: float = Field(ge=0)
     gemm_ceiling_k: int = Field(gt=0)
     gemm_unaligned_fraction: float = Field(gt=0, le=1)
+    gemm_sustained_fraction: float = Field(gt=0, le=1)
     fa2_fraction: float = Field(gt=0, le=1)
     triton_forward_slowdown: float = Field(ge=1)
     triton_backward_slowdown: float = Field(ge=1)

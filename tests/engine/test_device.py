@@ -11,10 +11,13 @@ def h100():
     return Device(find_gpu("h100"), efficiency())
 
 
-def test_big_gemm_runs_at_the_measured_ceiling(h100):
-    # the ceiling was measured on an 8192^3 GEMM: the model must reproduce it there
+def test_big_gemm_runs_at_the_sustained_ceiling(h100):
+    # the ceiling was measured on an 8192^3 GEMM in a short benchmark (MAMF 794.5 TFLOPS); a
+    # training run sustains it times the steady-state share (Azure ND A100 v4: 253.7 / 264.5)
     t = h100.gemm_time(8192, 8192, 8192, precision="bf16", elt=2)
-    assert 2 * 8192**3 / t == pytest.approx(794.5e12, rel=0.01)
+    sustained = efficiency().gemm_sustained_fraction
+    assert 2 * 8192**3 / t == pytest.approx(794.5e12 * sustained, rel=0.01)
+    assert sustained == pytest.approx(253.7 / 264.5, abs=0.005)
 
 
 def test_skinny_gemm_is_memory_bound(h100):

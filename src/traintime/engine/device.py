@@ -54,11 +54,14 @@ class Device:
         return self.gpu.bandwidth_gbs * GB * self.eff.memory_efficiency
 
     def matmul_rate(self, precision: str) -> float:
-        """Sustained dense matmul FLOP/s at ``precision`` (falls back like the estimate)."""
+        """Sustained dense matmul FLOP/s at ``precision`` (falls back like the estimate): the
+        catalog ceiling, measured in short benchmarks, times the share a GPU keeps once hours
+        at its power limit have settled its clocks (``gemm_sustained_fraction``)."""
         rate = self._rates.get(precision)
         if rate is None:
             peak = self.gpu.peak(usable_precision(self.gpu, precision)) or 0.0
-            rate = self._rates[precision] = peak * TFLOP * self.gpu.matmul_ceiling
+            ceiling = self.gpu.matmul_ceiling * self.eff.gemm_sustained_fraction
+            rate = self._rates[precision] = peak * TFLOP * ceiling
         return rate
 
     def wave_efficiency(self, m: int, n: int, k: int) -> float:
