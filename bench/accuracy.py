@@ -136,6 +136,8 @@ def _fsdp(model: str, gpu: str, gpus: int, micro: int, seq: int, ckpt: str, **ex
     }
 
 
+_NANOCHAT = {"global_batch_tokens": 524288}
+_NANOCHAT_RUNS = "shared/reference/nanochat.md section 5.2 (report.md of public forks)"
 _A100 = "A100 SXM4 80GB"
 _H100_500W = "H100 SXM 96GB HBM2e (500 W)"
 _TITAN_A100 = "torchtitan docs/performance.md @0413364 (64 A100)"
@@ -198,6 +200,32 @@ EXTERNAL = [
         ),
         8532,
         f"{_TITAN_H100} (+ Float8)",
+    ),
+    (
+        "nanochat d20 (Oct 2025), 1 x RTX 5090, micro-batch 8, SDPA, compiled",
+        {"model": "nanochat-d20", "gpu": "5090", "micro_batch": 8, **_NANOCHAT},
+        47700,
+        f"{_NANOCHAT_RUNS}, row C2",
+    ),
+    (
+        "nanochat d10 (Oct 2025), 1 x RTX 5090, micro-batch 8, SDPA, compiled",
+        {"model": "nanochat-d10", "gpu": "5090", "micro_batch": 8, **_NANOCHAT},
+        227800,
+        f"{_NANOCHAT_RUNS}, row C3",
+    ),
+    (
+        "nanochat d12 (2026, SSSL windows), 1 x RTX PRO 3000 Blackwell Laptop, seq 1024, "
+        "micro-batch 4, SDPA",
+        {
+            "model": "nanochat-2026-d12",
+            "gpu": "RTX PRO 3000 Blackwell Laptop",
+            "micro_batch": 4,
+            "seq_len": 1024,
+            "attention_impl": "sdpa",
+            **_NANOCHAT,
+        },
+        49700,
+        f"{_NANOCHAT_RUNS}, row C10",
     ),
 ]
 
