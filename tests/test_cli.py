@@ -82,6 +82,8 @@ def test_scenario_file(tmp_path, capsys):
         (["estimate", "--model", "nope.json"], "does not exist"),
         (["estimate", "--scenario", "nope.toml"], "does not exist"),
         (["estimate", "--gpus", "many"], "'many'"),
+        (["estimate", "--gpus", "0"], "gpus=0"),  # never silently 1
+        (["estimate", "--gpus-per-node", "0"], "gpus_per_node=0"),
         (["nosuchcommand"], "nosuchcommand"),
     ],
 )

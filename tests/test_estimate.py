@@ -97,7 +97,7 @@ def test_seq_len_override():
         ({"act_ckpt": "some"}, "act_ckpt='some'"),
         ({"tokens": "1B", "tokens_per_param": 20}, None),
         ({"warp_speed": 9}, "unknown training field 'warp_speed'"),
-        ({"gpus": 0}, "count=0"),
+        ({"gpus": 0}, "gpus=0"),
     ],
 )
 def test_bad_input_is_one_line(kwargs, needle):

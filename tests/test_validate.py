@@ -257,3 +257,27 @@ def test_biases_are_read_from_the_parameter_count():
     plain = row_model({**ROW, "params_total": str(124475904 - (12 * 11 + 1) * 768)})
     assert not plain.mlp_bias and plain.attn_bias == "none"
     assert row_model({**ROW, "params_total": ""}).attn_bias == "none"  # no count: no guess
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "reason"),
+    [
+        ("n_layer", "twelve", "n_layer='twelve' is not a number"),
+        ("micro_batch", "-4", "must be a finite number >= 0"),
+        ("precision", "bf17", "precision='bf17' is not one of"),
+        ("act_ckpt", "some", "act_ckpt='some' is not one of"),
+        ("compiled", "yes", "compiled='yes' is not true or false"),
+        ("oom", "maybe", "oom='maybe' is not true or false"),
+        ("tokens_per_sec_per_gpu", "fast", "tokens_per_sec_per_gpu='fast' is not a number"),
+        ("dp", "0", "must be at least 1"),
+        ("zero_stage", "4", "zero_stage=4 is not one of"),
+        ("n_layer", "1e9", "n_layer"),
+    ],
+)
+def test_malformed_cells_skip_the_row_with_the_reason(tmp_path, column, cell, reason):
+    """A cell outside the schema (shared/validation/README.md) skips its row and says why; the
+    other rows are still predicted, and nothing raises."""
+    rows = [{**ROW, "id": "bad", column: cell}, {**ROW, "id": "good"}]
+    by_id = {r.id: r for r in validate(_write(tmp_path / "r.csv", rows)).rows}
+    assert by_id["bad"].status == "skipped" and reason in by_id["bad"].reason
+    assert by_id["good"].status == "used"

@@ -144,6 +144,8 @@ def estimate(
         raise SpecError(
             f"unknown training field {name!r}; allowed: {', '.join(TrainingSpec.model_fields)}"
         )
+    if gpus < 1:
+        raise SpecError(f"gpus={gpus}: the number of GPUs must be at least 1")
     spec = resolve_model(model)
     node = catalog.find_system(system) if isinstance(system, str) else system
     gpu_spec = resolve_gpu(gpu)
@@ -513,11 +515,16 @@ def _hardware_report(hw: HardwareSpec, train: TrainingSpec, executed: float) -> 
 def estimate_scenario(path: str | None = None, **overrides: Any) -> Estimate:
     """Estimate a scenario file (None: the founding question), with keyword overrides."""
     scenario = catalog.load_scenario(Path(path) if path else None)
+
+    def given(key: str, default: Any) -> Any:  # a flag set to 0 is an answer, not "unset"
+        value = overrides.pop(key, None)
+        return default if value is None else value
+
     return estimate(
-        overrides.pop("model", None) or scenario.model,
-        overrides.pop("gpu", None) or scenario.gpu,
-        gpus=overrides.pop("gpus", None) or scenario.gpus,
-        gpus_per_node=overrides.pop("gpus_per_node", None) or scenario.gpus_per_node,
+        given("model", scenario.model),
+        given("gpu", scenario.gpu),
+        gpus=given("gpus", scenario.gpus),
+        gpus_per_node=given("gpus_per_node", scenario.gpus_per_node),
         system=overrides.pop("system", None),
         reference=overrides.pop("reference", None),
         economics=overrides.pop("economics", None),

@@ -43,7 +43,7 @@ class ModelSpec(_Frozen):
 
     name: str = "custom"
     family: str = "custom"
-    n_layer: int = Field(gt=0)
+    n_layer: int = Field(gt=0, le=10_000)  # the deepest published LLMs have a few hundred
     d_model: int = Field(gt=0)
     n_head: int = Field(gt=0)
     n_kv_head: int | None = Field(default=None, gt=0, description="default: n_head (no GQA)")

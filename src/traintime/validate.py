@@ -86,14 +86,47 @@ class Report(BaseModel):
     summary: Summary
 
 
-def _int(row: dict[str, str], key: str) -> int | None:
+def _number(row: dict[str, str], key: str) -> float | None:
+    """A numeric cell: None when empty; a non-number or a negative value refuses the row."""
     cell = (row.get(key) or "").strip()
-    return int(float(cell)) if cell else None
+    if not cell:
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        raise DataError(f"{key}={cell!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise DataError(f"{key}={cell!r} must be a finite number >= 0")
+    return value
+
+
+def _int(row: dict[str, str], key: str) -> int | None:
+    value = _number(row, key)
+    return int(value) if value is not None else None
 
 
 def _bool(row: dict[str, str], key: str) -> bool | None:
     cell = (row.get(key) or "").strip().lower()
+    if cell and cell not in ("true", "false"):
+        raise DataError(f"{key}={cell!r} is not true or false")
     return None if not cell else cell == "true"
+
+
+#: The schema's keyword columns and their values (shared/validation/README.md).
+KEYWORDS = {
+    "precision": ("bf16", "fp8", "fp16", "fp32", "tf32"),
+    "optimizer": ("adamw", "muon", "adafactor", "sgd", "adamw8bit", "lamb", "other"),
+    "act_ckpt": ("none", "selective", "full"),
+    "attention_impl": ("flash", "sdpa", "eager", "other"),
+}
+
+
+def _keyword(row: dict[str, str], key: str) -> str:
+    """A keyword cell as written (empty when unknown); a value outside the schema refuses it."""
+    cell = (row.get(key) or "").strip()
+    if cell and cell not in KEYWORDS[key]:
+        raise DataError(f"{key}={cell!r} is not one of {', '.join(KEYWORDS[key])}")
+    return cell
 
 
 def row_model(row: dict[str, str], assumed: list[str] | None = None) -> ModelSpec:
@@ -120,7 +153,7 @@ def row_model(row: dict[str, str], assumed: list[str] | None = None) -> ModelSpe
         "tied_embeddings": _bool(row, "tied_embeddings") or False,
         "seq_len": seq,
     }
-    if extra and extra % d == 0 and extra // d >= seq and extra // d <= 4 * seq:
+    if extra and d and extra % d == 0 and extra // d >= seq and extra // d <= 4 * seq:
         fields.update(position="learned", max_position=extra // d)
     else:
         fields["extra_lookup_params"] = extra
@@ -160,10 +193,14 @@ def row_parallel(row: dict[str, str], assumed: list[str]) -> Parallel:
     if all(x is None for x in dims):
         dims = [n, 1, 1, 1]
         assumed.append(f"layout dp={n}")
+    if n < 1 or any(x is not None and x < 1 for x in dims):
+        raise DataError("n_gpus, dp, tp, pp and cp must be at least 1")
     dp, tp, pp, cp = (x or 1 for x in dims)
     if dp * tp * pp * cp != n:
         raise DataError(f"dp x tp x pp x cp = {dp * tp * pp * cp} differs from n_gpus={n}")
     zero = _int(row, "zero_stage")
+    if zero is not None and zero > 3:
+        raise DataError(f"zero_stage={zero} is not one of 0, 1, 2, 3")
     if zero is None:
         zero = 0
         assumed.append("zero_stage=0")
@@ -173,7 +210,7 @@ def row_parallel(row: dict[str, str], assumed: list[str]) -> Parallel:
 
 
 def _default(row: dict[str, str], key: str, value: Any, assumed: list[str]) -> Any:
-    cell = (row.get(key) or "").strip()
+    cell = _keyword(row, key)
     if cell and cell != "other":
         return cell
     assumed.append(f"{key}={value}")
@@ -201,7 +238,7 @@ def _checkpointing(row: dict[str, str]) -> str:
     """The act_ckpt column as the framework runs it: torchtitan's `selective` is its op-level
     policy (saves SDPA and every other matmul output, recomputes the rest), not Megatron's
     attention-core recompute (torchtitan activation_checkpoint.py, `mm_count % 2`)."""
-    ckpt = (row.get("act_ckpt") or "").strip() or "none"
+    ckpt = _keyword(row, "act_ckpt") or "none"
     if ckpt == "selective" and "torchtitan" in (row.get("framework") or "").lower():
         return "selective-op"
     return ckpt
@@ -225,6 +262,8 @@ def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel, assumed: lis
         optimizer = "adamw"
     batch = _int(row, "global_batch_tokens")
     micro = _int(row, "micro_batch")
+    if batch == 0 or micro == 0:
+        raise DataError("global_batch_tokens and micro_batch must be at least 1")
     compiled = _bool(row, "compiled")
     if compiled is None:
         compiled = False
@@ -343,6 +382,8 @@ def predict_row(row: dict[str, str]) -> Prediction:
     else:
         recipe = row_recipe(safe, spec, par, assumed)
     gpn = _int(safe, "gpus_per_node") or min(par.n_gpus, 8)
+    if not gpu.peak(usable_precision(gpu, recipe.precision)):
+        raise DataError(f"{gpu.name} has no known {recipe.precision} rate")
     eff = catalog.efficiency()
     links = catalog.links_for(gpu, gpus_per_node=gpn)
     st = step_time(spec, recipe, par, Device(gpu, eff), links, eff)
@@ -403,29 +444,25 @@ def _baseline(row: dict[str, str], gpu: Any, precision: str) -> float:
 
 def _evaluate(row: dict[str, str]) -> RowResult:
     rid = row.get("id") or "?"
-    measured = row.get("tokens_per_sec_per_gpu", "").strip()
     unreliable = (row.get("notes") or "").startswith("unreliable:")
-    base: dict[str, Any] = {
-        "id": rid,
-        "gpu": row.get("gpu", ""),
-        "n_gpus": _int(row, "n_gpus"),
-        "measured_oom": _bool(row, "oom"),
-    }
+    base: dict[str, Any] = {"id": rid, "gpu": row.get("gpu") or ""}
     try:
+        base["n_gpus"] = _int(row, "n_gpus")
+        base["measured_oom"] = _bool(row, "oom")
+        measured_mem = _number(row, "peak_mem_gib")
+        value = _number(row, "tokens_per_sec_per_gpu") or None
         pred = predict_row(row)
     except TraintimeError as exc:
         return RowResult(**base, status="skipped", reason=str(exc))
-    mem_cell = (row.get("peak_mem_gib") or "").strip()
     kind = (row.get("peak_mem_kind") or "allocated").strip() or "allocated"
     memory: dict[str, Any] = {
         "predicted_fits": pred.fits,
         "predicted_peak_mem_gib": _as_measured(pred.allocated_gib, kind, base["n_gpus"] or 1),
-        "measured_peak_mem_gib": float(mem_cell) if mem_cell else None,
-        "peak_mem_kind": kind if mem_cell else None,
+        "measured_peak_mem_gib": measured_mem,
+        "peak_mem_kind": kind if measured_mem is not None else None,
         "capacity_gib": pred.capacity_gib,
     }
-    status = "unreliable" if unreliable else ("used" if measured else "no-throughput")
-    value = float(measured) if measured else None
+    status = "unreliable" if unreliable else ("used" if value else "no-throughput")
     return RowResult(
         **base,
         **memory,
@@ -449,7 +486,11 @@ def _summary(rows: list[RowResult]) -> Summary:
         and r.measured_tokens_per_sec_per_gpu
         and not math.isnan(r.baseline_tokens_per_sec_per_gpu)
     ]
-    logs = sorted(math.log1p(r.throughput_error) for r in used if r.throughput_error is not None)
+    logs = sorted(
+        math.log1p(r.throughput_error)
+        for r in used
+        if r.throughput_error is not None and r.throughput_error > -1
+    )
     reliable = [r for r in rows if r.status in ("used", "no-throughput")]
     mem = [
         abs(r.predicted_peak_mem_gib / r.measured_peak_mem_gib - 1)
