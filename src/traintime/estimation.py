@@ -471,9 +471,10 @@ def _alignment_notes(spec: ModelSpec, hw: HardwareSpec, train: TrainingSpec, tp:
     tensor-core rate (engine.device); say which, and the padded width that avoids it."""
     eff = catalog.efficiency()
     dev = Device(hw.gpu, eff)
-    block = 1.0 if train.precision == "fp8" else 2.0  # the LM head stays in bf16 under fp8
+    wide = 4.0 if train.precision in ("fp32", "tf32") else 2.0
+    block = 1.0 if train.precision == "fp8" else wide  # the LM head stays in bf16 under fp8
     widths = {
-        "vocabulary": (spec.vocab, 2.0),
+        "vocabulary": (spec.vocab, wide),
         "d_model": (spec.d_model, block),
         "ffn_hidden": (spec.ffn_hidden, block),
     }
