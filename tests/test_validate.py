@@ -281,3 +281,18 @@ def test_malformed_cells_skip_the_row_with_the_reason(tmp_path, column, cell, re
     by_id = {r.id: r for r in validate(_write(tmp_path / "r.csv", rows)).rows}
     assert by_id["bad"].status == "skipped" and reason in by_id["bad"].reason
     assert by_id["good"].status == "used"
+
+
+def test_a_framework_that_names_flashattention_2_keeps_it(tmp_path):
+    """llm-foundry's large-scale sweep (5e85bd62d) installed flash-attn 2.4.2 and passed
+    --attn_impl flash: a framework cell that says so is timed as FA2, not Triton."""
+    rows = [
+        {**ROW, "id": "triton", "compiled": "false", "framework": "llm-foundry"},
+        {**ROW, "id": "fa2", "compiled": "false", "framework": "llm-foundry, flash-attn 2.4.2"},
+        {**ROW, "id": "plain", "compiled": "false"},
+    ]
+    tps = {
+        r.id: r.predicted_tokens_per_sec_per_gpu
+        for r in validate(_write(tmp_path / "r.csv", rows)).rows
+    }
+    assert tps["fa2"] == pytest.approx(tps["plain"]) and tps["triton"] < tps["fa2"]

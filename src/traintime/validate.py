@@ -224,12 +224,13 @@ def _attention_kernel(row: dict[str, str], assumed: list[str]) -> str:
     """The attention column, sharpened by the framework: FA3 / cuDNN kernels are FA3-class;
     llm-foundry / Composer (MPT) ran FlashAttention written in Triton: `attn_impl: triton` in
     its pretraining yamls and the benchmarking script's default until March 2024 (llm-foundry
-    c26309de5 removed it)."""
+    c26309de5 removed it), unless the framework names FlashAttention-2."""
     impl = _default(row, "attention_impl", "flash", assumed)
     framework = (row.get("framework") or "").lower()
     if impl == "flash" and re.search(r"\bfa3\b|flash-?attention-?3|cudnn", framework):
         return "flash3"
-    if impl == "flash" and _TRITON_ATTENTION.search(framework):
+    named_fa2 = re.search(r"\bfa2\b|flash-?attn[ -=]*2|flash-?attention-?2", framework)
+    if impl == "flash" and _TRITON_ATTENTION.search(framework) and not named_fa2:
         return "triton"
     return impl
 
