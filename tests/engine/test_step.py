@@ -2,6 +2,8 @@
 never faster than executed FLOPs at peak, more work never takes less time, checkpointing never
 makes a step faster."""
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +13,7 @@ from traintime.catalog import efficiency, find_gpu, find_model, links_for
 from traintime.engine.comms import collective_time
 from traintime.engine.device import Device
 from traintime.engine.params import count_params
-from traintime.engine.step import Recipe, default_micro_batch, step_time
+from traintime.engine.step import DDP_BUCKET_BYTES, Recipe, default_micro_batch, step_time
 from traintime.specs import Parallel
 
 GPUS = ["4070", "4090", "a100", "h100", "v100", "mi300x", "l4"]
@@ -111,11 +113,32 @@ def test_overlapped_communication_slows_the_compute_it_hides_behind():
     with_contention = _step("gpt2", "h100", eff=eff, **kwargs).breakdown_s["communication"]
     without = _step("gpt2", "h100", eff=free, **kwargs).breakdown_s["communication"]
     links = links_for(find_gpu("h100"), gpus_per_node=8)
-    params = count_params(find_model("gpt2")).total
-    comm = collective_time(
-        params * 4, 8, kind="all_reduce", links=links, eff=eff, spans_nodes=False
+    grads = count_params(find_model("gpt2")).total * 4
+    buckets = math.ceil(grads / DDP_BUCKET_BYTES)  # DDP's 25 MB buckets, each a collective
+    comm = buckets * collective_time(
+        grads / buckets, 8, kind="all_reduce", links=links, eff=eff, spans_nodes=False
     )
     assert with_contention - without == pytest.approx(eff.overlap_compute_slowdown * comm)
+
+
+def test_fsdp_gathers_and_reduces_each_block_separately():
+    # FSDP wraps every block: 3 collectives per block per micro-step, each paying NCCL's
+    # latency, so the same bytes cost more across 512 GPUs (64 nodes) than across 8
+    kw = {"micro_batch": 4, "global_batch_tokens": 4 * 2048 * 512}
+    wide = _step("llama-3.1-8b", "h100", par=Parallel(dp=512, zero_stage=3), **kw)
+    kw8 = {"micro_batch": 4, "global_batch_tokens": 4 * 2048 * 8}
+    node = _step("llama-3.1-8b", "h100", par=Parallel(dp=8, zero_stage=3), **kw8)
+    assert wide.breakdown_s["communication"] > node.breakdown_s["communication"]
+
+
+def test_ring_latency_counts_network_steps_only_at_node_boundaries():
+    # NCCL tuning.cc: a ring all-gather over 16 GPUs in 2 nodes takes 15 steps, 1 of them
+    # across the network
+    eff = efficiency()
+    links = links_for(find_gpu("h100"), gpus_per_node=8)
+    t = collective_time(1.0, 16, kind="all_gather", links=links, eff=eff, spans_nodes=True)
+    latency = eff.base_latency_us + 14 * links.intra_step_us + 1 * links.inter_step_us
+    assert t == pytest.approx(latency * 1e-6, rel=1e-3)
 
 
 def test_context_parallel_exchanges_keys_and_values():

@@ -9,8 +9,9 @@ intra-node bus bandwidth: nccl-tests on 8 x A100 nodes with 4 x HDR (100 GB/s pe
 85-96 GB/s all-reduce bus bandwidth across nodes (nccl-tests issue #119), not the 12.5 GB/s of
 one GPU's share. A data-parallel group that holds one GPU per node (tensor parallel filling the
 node) gets one GPU's share. Latency follows NCCL's own model (src/graph/tuning.cc): a base cost
-plus a per-step cost for each of the ring's steps; an all-reduce across nodes takes NCCL's tree
-when its log-depth latency is lower.
+plus a per-step cost for each of the ring's steps, the network's for the steps that cross a node
+boundary and the node's for the rest; an all-reduce across nodes takes NCCL's tree when its
+log-depth latency is lower.
 """
 
 from __future__ import annotations
@@ -37,13 +38,21 @@ def collective_time(
     if n <= 1 or nbytes <= 0:
         return 0.0
     factor = _FACTOR[kind]
-    if spans_nodes and links.inter_gbs:
-        nics = max(1, min(per_node or links.gpus_per_node, links.gpus_per_node, n))
-        bw, step_us = min(links.intra_gbs, nics * links.inter_gbs), links.inter_step_us
-    else:
-        bw, step_us = links.intra_gbs, links.intra_step_us
     steps = factor * (n - 1)
-    latency = eff.base_latency_us + steps * step_us
+    if spans_nodes and links.inter_gbs:
+        in_node = max(1, min(per_node or links.gpus_per_node, links.gpus_per_node, n))
+        bw = min(links.intra_gbs, in_node * links.inter_gbs)
+        # NCCL's ring latency: the steps that cross a node boundary pay the network's per-step
+        # latency, the others the node's (tuning.cc, nInterSteps = nNodes - 1 per pass)
+        inter = factor * (math.ceil(n / in_node) - 1)
+        latency = (
+            eff.base_latency_us
+            + (steps - inter) * links.intra_step_us
+            + inter * links.inter_step_us
+        )
+    else:
+        bw = links.intra_gbs
+        latency = eff.base_latency_us + steps * links.intra_step_us
     if kind == "all_reduce" and spans_nodes:
         latency = min(latency, _tree_latency_us(n, links, eff))
     return factor * (n - 1) / n * nbytes / (bw * 1e9) + latency * 1e-6

@@ -38,6 +38,9 @@ from traintime.specs import Efficiency, Links, ModelSpec, Parallel
 
 CATEGORIES = ("matmul", "attention", "memory", "optimizer", "communication", "offload", "overhead")
 
+#: PyTorch DDP's default gradient bucket (``bucket_cap_mb=25``, torch.nn.parallel docs).
+DDP_BUCKET_BYTES = 25 * 2**20
+
 
 @dataclass(frozen=True, slots=True)
 class Recipe:
@@ -201,14 +204,18 @@ def _dp_comm(
         return overhang + eff.overlap_compute_slowdown * min(comm, compute)
 
     backward = 2.0 / 3.0 * t_micro
-    if par.zero_stage == 0:
-        return behind(coll(params * g, "all_reduce"), backward)
+    if par.zero_stage == 0:  # DDP reduces gradients in buckets of 25 MB (bucket_cap_mb)
+        buckets = max(1, math.ceil(params * g / DDP_BUCKET_BYTES))
+        return behind(buckets * coll(params * g / buckets, "all_reduce"), backward)
     if par.zero_stage == 1:
         return coll(params * g, "reduce_scatter") + coll(params * p, "all_gather")
     if par.zero_stage == 2:
         rs = coll(params * g, "reduce_scatter")
         return behind(rs, backward) + coll(params * p, "all_gather")
-    per_micro = 2 * coll(params * c, "all_gather") + coll(params * g, "reduce_scatter")
+    # FSDP wraps each block: one all-gather forward, one backward and one reduce-scatter per
+    # block, each paying the collective's latency
+    unit = params / max(layers, 1)
+    per_micro = layers * (2 * coll(unit * c, "all_gather") + coll(unit * g, "reduce_scatter"))
     return micro_steps * behind(per_micro, t_micro)
 
 
