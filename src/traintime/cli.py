@@ -351,7 +351,7 @@ def gpu(
         return
     from traintime.tables import render_gpu
 
-    _console().print(render_gpu(spec))
+    _console().print(render_gpu(spec, sustained=catalog.efficiency().gemm_sustained_fraction))
 
 
 @app.command(

@@ -78,8 +78,9 @@ def render_gpus(gpus: list[GpuSpec], *, total: int) -> RenderableType:
     return table
 
 
-def render_gpu(gpu: GpuSpec) -> RenderableType:
-    """One device, every number with where it comes from."""
+def render_gpu(gpu: GpuSpec, *, sustained: float | None = None) -> RenderableType:
+    """One device, every number with where it comes from; ``sustained`` is the share of the
+    matmul ceiling the time model keeps for hours of training (efficiency.toml)."""
     src = gpu.field_sources
     table = Table(
         title=f"{gpu.name} ({gpu.vendor} {gpu.architecture}, {gpu.origin})", show_lines=False
@@ -99,6 +100,18 @@ def render_gpu(gpu: GpuSpec) -> RenderableType:
         ("host link", _host_link(gpu), src.get("host_link_gbs", "")),
         ("scale-up link", _scaleup(gpu), src.get("scaleup_bw_gbs", "")),
         ("matmul ceiling", f"{gpu.matmul_ceiling:.2f} of peak", gpu.matmul_ceiling_basis),
+        *(
+            [
+                (
+                    "in training",
+                    f"{gpu.matmul_ceiling * sustained:.2f} of peak",
+                    f"ceiling x {sustained:g}: the rate kept for hours at the power limit "
+                    "(steady-state GEMM sweeps; efficiency.toml [gemm] sustained_fraction)",
+                )
+            ]
+            if sustained
+            else []
+        ),
         ("price", _price(gpu), gpu.price_note),
     ]
     for row in rows:
