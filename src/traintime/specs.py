@@ -305,6 +305,8 @@ class Efficiency(_Frozen):
     gemm_unaligned_fraction: float = Field(gt=0, le=1)
     gemm_sustained_fraction: float = Field(gt=0, le=1)
     fa2_fraction: float = Field(gt=0, le=1)
+    attention_tile: int = Field(gt=0)
+    attention_reference_seq: int = Field(gt=0)
     triton_forward_slowdown: float = Field(ge=1)
     triton_backward_slowdown: float = Field(ge=1)
     fa2_on_hopper_fraction: float = Field(gt=0, le=1)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from traintime.engine.device import Device
 from traintime.engine.flops import counted_as, executed_keys
-from traintime.specs import ModelSpec
+from traintime.specs import Efficiency, ModelSpec
 
 DTYPE_BYTES = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 
@@ -133,6 +133,16 @@ def _block_linears(spec: ModelSpec, ms: MicroStep) -> list[tuple[str, int, int]]
     ]
 
 
+def _tile_waste(keys: float, windowed: bool, eff: Efficiency) -> float:
+    """Work of a fused causal kernel relative to the attention it was calibrated on: each query
+    computes about half a tile of masked keys on the diagonal (and another at a sliding
+    window's far edge) beside its ``keys`` useful ones (FlashAttention-2 section 3.1.1)."""
+    half = eff.attention_tile / 2
+    ref_keys = (eff.attention_reference_seq + 1) / 2  # causal, full attention
+    waste = (keys + half * (2 if windowed else 1)) / max(keys, 1.0)
+    return waste / ((ref_keys + half) / ref_keys)
+
+
 def _attention(spec: ModelSpec, ms: MicroStep, dev: Device, window: int) -> tuple[Op, Op]:
     """Forward and backward of the attention core for one layer."""
     heads = max(1, spec.n_head // ms.tp)
@@ -168,11 +178,13 @@ def _attention(spec: ModelSpec, ms: MicroStep, dev: Device, window: int) -> tupl
             Op("attn.core.bwd", "attention", bwd, 2 * fwd_flops, 7),
         )
     qkvo_bytes = ms.act_bytes * queries * (heads + 2 * max(1, spec.kv_heads // ms.tp) + heads) * hd
+    # masked SDPA runs the dense T x T problem: no diagonal tiles to count
+    tiles = 1.0 if masked else _tile_waste(keys, window < t, dev.eff)
     fwd = dev.attention_time(
-        fwd_flops, qkvo_bytes, impl=impl, precision=ms.compute_dtype, masked=masked
+        tiles * fwd_flops, qkvo_bytes, impl=impl, precision=ms.compute_dtype, masked=masked
     )
     bwd = dev.attention_time(
-        2.5 * fwd_flops,
+        tiles * 2.5 * fwd_flops,
         2 * qkvo_bytes,
         impl=impl,
         precision=ms.compute_dtype,
