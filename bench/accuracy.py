@@ -604,8 +604,8 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
         "on H100, so what is missing is on the H100 side. What multi-GPU H100 training loses "
         "beyond the kernels we model (clocks "
         "with HBM and NVLink busy at the same time as the tensor cores, NCCL kernels holding "
-        "SMs longer than their transfers, attention at other sequence lengths and head sizes "
-        "than the ~2K / 128 it is calibrated at) has no published measurement we could use.",
+        "SMs longer than their transfers, attention at other head sizes than the 128 it is "
+        "calibrated at) has no published measurement we could use.",
         "- **Communication behind compute is not free**: collectives that overlap compute slow "
         "it (NCCL holds SMs and memory bandwidth); the model charges the published average, "
         "18.9% of the overlapped time (Lee et al. 2025, arXiv:2507.03114), to DDP, ZeRO-2 and "
