@@ -19,6 +19,7 @@ LEVEL = {
     "planner": 3,
     "estimation": 4,
     "validate": 4,
+    "runrows": 4,
     "compare": 4,
     "economics": 4,
     "reference": 4,

@@ -250,7 +250,7 @@ def test_llm_foundry_rows_run_flash_attention_in_triton(tmp_path):
 def test_biases_are_read_from_the_parameter_count():
     """params_total counts biases: GPT-2 124M (nanoGPT, bias=True, vocab 50304) has 124,475,904
     parameters, of which 11 x 768 per layer + 768 are linear and LayerNorm biases."""
-    from traintime.validate import row_model
+    from traintime.runrows import row_model
 
     with_biases = row_model(ROW)
     assert with_biases.mlp_bias and with_biases.attn_bias == "all" and with_biases.norm_bias
