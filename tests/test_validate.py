@@ -296,3 +296,20 @@ def test_a_framework_that_names_flashattention_2_keeps_it(tmp_path):
         for r in validate(_write(tmp_path / "r.csv", rows)).rows
     }
     assert tps["fa2"] == pytest.approx(tps["plain"]) and tps["triton"] < tps["fa2"]
+
+
+def test_interleaved_pipeline_named_by_the_framework(tmp_path):
+    """Megatron's interleaved 1F1B halves the bubble with two model chunks per stage
+    (Narayanan et al. 2021); a framework cell that names it gets the fewest chunks, two."""
+    pipe = {**ROW, "n_gpus": "2", "pp": "2", "dp": "1", "gpus_per_node": "2", "micro_batch": "1"}
+    rows = [
+        {**pipe, "id": "plain", "framework": "Megatron-LM"},
+        {**pipe, "id": "inter", "framework": "Megatron-LM (interleaved 1F1B)"},
+    ]
+    by_id = {r.id: r for r in validate(_write(tmp_path / "r.csv", rows)).rows}
+    assert "pp_interleave=2" in by_id["inter"].assumed
+    assert "pp_interleave=2" not in by_id["plain"].assumed
+    assert (
+        by_id["inter"].predicted_tokens_per_sec_per_gpu
+        > by_id["plain"].predicted_tokens_per_sec_per_gpu
+    )

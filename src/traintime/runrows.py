@@ -141,8 +141,21 @@ def row_parallel(row: dict[str, str], assumed: list[str]) -> Parallel:
     if zero is None:
         zero = 0
         assumed.append("zero_stage=0")
+    interleave = 1
+    if pp > 1 and "interleav" in (row.get("framework") or "").lower():
+        # the framework names Megatron's interleaved 1F1B but no chunk count: the fewest, two
+        interleave = 2
+        assumed.append("pp_interleave=2")
     return build(
-        Parallel, "layout", dp=dp, tp=tp, pp=pp, cp=cp, zero_stage=zero, sequence_parallel=False
+        Parallel,
+        "layout",
+        dp=dp,
+        tp=tp,
+        pp=pp,
+        cp=cp,
+        zero_stage=zero,
+        sequence_parallel=False,
+        pp_interleave=interleave,
     )
 
 
