@@ -598,7 +598,7 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
         "- **Datacenter GPUs are still predicted too fast**, most on H100 (median signed error "
         "above): llm-foundry's 2023 H100 table at a median +15% and its 2024 large-scale "
         "table (128-512 H100s) at +29%, torchtitan's H100 checks at +17..+21%, nanochat and "
-        "llm.c at +3..+15%, against -1..+10% for the same code bases on A100 (llm-foundry's "
+        "llm.c at +3..+15%, against -8..+8% for the same code bases on A100 (llm-foundry's "
         "A100 tables: median +2.0% and +1.2% over 139 cells). The same llm-foundry code on "
         "the same model sizes is predicted within a few percent on A100 and 15-30% too fast "
         "on H100, so what is missing is on the H100 side. What multi-GPU H100 training loses "
