@@ -15,7 +15,7 @@ from typing import Any
 from traintime import catalog
 from traintime.economics import cost_report
 from traintime.economics import energy_report as energy_report_for
-from traintime.engine.device import Device, usable_precision
+from traintime.engine.device import Device, usable_precision, vector_elements
 from traintime.engine.flops import FlopsPerToken, counted_as, flops_per_token
 from traintime.engine.memory import GIB, peak_memory
 from traintime.engine.params import count_params
@@ -275,8 +275,15 @@ def _compose(
         model=ModelReport(name=spec.name, spec=spec, params=params, flops_per_token=flops),
         training=_training_report(used, schedule, flops, notes),
         hardware=_hardware_report(hw, train, flops.executed * schedule.tokens),
-        throughput=_throughput(step, flops, hw, train, par, recipe.micro_batch, links).model_copy(
-            update={"notes": [*step.notes, *_alignment_notes(spec, hw, train, par.tp)]}
+        throughput=_throughput(
+            step,
+            flops,
+            hw,
+            train,
+            par,
+            recipe.micro_batch,
+            links,
+            notes=[*step.notes, *_alignment_notes(spec, hw, train, par.tp)],
         ),
         time=_time(step.step_time_s * schedule.steps),
         memory=_memory_report(spec, recipe, par, hw),
@@ -418,6 +425,8 @@ def _throughput(
     par: Parallel,
     micro: int,
     links: Links,
+    *,
+    notes: list[str],
 ) -> ThroughputReport:
     mfu_precision = usable_precision(
         hw.gpu, "bf16" if train.precision == "fp8" else train.precision
@@ -443,7 +452,7 @@ def _throughput(
             "zero_stage": par.zero_stage,
         },
         links=links.description,
-        notes=step.notes,
+        notes=notes,
     )
 
 
@@ -480,7 +489,7 @@ def _alignment_notes(spec: ModelSpec, hw: HardwareSpec, train: TrainingSpec, tp:
     }
     notes = []
     for name, (width, elt) in widths.items():
-        vector = max(1, round(16 / elt))
+        vector = vector_elements(elt)
         if dev.aligned(width // tp, precision=train.precision, elt=elt):
             continue
         padded = -(-width // (vector * tp)) * vector * tp

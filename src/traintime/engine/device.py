@@ -41,6 +41,12 @@ def usable_precision(gpu: GpuSpec, precision: str) -> str:
     return max(options, key=lambda p: gpu.peak(p) or 0.0)
 
 
+def vector_elements(elt: float) -> int:
+    """Elements of ``elt`` bytes in one 16-byte load, the row alignment tensor-core kernels
+    need (8 bf16, 16 fp8, 4 fp32/tf32)."""
+    return max(1, round(16 / elt))
+
+
 @dataclass(frozen=True)
 class Device:
     """A GPU as the time model sees it: sustained rates in FLOP/s and bytes/s."""
@@ -85,7 +91,7 @@ class Device:
         Core Requirements"); always true where the math runs without tensor cores."""
         if not self.tensor_cores(precision):
             return True
-        per_vector = max(1, round(16 / elt))
+        per_vector = vector_elements(elt)
         return all(d % per_vector == 0 for d in dims)
 
     def k_overhead(self, precision: str) -> float:
