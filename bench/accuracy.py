@@ -310,36 +310,11 @@ _FOUNDRY = (
     "'A100 40GB with 1600 Gbps node-node interconnect (RoCE)' (the rows at other GPU counts "
     "than runs_dev.csv's)"
 )
-_MPT13B = {
-    "n_layer": 40,
-    "d_model": 5120,
-    "n_head": 40,
-    "n_kv_head": 40,
-    "ffn_hidden": 20480,
-    "params_total": 12853954560,
-}
-# MPT-13B (scripts/train/yamls/pretrain/mpt-13b.yaml) and MPT-1B on H100 at seq 2048 without
-# checkpointing, MPT-7B on A100 40GB with full checkpointing; FSDP FULL_SHARD, 8 GPUs per node:
-# (label, template row, overrides, micro-batch, accumulation, GPUs, published tokens/s/GPU)
+# The same model from one node to many, at seq 2048: (label, table, model)
 SCALING = [
-    *(
-        ("MPT-13B, H100", "foundry-09", _MPT13B, 2, 1, gpus, tps)
-        for gpus, tps in ((8, 4792), (16, 4767), (32, 4811), (64, 4800))
-    ),
-    *(
-        ("MPT-1B, H100", "foundry-04", {}, micro, 1, gpus, tps)
-        for micro, gpus, tps in ((14, 8, 45455), (20, 16, 46037), (20, 32, 45130), (20, 64, 44402))
-    ),
-    *(
-        ("MPT-7B, A100 40GB", "foundry-25", {}, micro, accum, gpus, tps)
-        for micro, accum, gpus, tps in (
-            (12, 4, 8, 3679),
-            (16, 1, 16, 3645),
-            (18, 1, 32, 3725),
-            (18, 1, 64, 3665),
-            (18, 1, 128, 3623),
-        )
-    ),
+    ("MPT-13B, H100", "H100 80GB BF16", "13b"),
+    ("MPT-1B, H100", "H100 80GB BF16", "1b"),
+    ("MPT-7B, A100 40GB", "A100 40GB with 1600 Gbps node-node interconnect (RoCE)", "7b"),
 ]
 
 
@@ -362,6 +337,11 @@ _FOUNDRY_GPUS = {
     "a100_80gb": "A100 SXM4 80GB",
     "a100_40gb": "A100 SXM4 40GB",
 }
+
+
+def _foundry_cells() -> list[dict[str, str]]:
+    with FOUNDRY_CELLS.open(encoding="utf-8") as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
 
 
 def _foundry_row(cell: dict[str, str]) -> dict[str, str]:
@@ -413,8 +393,7 @@ def _foundry_tables(csv_path: Path) -> list[str]:
         for r in read_rows(csv_path)
         if r["id"].startswith("foundry-") and r.get("tokens_per_sec_per_gpu")
     }
-    with FOUNDRY_CELLS.open(encoding="utf-8") as f:
-        cells = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    cells = _foundry_cells()
     by_table: dict[str, list[tuple[float, bool]]] = {}
     for cell in cells:
         measured = float(cell["tokens_per_sec_per_gpu"])
@@ -456,35 +435,31 @@ def _within(errors: list[float]) -> float | None:
     return sum(abs(e) <= 0.25 for e in errors) / len(errors) if errors else None
 
 
-def _scaling(csv_path: Path) -> list[str]:
+def _scaling() -> list[str]:
     """Per-GPU throughput of the same model from one node to many: llm-foundry measured it flat,
     which a ring per NIC reproduces and one GPU's NIC share would not."""
-    from traintime.validate import predict_row, read_rows
+    from traintime.validate import predict_row
 
-    rows = {r["id"]: r for r in read_rows(csv_path)}
     lines = [
         "## Scaling across nodes (same tables, other GPU counts)",
         "",
         "| model | GPUs | micro-batch x accumulation | predicted tok/s/GPU | published | error |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for label, template, overrides, micro, accum, gpus, published in SCALING:
-        if template not in rows:
-            return []
-        row = {**rows[template], **{k: str(v) for k, v in overrides.items()}}
-        seq, d = int(row["seq_len"]), int(row["d_model"])
-        row.update(
-            micro_batch=str(micro),
-            n_gpus=str(gpus),
-            dp=str(gpus),
-            extra_embed_params=str(seq * d),
-            global_batch_tokens=str(seq * micro * accum * gpus),
-        )
-        pred = predict_row(row).tokens_per_sec_per_gpu
-        lines.append(
-            f"| {label} | {gpus} | {micro} x {accum} | {pred:,.0f} | {published:,} | "
-            f"{pred / published - 1:+.0%} |"
-        )
+    cells = _foundry_cells()
+    for label, table, model in SCALING:
+        chosen = [
+            c
+            for c in cells
+            if c["table"] == table and c["model"] == model and c["seq_len"] == "2048"
+        ]
+        for cell in sorted(chosen, key=lambda c: int(c["n_gpus"])):
+            published = float(cell["tokens_per_sec_per_gpu"])
+            pred = predict_row(_foundry_row(cell)).tokens_per_sec_per_gpu
+            lines.append(
+                f"| {label} | {cell['n_gpus']} | {cell['micro_batch']} x {cell['grad_accum']} | "
+                f"{pred:,.0f} | {published:,.0f} | {pred / published - 1:+.0%} |"
+            )
     return [
         *lines,
         "",
@@ -567,7 +542,7 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
         *_external(),
         *_alignment(),
         *_foundry_tables(csv_path),
-        *_scaling(csv_path),
+        *_scaling(),
         "## Where the model misses, and why we think so",
         "",
         "- **llm-foundry ran FlashAttention written in Triton.** Its pretraining yamls set "
