@@ -55,8 +55,9 @@ def test_estimate_flags(capsys):
     )
     data = json.loads(out)
     assert code == 0
-    assert data["training"]["grad_accum_steps"] == 524_288 // (2 * 8192 * 8)
-    assert data["hardware"]["count"] == 8
+    dp = data["training"]["layout"]["dp"]
+    assert data["training"]["grad_accum_steps"] == 524_288 // (2 * 8192 * dp)
+    assert data["training"]["micro_batch"] == 2 and data["hardware"]["count"] == 8
 
 
 def test_scenario_file(tmp_path, capsys):
@@ -77,7 +78,10 @@ def test_scenario_file(tmp_path, capsys):
         (["estimate", "--model", "gpt3"], "unknown model 'gpt3'; did you mean"),
         (["estimate", "--gpu", "rtx 4071"], "did you mean GeForce RTX 4070"),
         (["estimate", "--tokens", "-5"], "tokens=-5"),
-        (["estimate", "--micro-batch", "3"], "micro_batch=3 cannot divide the global batch"),
+        (
+            ["estimate", "--micro-batch", "3", "--batch-tokens", "524288"],
+            "micro_batch=3 cannot divide the global batch",
+        ),
         (["estimate", "--precision", "bf17"], "precision='bf17'"),
         (["estimate", "--model", "nope.json"], "does not exist"),
         (["estimate", "--scenario", "nope.toml"], "does not exist"),

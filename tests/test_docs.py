@@ -21,7 +21,7 @@ def _keys(obj, depth):
 
 @pytest.mark.skipif(not DOC.exists(), reason="docs not shipped in this checkout")
 def test_schema_doc_covers_output():
-    data = json.loads(traintime.estimate("nanochat-2026-d12", "4070", plan=True).to_json())
+    data = json.loads(traintime.estimate("nanochat-2026-d12", "4070").to_json())
     text = DOC.read_text()
     missing = sorted(k for k in _keys(data, 3) if f"`{k}`" not in text)
     assert not missing, f"undocumented keys: {missing}"
@@ -35,7 +35,7 @@ def test_readme_founding_answer_is_current():
     # the README quotes `traintime` with no arguments; a model change must update it
     import re
 
-    est = traintime.estimate_scenario(plan=True)  # what `traintime` runs with no arguments
+    est = traintime.estimate_scenario()  # what `traintime` runs with no arguments
     match = re.search(
         r"Time +([\d.]+) days \(likely ([\d.]+) days to ([\d.]+) days", README.read_text()
     )

@@ -17,6 +17,7 @@ LEVEL = {
     "catalog": 2,
     "results": 3,
     "planner": 3,
+    "resolve": 3,
     "estimation": 4,
     "validate": 4,
     "runrows": 4,

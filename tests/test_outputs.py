@@ -18,10 +18,10 @@ def run(capsys, *argv):
 
 
 def test_founding_has_energy_and_cost():
-    est = traintime.estimate_scenario(plan=True)
+    est = traintime.estimate_scenario()
     assert est.energy.kwh > 0 and est.energy.co2_kg == pytest.approx(est.energy.kwh * 0.48)
     assert est.cost.own_total is not None  # the 4070 has a launch price
-    assert est.cost.rent_on_demand is None and any("rent" in n for n in est.cost.notes)
+    assert est.cost.rent_on_demand is None and any("rent" in n for n in est.cost.missing)
 
 
 def test_economics_overrides():
@@ -52,12 +52,25 @@ def test_compare_cli_json(capsys):
 
 
 def test_compare_odd_counts_round_the_batch_only_when_allowed(capsys):
-    # 256 sequences of nanochat's 524,288-token batch do not split over 3 GPUs
-    code, _, err = run(capsys, "compare", "--gpu", "4090", "--count", "3")
+    # 256 sequences of nanochat's 524,288-token batch do not split over 3 data-parallel GPUs
+    code, _, err = run(capsys, "compare", "--gpu", "4090", "--count", "3", "--tp", "1", "--pp", "1")
     assert code == 2 and "--allow-math-changes" in err
-    rows = compare("nanochat-d20", ["4090"], counts=[1, 3], allow_math_changes=True)
+    rows = compare("nanochat-d20", ["4090"], counts=[1, 3], allow_math_changes=True, tp=1, pp=1)
     changed = {r.count: r.math_changes for r in rows}
-    assert changed[1] == [] and "524,288 -> 522,240" in changed[3][0]
+    assert changed[1] == [] and "524,288 -> " in changed[3][0]
+
+
+def test_compare_takes_a_scenario_and_recipe_flags(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text('[model]\nname = "gpt2"\n[training]\ntokens = "2B"\n[hardware]\ngpu = "4090"\n')
+    code, out, _ = run(
+        capsys, "compare", "--scenario", str(path), "--gpu", "4090,h100", "--ckpt", "full", "--json"
+    )
+    rows = json.loads(out)
+    assert code == 0 and {r["model"] for r in rows} == {"gpt2-124m"}
+    est = traintime.estimate("gpt2", "h100", tokens="2B", act_ckpt="full")
+    h100 = next(r for r in rows if r["gpu"] == est.hardware.gpu.name)
+    assert h100["days"] == est.time.total_days
 
 
 def test_compare_all_filters():

@@ -178,31 +178,22 @@ def test_dev_table_is_predicted():
     assert all(r.reason for r in report.rows if r.status == "skipped")
 
 
-def test_sequence_parallel_only_when_plain_tensor_parallel_would_not_fit(tmp_path):
-    """No column says whether a TP run used sequence parallelism: validate assumes plain TP
-    (Megatron-LM's default) unless only SP fits, judged by the memory model (Korthikanti et al.
-    2022: without SP the d_model-wide activations sit whole on every TP rank)."""
+def test_sequence_parallel_follows_the_code_base(tmp_path):
+    """No column says whether a TP run used sequence parallelism. Megatron-LM leaves it off
+    unless given --sequence-parallel, and Megatron-DeepSpeed has none: their rows run plain TP.
+    Other rows take the tool's default (on), like any question that leaves it unset."""
     tp = {**ROW, "n_gpus": "8", "gpus_per_node": "8", "dp": "1", "tp": "8", "gpu": "A100 80GB"}
-    big = {
-        **tp,
-        "id": "long",
-        "n_layer": "24",
-        "d_model": "8192",
-        "n_head": "64",
-        "n_kv_head": "64",
-        "head_dim": "128",
-        "ffn_hidden": "32768",
-        "params_total": "",
-        "extra_embed_params": "",
-        "seq_len": "32768",
-        "micro_batch": "1",
-        "global_batch_tokens": "262144",
-    }
-    rows = [{**tp, "id": "small"}, big]
+    rows = [
+        {**tp, "id": "megatron", "framework": "Megatron-LM"},
+        {**tp, "id": "titan", "framework": "torchtitan"},
+    ]
     by_id = {r.id: r for r in validate(_write(tmp_path / "r.csv", rows)).rows}
-    assert "sequence_parallel=false" in by_id["small"].assumed
-    assert "sequence_parallel=true" in by_id["long"].assumed
-    assert by_id["long"].predicted_fits
+    assert any(a.startswith("sequence_parallel=false") for a in by_id["megatron"].assumed)
+    assert "sequence_parallel=True" in by_id["titan"].assumed  # the default, listed
+    assert (
+        by_id["titan"].predicted_tokens_per_sec_per_gpu
+        > by_id["megatron"].predicted_tokens_per_sec_per_gpu
+    )
 
 
 def test_torchtitan_and_hf_eager_norms_are_tensor_op_chains(tmp_path):
@@ -299,17 +290,13 @@ def test_a_framework_that_names_flashattention_2_keeps_it(tmp_path):
 
 
 def test_interleaved_pipeline_named_by_the_framework(tmp_path):
-    """Megatron's interleaved 1F1B halves the bubble with two model chunks per stage
-    (Narayanan et al. 2021); a framework cell that names it gets the fewest chunks, two."""
+    """Megatron's interleaved 1F1B (Narayanan et al. 2021) is a schedule the framework must
+    name: such a row leaves the chunks per stage to the planner, any other runs plain 1F1B."""
     pipe = {**ROW, "n_gpus": "2", "pp": "2", "dp": "1", "gpus_per_node": "2", "micro_batch": "1"}
     rows = [
         {**pipe, "id": "plain", "framework": "Megatron-LM"},
         {**pipe, "id": "inter", "framework": "Megatron-LM (interleaved 1F1B)"},
     ]
     by_id = {r.id: r for r in validate(_write(tmp_path / "r.csv", rows)).rows}
-    assert "pp_interleave=2" in by_id["inter"].assumed
-    assert "pp_interleave=2" not in by_id["plain"].assumed
-    assert (
-        by_id["inter"].predicted_tokens_per_sec_per_gpu
-        > by_id["plain"].predicted_tokens_per_sec_per_gpu
-    )
+    assert any(a.startswith("pp_interleave=") for a in by_id["inter"].assumed)
+    assert not any(a.startswith("pp_interleave=") for a in by_id["plain"].assumed)

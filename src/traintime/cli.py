@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,19 +34,259 @@ def _console() -> Any:
     return Console()
 
 
+def _opt(*names: str, help: str, **kw: Any) -> Any:
+    return typer.Option(None, *names, help=help, **kw)
+
+
+#: The flags that say what to train and how: shared by estimate, plan, report and compare. Each
+#: maps to a key of ``estimation.with_overrides`` (a Question or TrainingSpec field); help texts
+#: with {placeholders} are filled from the data files when the command line is built.
+_RECIPE: dict[str, tuple[str, Any, Any]] = {
+    "model": (
+        "model",
+        str,
+        _opt(
+            "--model",
+            "-m",
+            help="Preset, alias, nanochat-d<N>, or a path "
+            "to a Hugging Face config.json / model .toml.",
+        ),
+    ),
+    "tokens": ("tokens", str, _opt("--tokens", help="Training tokens: 37.6B, 500M, 2e9.")),
+    "tokens_per_param": (
+        "tokens_per_param",
+        float,
+        _opt(
+            "--tokens-per-param",
+            help="Tokens per parameter (default: the model's recipe, else 20).",
+        ),
+    ),
+    "batch_tokens": (
+        "global_batch_tokens",
+        str,
+        _opt("--batch-tokens", help="Global batch in tokens per optimizer step (default 524288)."),
+    ),
+    "micro_batch": (
+        "micro_batch",
+        int,
+        _opt(
+            "--micro-batch", help="Sequences per GPU per forward/backward (default: the planner's)."
+        ),
+    ),
+    "seq_len": ("seq_len", int, _opt("--seq-len", help="Sequence length (default: the model's).")),
+    "precision": ("precision", str, _opt("--precision", help="bf16 | fp16 | fp8 | tf32 | fp32.")),
+    "optimizer": (
+        "optimizer",
+        str,
+        _opt("--optimizer", help="adamw | muon | adamw8bit | adafactor | sgd."),
+    ),
+    "param_dtype": (
+        "param_dtype",
+        str,
+        _opt(
+            "--param-dtype",
+            help="Weight storage dtype: fp32 | bf16 | fp16 (default: by ZeRO and offload).",
+        ),
+    ),
+    "embedding_dtype": (
+        "embedding_dtype",
+        str,
+        _opt("--embedding-dtype", help="Embedding table dtype (default: the weights')."),
+    ),
+    "grad_dtype": (
+        "grad_dtype",
+        str,
+        _opt("--grad-dtype", help="Gradient dtype (default: the weights')."),
+    ),
+    "master_dtype": (
+        "master_dtype",
+        str,
+        _opt("--master-dtype", help="Master-weight copy dtype, or none."),
+    ),
+    "state_dtype": (
+        "optimizer_state_dtype",
+        str,
+        _opt("--state-dtype", help="Optimizer state dtype (default: the master weights')."),
+    ),
+    "ckpt": (
+        "act_ckpt",
+        str,
+        _opt(
+            "--ckpt",
+            help="Activation checkpointing: none | selective | "
+            "selective-op | full (default: the planner's).",
+        ),
+    ),
+    "attention": (
+        "attention_impl",
+        str,
+        _opt(
+            "--attention",
+            help="Attention kernel: flash (FA2-class) | flash3 | triton | sdpa | eager.",
+        ),
+    ),
+    "compile_": ("compiled", bool, _opt("--compile/--no-compile", help="torch.compile or eager.")),
+    "dropout": ("dropout", float, _opt("--dropout", help="Dropout probability (default 0).")),
+    "norm_kernels": (
+        "norm_kernels",
+        str,
+        _opt(
+            "--norm-kernels",
+            help="Eager RMSNorm/rotary: "
+            "fused | composite (tensor-op chains, as in HF and torchtitan).",
+        ),
+    ),
+    "tp": ("tp", int, _opt("--tp", help="Tensor-parallel degree (default: the planner's).")),
+    "sequence_parallel": (
+        "sequence_parallel",
+        bool,
+        _opt("--sp/--no-sp", help="Sequence parallelism with --tp (default on)."),
+    ),
+    "pp": ("pp", int, _opt("--pp", help="Pipeline-parallel degree (default: the planner's).")),
+    "pp_interleave": (
+        "pp_interleave",
+        int,
+        _opt("--pp-interleave", help="Model chunks per pipeline stage (interleaved 1F1B)."),
+    ),
+    "cp": (
+        "cp",
+        int,
+        _opt("--cp", help="Context-parallel degree (each sequence split over this many GPUs)."),
+    ),
+    "zero": ("zero_stage", int, _opt("--zero", help="ZeRO stage / FSDP: 0 (DDP), 1, 2, 3.")),
+    "offload": (
+        "offload",
+        str,
+        _opt("--offload", help="none | optimizer | optimizer+params (to host RAM)."),
+    ),
+    "offload_update": (
+        "offload_update",
+        str,
+        _opt(
+            "--offload-update", help="Where an offloaded optimizer's update runs: cpu | gpu (Muon)."
+        ),
+    ),
+    "system": (
+        "system",
+        str,
+        _opt(
+            "--system",
+            help="Node preset for links: dgx-h100, p5, workstation-4x4090 (`traintime systems`).",
+        ),
+    ),
+    "gpus_per_node": (
+        "gpus_per_node",
+        int,
+        _opt("--gpus-per-node", help="GPUs per node (default: the system's, max 8)."),
+    ),
+    "reference": (
+        "reference",
+        str,
+        _opt(
+            "--reference",
+            help="Scale a measured run by hand "
+            "beside the estimate: nanochat-d32-8xh100, nanochat-d20-8xh100.",
+        ),
+    ),
+    "allow_math_changes": (
+        "allow_math_changes",
+        bool,
+        typer.Option(
+            False,
+            "--allow-math-changes",
+            help="Let the planner change the training math when "
+            "nothing else works: round a global batch that does not split, 8-bit optimizer states.",
+        ),
+    ),
+    "electricity_price": (
+        "electricity_usd_per_kwh",
+        float,
+        _opt("--electricity-price", help="Electricity, $/kWh (default {electricity_usd_per_kwh})."),
+    ),
+    "co2": (
+        "co2_kg_per_kwh",
+        float,
+        _opt("--co2", help="Grid carbon intensity, kg CO2/kWh (default {co2_kg_per_kwh})."),
+    ),
+    "pue": (
+        "pue",
+        float,
+        _opt("--pue", help="Facility PUE (default {datacenter_pue} data centre, {home_pue} home)."),
+    ),
+    "rent_price": (
+        "rent_usd_per_gpu_hour",
+        float,
+        _opt("--rent-price", help="Rental $/GPU-hour (default: the catalog's)."),
+    ),
+    "gpu_price": (
+        "price_usd",
+        float,
+        _opt("--gpu-price", help="Purchase $ per GPU (default: the launch price)."),
+    ),
+    "spot": (
+        "spot_fraction",
+        float,
+        _opt("--spot", help="Spot price as a fraction of on-demand (default {spot_fraction})."),
+    ),
+    "lifetime": (
+        "lifetime_years",
+        float,
+        _opt("--lifetime", help="Years to write owned hardware off (default {lifetime_years})."),
+    ),
+}
+_ECONOMICS = {"electricity_price", "co2", "pue", "rent_price", "gpu_price", "spot", "lifetime"}
+_HARDWARE: dict[str, tuple[str, Any, Any]] = {
+    "gpu": ("gpu", str, _opt("--gpu", "-g", help="GPU name as you would type it: 4070, h100.")),
+    "gpus": ("gpus", int, _opt("--gpus", "-n", help="Number of GPUs (default 1).")),
+}
+_SCENARIO = typer.Option(
+    None,
+    "--scenario",
+    "-s",
+    help="Scenario TOML ([model], [training], [hardware], [economics], [plan]); flags override it.",
+)
+
+
+def _with_options(*tables: dict[str, tuple[str, Any, Any]]) -> Any:
+    """Add the shared flags to a command's signature (typer reads ``__signature__``); the
+    command receives them in ``**flags``."""
+
+    def wrap(func: Any) -> Any:
+        sig = inspect.signature(func)
+        params = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
+        for table in tables:
+            for name, (_, annotation, option) in table.items():
+                params.append(
+                    inspect.Parameter(
+                        name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation
+                    )
+                )
+        func.__signature__ = sig.replace(parameters=params)
+        return func
+
+    return wrap
+
+
+def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
+    """The flags as ``with_overrides`` keys (None: not given)."""
+    tables = {**_RECIPE, **_HARDWARE}
+    out: dict[str, Any] = {}
+    econ: dict[str, Any] = {}
+    for name, value in flags.items():
+        if value is None or (name == "allow_math_changes" and not value):
+            continue
+        key = tables[name][0]
+        (econ if name in _ECONOMICS else out)[key] = value
+    if econ:
+        out["economics"] = econ
+    return out
+
+
 @app.callback(invoke_without_command=True)
 def root(ctx: typer.Context, json_out: bool = _JSON) -> None:
     if ctx.invoked_subcommand is not None:
         return
-    from traintime import catalog
-
-    founding = catalog.load_scenario(None)
-    _run_estimate(
-        scenario=None,
-        overrides={"reference": founding.reference, "plan": True},
-        json_out=json_out,
-        details=False,
-    )
+    _run_estimate(scenario=None, overrides={}, json_out=json_out)
 
 
 def _run_estimate(
@@ -53,13 +294,13 @@ def _run_estimate(
     scenario: Path | None,
     overrides: dict[str, Any],
     json_out: bool,
-    details: bool,
+    details: bool = False,
     table: bool = False,
     outputs: dict[str, Path | None] | None = None,
 ) -> None:
     from traintime.estimation import estimate_scenario
 
-    est = estimate_scenario(str(scenario) if scenario else None, **overrides)
+    est = estimate_scenario(scenario, **overrides)
     _write_outputs(est, outputs or {})
     if json_out:
         typer.echo(est.to_json())
@@ -74,7 +315,7 @@ def _run_estimate(
 
     console = _console()
     console.print(render_estimate(est))
-    if est.plan is not None and (details or table):
+    if table:
         console.print(render_plan(est))
     if details:
         console.print(render_breakdown(est))
@@ -84,165 +325,40 @@ def _run_estimate(
 
 @app.command(
     epilog=(
+        "Settings you give are kept; the planner chooses the micro-batch, checkpointing, "
+        "offload, ZeRO stage and layout you leave unset, and says so.\n\n"
         "Examples:\n\n"
         "  traintime estimate --model nanochat-d20 --gpu 4090 --micro-batch 4\n\n"
         "  traintime estimate --model ./config.json --gpu a100 --gpus 8 --tokens 100B --json\n\n"
         "  traintime estimate --scenario my_run.toml --ckpt full"
     )
 )
+@_with_options(_HARDWARE, _RECIPE)
 def estimate(
-    model: str = typer.Option(
-        None,
-        "--model",
-        "-m",
-        help="Preset, alias, nanochat-d<N>, or a path to a Hugging Face config.json / model .toml.",
-    ),
-    gpu: str = typer.Option(None, "--gpu", "-g", help="GPU name as you would type it: 4070, h100."),
-    gpus: int = typer.Option(None, "--gpus", "-n", help="Number of GPUs (default 1)."),
-    scenario: Path = typer.Option(
-        None,
-        "--scenario",
-        "-s",
-        help="Scenario TOML with [model], [training], [hardware]; flags override it.",
-    ),
-    tokens: str = typer.Option(None, help="Training tokens: 37.6B, 500M, 2e9."),
-    tokens_per_param: float = typer.Option(None, help="Tokens per parameter (20 = Chinchilla)."),
-    batch_tokens: str = typer.Option(None, help="Global batch in tokens per optimizer step."),
-    micro_batch: int = typer.Option(None, help="Sequences per GPU per forward/backward."),
-    seq_len: int = typer.Option(None, help="Sequence length (default: the model's)."),
-    precision: str = typer.Option(None, help="bf16 | fp16 | fp8 | tf32 | fp32."),
-    optimizer: str = typer.Option(None, help="adamw | muon | adamw8bit | adafactor | sgd."),
-    param_dtype: str = typer.Option(None, help="Weight storage dtype: fp32 | bf16 | fp16."),
-    embedding_dtype: str = typer.Option(None, help="Embedding table dtype (default: weights')."),
-    grad_dtype: str = typer.Option(None, help="Gradient dtype (default: weights')."),
-    master_dtype: str = typer.Option(None, help="Separate master-weight copy dtype, if any."),
-    state_dtype: str = typer.Option(None, help="Optimizer state dtype (default fp32)."),
-    ckpt: str = typer.Option(
-        None, help="Activation checkpointing: none | selective | selective-op | full."
-    ),
-    attention: str = typer.Option(
-        None, help="Attention kernel: flash (FA2-class) | flash3 | triton | sdpa | eager."
-    ),
-    compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile or eager."),
-    dropout: float = typer.Option(
-        None, help="Dropout probability (embeddings, residuals, eager attention); default 0."
-    ),
-    norm_kernels: str = typer.Option(
-        None,
-        help="Eager RMSNorm/rotary: fused | composite (tensor-op chains, as in HF and torchtitan).",
-    ),
-    tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree."),
-    sequence_parallel: bool = typer.Option(
-        None,
-        "--sp/--no-sp",
-        help="Sequence parallelism with --tp: norms and dropout split over the TP ranks (on).",
-    ),
-    pp: int = typer.Option(None, "--pp", help="Pipeline-parallel degree."),
-    cp: int = typer.Option(
-        None, "--cp", help="Context-parallel degree (each sequence split over this many GPUs)."
-    ),
-    zero: int = typer.Option(None, "--zero", help="ZeRO stage / FSDP: 0 (DDP), 1, 2, 3."),
-    offload: str = typer.Option(None, help="none | optimizer | optimizer+params (to CPU)."),
-    system: str = typer.Option(
-        None, help="Node preset for links: dgx-h100, p5, workstation-4x4090 (`traintime systems`)."
-    ),
-    gpus_per_node: int = typer.Option(None, help="GPUs per node (default: the system's, max 8)."),
-    reference: str = typer.Option(
-        None,
-        help="Scale a measured run by hand beside the "
-        "estimate: nanochat-d32-8xh100, nanochat-d20-8xh100.",
-    ),
+    scenario: Path = _SCENARIO,
     details: bool = typer.Option(
-        False, "--details", help="Also print parameters and FLOPs by operation."
+        False, "--details", help="Also print the step time by category, parameters and FLOPs."
     ),
-    plan: bool = typer.Option(
-        False,
-        "--plan",
-        help="Let the planner pick the settings you did "
-        "not give (fastest configuration that fits).",
-    ),
-    allow_math_changes: bool = typer.Option(
-        False,
-        "--allow-math-changes",
-        help="Allow changes to the training math: 8-bit optimizer states, a rounded global batch.",
-    ),
-    plan_table: bool = typer.Option(False, "--plan-table", hidden=True),
+    plan: bool = typer.Option(False, "--plan", help="Also print the planner's alternatives."),
     plot: Path = typer.Option(
         None, "--plot", help="Write the step-time and memory charts (.png, .svg or .html)."
     ),
     html: Path = typer.Option(None, "--html", help="Write a self-contained HTML report."),
-    electricity_price: float = typer.Option(None, help="Electricity, $/kWh (default 0.17)."),
-    co2: float = typer.Option(None, help="Grid carbon intensity, kg CO2/kWh (default 0.48)."),
-    pue: float = typer.Option(None, help="Facility PUE (default 1.2 data centre, 1.0 home)."),
-    rent_price: float = typer.Option(None, help="Rental $/GPU-hour (default: the catalog's)."),
-    gpu_price: float = typer.Option(None, help="Purchase $ per GPU (default: launch price)."),
-    spot: float = typer.Option(None, help="Spot price as a fraction of on-demand (0.4)."),
-    lifetime: float = typer.Option(None, help="Years to write owned hardware off (3)."),
     json_out: bool = _JSON,
+    **flags: Any,
 ) -> None:
     """Estimate one training run (model x GPUs x recipe)."""
-    overrides = {
-        "model": model,
-        "gpu": gpu,
-        "gpus": gpus,
-        "tokens": tokens,
-        "tokens_per_param": tokens_per_param,
-        "global_batch_tokens": batch_tokens,
-        "micro_batch": micro_batch,
-        "seq_len": seq_len,
-        "precision": precision,
-        "optimizer": optimizer,
-        "param_dtype": param_dtype,
-        "embedding_dtype": embedding_dtype,
-        "grad_dtype": grad_dtype,
-        "master_dtype": master_dtype,
-        "optimizer_state_dtype": state_dtype,
-        "act_ckpt": ckpt,
-        "attention_impl": attention,
-        "compiled": compile_,
-        "norm_kernels": norm_kernels,
-        "dropout": dropout,
-        "tp": tp,
-        "sequence_parallel": sequence_parallel,
-        "pp": pp,
-        "cp": cp,
-        "zero_stage": zero,
-        "offload": offload,
-        "system": system,
-        "gpus_per_node": gpus_per_node,
-        "reference": reference,
-        "plan": plan or None,
-        "allow_math_changes": allow_math_changes or None,
-    }
-    econ = {
-        "electricity_usd_per_kwh": electricity_price,
-        "co2_kg_per_kwh": co2,
-        "pue": pue,
-        "rent_usd_per_gpu_hour": rent_price,
-        "price_usd": gpu_price,
-        "spot_fraction": spot,
-        "lifetime_years": lifetime,
-    }
-    econ = {k: v for k, v in econ.items() if v is not None}
-    if econ:
-        overrides["economics"] = econ
-    given = {k: v for k, v in overrides.items() if v is not None}
-    table = given.pop("plan_table", None)
-    outputs: dict[str, Path | None] = {"plot": plot, "html": html}
-    if scenario is None and "model" in given and "gpu" not in given:
-        given["gpu"] = "GeForce RTX 4070"
     _run_estimate(
         scenario=scenario,
-        overrides=given,
+        overrides=_overrides(flags),
         json_out=json_out,
-        details=details or scenario is not None or bool(given),
-        table=bool(table),
-        outputs=outputs,
+        details=details,
+        table=plan,
+        outputs={"plot": plot, "html": html},
     )
 
 
 @app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     epilog=(
         "Takes every option of `traintime estimate`; settings you give are kept, the rest are "
         "searched.\n\nExamples:\n\n  traintime plan\n\n"
@@ -250,27 +366,11 @@ def estimate(
         "  traintime plan --model llama-3.1-8b --gpu a100 --gpus 8 --allow-math-changes --json"
     ),
 )
-def plan(ctx: typer.Context) -> None:
-    """Find the fastest configuration that fits (micro-batch, checkpointing, offload, ZeRO,
-    TP/PP) and rank the alternatives."""
-    command = typer.main.get_command(app)
-    estimate_cmd = command.commands["estimate"]  # type: ignore[attr-defined]
-    args = list(ctx.args)
-    if not any(a in ("--model", "-m", "--scenario", "-s", "--gpu", "-g") for a in args):
-        from traintime import catalog
-
-        founding = catalog.load_scenario(None)
-        args += ["--model", founding.model, "--gpu", founding.gpu]
-        if founding.reference:
-            args += ["--reference", founding.reference]
-        for key, value in founding.training.items():
-            if key == "tokens_per_param":
-                args += ["--tokens-per-param", str(value)]
-            elif key == "global_batch_tokens":
-                args += ["--batch-tokens", str(value)]
-    estimate_cmd.main(
-        args=[*args, "--plan", "--plan-table"], prog_name="traintime plan", standalone_mode=False
-    )
+@_with_options(_HARDWARE, _RECIPE)
+def plan(scenario: Path = _SCENARIO, json_out: bool = _JSON, **flags: Any) -> None:
+    """Find the fastest setup that fits (micro-batch, checkpointing, offload, ZeRO, TP/PP/CP)
+    and rank the alternatives."""
+    _run_estimate(scenario=scenario, overrides=_overrides(flags), json_out=json_out, table=True)
 
 
 @app.command(epilog="Examples:\n\n  traintime models\n\n  traintime models llama --json")
@@ -436,13 +536,15 @@ def _write_outputs(est: Any, outputs: dict[str, Path | None]) -> None:
 
 @app.command(
     epilog=(
+        "Takes the recipe options of `traintime estimate` (all but --gpu and --gpus).\n\n"
         "Examples:\n\n  traintime compare --gpu 4070,4090,3090,a100,h100 --count 1,8\n\n"
         "  traintime compare --model nanochat-d20 --all --min-memory 16 --sort cost\n\n"
-        "  traintime compare --gpu 4090,h100 --plot compare.png --json"
+        "  traintime compare --gpu 4090,h100 --scenario my_run.toml --plot compare.png --json"
     )
 )
+@_with_options(_RECIPE)
 def compare(
-    model: str = typer.Option("nanochat-d32", "--model", "-m", help="Preset, alias or path."),
+    scenario: Path = _SCENARIO,
     gpu: str = typer.Option(None, "--gpu", "-g", help="Comma-separated GPUs: 4070,4090,h100."),
     count: str = typer.Option("1", "--count", help="Comma-separated GPU counts: 1,8."),
     all_gpus: bool = typer.Option(False, "--all", help="Every catalog GPU passing the filters."),
@@ -454,22 +556,16 @@ def compare(
     ),
     vendor: str = typer.Option(None, help="NVIDIA, AMD, Intel, Google, Apple."),
     sort: str = typer.Option("time", help="time | cost."),
-    tokens: str = typer.Option(None, help="Training tokens (default: the model's recipe)."),
     limit: int = typer.Option(30, help="Rows to show; 0 = all."),
     plot: Path = typer.Option(None, "--plot", help="Write time against cost (.png/.svg/.html)."),
-    allow_math_changes: bool = typer.Option(
-        False,
-        "--allow-math-changes",
-        help="Round a global batch that does not split over a GPU count (changes the math).",
-    ),
     json_out: bool = _JSON,
+    **flags: Any,
 ) -> None:
     """Compare a run across GPUs and GPU counts: plan, fit, time, energy and cost."""
     import json
     import sys
 
     from traintime.compare import compare as run_compare
-    from traintime.units import parse_count
 
     try:
         counts = [int(c) for c in count.split(",") if c.strip()]
@@ -482,12 +578,8 @@ def compare(
         def progress(items):  # type: ignore[no-untyped-def]
             return track(items, description="planning", transient=True)
 
-    training: dict[str, Any] = {}
-    if tokens:
-        training["tokens"] = parse_count(tokens, field="tokens")
     rows = run_compare(
-        model,
-        [g.strip() for g in (gpu or "").split(",") if g.strip()],
+        gpus=[g.strip() for g in (gpu or "").split(",") if g.strip()],
         counts=counts,
         all_gpus=all_gpus,
         min_memory_gib=min_memory,
@@ -495,16 +587,17 @@ def compare(
         vendor=vendor,
         sort=sort,
         progress=progress,
-        allow_math_changes=allow_math_changes,
-        **training,
+        scenario=scenario,
+        **_overrides(flags),
     )
+    title = rows[0].model if rows else "compare"
     if plot:
         from traintime import plots
 
         plots.save(
             plots.comparison_figure([r.model_dump() for r in rows]),
             plot,
-            title=f"traintime compare: {model}",
+            title=f"traintime compare: {title}",
         )
     if json_out:
         typer.echo(json.dumps([r.model_dump() for r in rows], indent=2))
@@ -513,28 +606,51 @@ def compare(
 
     _console().print(render_comparison(rows, limit=limit or None))
     for note in sorted({f"{r.count} GPUs: {n}" for r in rows for n in r.math_changes}):
-        _console().print(f"note: {note}")
+        _console().print(f"note: changed the training math: {note}")
 
 
 @app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     epilog=(
-        "Takes every option of `traintime estimate`; plans unless settings are given.\n\n"
+        "Takes every option of `traintime estimate`.\n\n"
         "Examples:\n\n  traintime report --html founding.html\n\n"
         "  traintime report --model llama-3.1-8b --gpu h100 --gpus 8 --html llama.html"
     ),
 )
-def report(ctx: typer.Context) -> None:
+@_with_options(_HARDWARE, _RECIPE)
+def report(
+    html: Path = typer.Option(..., "--html", help="The HTML file to write."),
+    scenario: Path = _SCENARIO,
+    **flags: Any,
+) -> None:
     """Write one self-contained HTML report: estimate, plan, alternatives and charts."""
-    if "--html" not in ctx.args:
-        raise typer.BadParameter("report needs --html FILE")
-    plan(ctx)
+    from traintime.estimation import estimate_scenario
+    from traintime.htmlreport import write_report
+
+    path = write_report(estimate_scenario(scenario, **_overrides(flags)), html)
+    typer.echo(f"wrote {path}")
+
+
+def _fill_help(command: Any) -> None:
+    """Fill the {placeholders} of help texts from the data files (one source for defaults)."""
+    from traintime import catalog
+
+    values: dict[str, Any] = {}
+    for table in catalog.energy_defaults().values():
+        values.update({k: f"{v:g}" for k, v in table.items()})
+    for sub in getattr(command, "commands", {}).values():
+        for param in sub.params:
+            text = getattr(param, "help", None)
+            if text and "{" in text:
+                param.help = text.format(**values)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2, never a traceback."""
     command = typer.main.get_command(app)
+    args = argv if argv is not None else sys.argv[1:]
     try:
+        if "--help" in args or "-h" in args:
+            _fill_help(command)
         code = command.main(args=argv, prog_name="traintime", standalone_mode=False)
     except TraintimeError as exc:
         _fail(str(exc))

@@ -1,19 +1,20 @@
 """Compare one training run across GPUs and GPU counts: time, energy, money and the plan each
-needs. ``compare(...)`` plans every setup with the full planner; ``all_gpus=True`` runs the
-founding question's search over the whole catalog (fast path: planner.search_many)."""
+needs. Every setup is one estimate, through the same path as ``traintime estimate``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from traintime import catalog
 from traintime.errors import SpecError
-from traintime.estimation import estimate, plan_on_many
+from traintime.estimation import estimate_question, with_overrides
+from traintime.planner import Candidate
 from traintime.results import Estimate
-from traintime.specs import GpuSpec
+from traintime.specs import GpuSpec, ModelSpec
 
 
 class ComparisonRow(BaseModel):
@@ -21,6 +22,7 @@ class ComparisonRow(BaseModel):
 
     model_config = ConfigDict(frozen=True, defer_build=True)
 
+    model: str
     gpu: str
     count: int
     label: str
@@ -38,42 +40,42 @@ class ComparisonRow(BaseModel):
     math_changes: list[str] = []
 
 
-def _row(est: Estimate, fits: bool) -> ComparisonRow:
-    hw, plan = est.hardware, est.plan
-    pick = plan.chosen if plan else None
-    if pick is not None:
-        how = (
-            f"mb {pick.micro_batch}, ckpt {pick.act_ckpt}, offload {pick.offload}"
-            + (f", ZeRO {pick.zero_stage}" if pick.zero_stage else "")
-            + (f", TP {pick.tp} PP {pick.pp}" if pick.tp > 1 or pick.pp > 1 else "")
-        )
-    else:
-        how = "does not fit"
+def _row(est: Estimate) -> ComparisonRow:
+    hw, plan, fits = est.hardware, est.plan, est.memory.fits
     co = est.cost
-    rent = co.rent_on_demand if co else None
-    own = co.own_total if co else None
+    rent, own = co.rent_on_demand, co.own_total
     cost, kind = (
         (rent, "rent") if rent is not None else ((own, "own") if own is not None else (None, "-"))
     )
-    days = est.time.total_days if est.time and fits else None
-    changes = [n for n in est.training.notes if n.startswith("changed the training math")]
     return ComparisonRow(
-        math_changes=changes,
+        math_changes=plan.chosen.math_changes,
+        model=est.model.name,
         gpu=hw.gpu.name,
         count=hw.count,
         label=f"{hw.count} x {hw.gpu.name}",
         fits=fits,
-        plan=how,
-        needed_gib=est.memory.needed_gib if est.memory else float("nan"),
+        plan=describe_short(plan.chosen) if fits else "does not fit",
+        needed_gib=est.memory.needed_gib,
         capacity_gib=hw.gpu.memory_gib,
-        tokens_per_sec=est.throughput.tokens_per_sec if est.throughput and fits else None,
-        days=days,
-        kwh=est.energy.kwh if est.energy and fits else None,
+        tokens_per_sec=est.throughput.tokens_per_sec if fits else None,
+        days=est.time.total_days if fits else None,
+        kwh=est.energy.kwh if fits else None,
         cost_usd=cost if fits else None,
         cost_kind=kind if fits else "-",
         rent_on_demand_usd=rent if fits else None,
         own_usd=own if fits else None,
     )
+
+
+def describe_short(c: Candidate) -> str:
+    how = f"mb {c.micro_batch}, ckpt {c.act_ckpt}, offload {c.offload}"
+    if c.offload != "none":
+        how += f" ({c.offload_update})"
+    if c.zero_stage:
+        how += f", ZeRO {c.zero_stage}"
+    if c.tp > 1 or c.pp > 1 or c.cp > 1:
+        how += f", TP {c.tp} PP {c.pp}" + (f" CP {c.cp}" if c.cp > 1 else "")
+    return how
 
 
 def select_gpus(
@@ -95,7 +97,7 @@ def select_gpus(
 
 
 def compare(
-    model: str = "nanochat-d32",
+    model: str | ModelSpec | None = None,
     gpus: Iterable[str] = (),
     *,
     counts: Iterable[int] = (1,),
@@ -105,13 +107,19 @@ def compare(
     vendor: str | None = None,
     sort: str = "time",
     progress: Callable[[list[Any]], Iterable[Any]] | None = None,
-    allow_math_changes: bool = False,
+    scenario: str | Path | None = None,
     **overrides: Any,
 ) -> list[ComparisonRow]:
-    """Plan ``model`` on each GPU x count and return rows sorted by time or cost
-    (``allow_math_changes``: round a global batch that does not split over a count)."""
+    """Estimate one question on each GPU x count and return rows sorted by time or cost.
+
+    The question is ``scenario`` (a file; None: the founding question) with ``overrides``
+    (``model`` and every key of ``estimation.with_overrides``: training settings,
+    ``allow_math_changes``, ``economics``, ...); each setup goes through the same estimate as
+    ``traintime estimate``, planner included."""
     if sort not in ("time", "cost"):
         raise SpecError(f"sort={sort!r} is not allowed; allowed: time, cost")
+    base = catalog.load_scenario(Path(scenario) if scenario is not None else None)
+    base = with_overrides(base, model=model, **overrides)
     counts = list(counts)
     if all_gpus:
         if min_memory_gib is None:
@@ -123,63 +131,14 @@ def compare(
         devices = [catalog.find_gpu(name) for name in gpus]
         if not devices:
             raise SpecError("give --gpu NAME[,NAME...] or --all")
-    rows: list[ComparisonRow] = []
-    for count in counts:
-        rows += _compare_count(
-            model,
-            devices,
-            count,
-            all_gpus=all_gpus,
-            progress=progress,
-            overrides={**overrides, "allow_math_changes": allow_math_changes},
-        )
+    setups = [(gpu, count) for count in counts for gpu in devices]
+    rows = [
+        _row(estimate_question(with_overrides(base, gpu=gpu, gpus=count)))
+        for gpu, count in (progress(setups) if progress else setups)
+    ]
     key = (
         (lambda r: (r.days is None, r.days or 0.0))
         if sort == "time"
         else (lambda r: (r.cost_usd is None, r.cost_usd or 0.0))
     )
     return sorted(rows, key=key)
-
-
-def _compare_count(
-    model: str,
-    devices: list[GpuSpec],
-    count: int,
-    *,
-    all_gpus: bool,
-    progress: Callable[[list[Any]], Iterable[Any]] | None,
-    overrides: dict[str, Any],
-) -> list[ComparisonRow]:
-    if not all_gpus:
-        out = []
-        for gpu in progress(devices) if progress else devices:
-            est = estimate(model, gpu, gpus=count, plan=True, **overrides)
-            out.append(_row(est, est.plan is not None and est.plan.chosen is not None))
-        return out
-    planned = plan_on_many(model, devices, count=count, **overrides)
-    out = []
-    for gpu, cand, _ in progress(planned) if progress else planned:
-        if cand is None:
-            est = estimate(model, gpu, gpus=count, act_ckpt="full", micro_batch=1, **overrides)
-            out.append(_row(est, False))
-            continue
-        est = estimate(
-            model,
-            gpu,
-            gpus=count,
-            micro_batch=cand.micro_batch,
-            act_ckpt=cand.act_ckpt,
-            offload=cand.offload,
-            zero_stage=cand.zero_stage,
-            tp=cand.tp,
-            pp=cand.pp,
-            **overrides,
-        )
-        out.append(
-            _row(est, True).model_copy(
-                update={
-                    "plan": (f"mb {cand.micro_batch}, ckpt {cand.act_ckpt}, offload {cand.offload}")
-                }
-            )
-        )
-    return out

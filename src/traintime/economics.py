@@ -71,11 +71,11 @@ def cost_report(hours: float, hw: HardwareSpec, econ: Economics, en: EnergyRepor
         else hw.gpu.rent_usd_per_hour
     )
     price = econ.price_usd if econ.price_usd is not None else hw.gpu.launch_price_usd
-    notes = []
+    missing, notes = [], []
     if rate is None:
-        notes.append(f"no rental price for {hw.gpu.name} in the catalog: pass --rent-price")
+        missing.append(f"no rental price for {hw.gpu.name} in the catalog: pass --rent-price")
     if price is None:
-        notes.append(f"no purchase price for {hw.gpu.name} in the catalog: pass --gpu-price")
+        missing.append(f"no purchase price for {hw.gpu.name} in the catalog: pass --gpu-price")
     if hw.gpu.price_note:
         notes.append(f"catalog price: {hw.gpu.price_note}")
     result = cost(
@@ -95,5 +95,6 @@ def cost_report(hours: float, hw: HardwareSpec, econ: Economics, en: EnergyRepor
         own_amortized=result.own_amortized,
         own_total=result.own_total,
         break_even_hours=result.break_even_hours,
+        missing=missing,
         notes=notes,
     )

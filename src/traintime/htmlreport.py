@@ -34,61 +34,42 @@ def _summary(est: Estimate) -> str:
         ],
         ["hardware", f"{hw.count} x {hw.gpu.name} ({hw.peak_tflops} TFLOPS {hw.precision})"],
     ]
-    if est.throughput and est.time:
-        rows += [
-            [
-                "throughput",
-                f"{est.throughput.tokens_per_sec_per_gpu:,.0f} tokens/s per GPU, "
-                f"MFU {est.throughput.mfu:.0%}",
-            ],
-            [
-                "time",
-                f"{est.time.total_days:.1f} days (likely {est.time.low_hours / 24:.1f}"
-                f" to {est.time.high_hours / 24:.1f})",
-            ],
-        ]
-    if est.memory:
-        rows.append(
-            [
-                "memory",
-                f"{est.memory.needed_gib:.1f} of {est.memory.capacity_gib:g} GiB "
-                f"({'fits' if est.memory.fits else 'does not fit'}); "
-                f"{est.memory.host_note}",
-            ]
-        )
-    if est.energy:
-        rows.append(
-            [
-                "energy",
-                f"{est.energy.kwh:,.0f} kWh, ${est.energy.electricity_cost:,.0f} "
-                f"electricity, {est.energy.co2_kg:,.0f} kg CO2",
-            ]
-        )
-    if est.cost:
-        c = est.cost
-        rows.append(
-            [
-                "cost",
-                "; ".join(
-                    x
-                    for x in (
-                        f"rent ${c.rent_on_demand:,.0f} (spot ${c.rent_spot:,.0f})"
-                        if c.rent_on_demand is not None
-                        else "",
-                        f"own ${c.own_total:,.0f}" if c.own_total is not None else "",
-                    )
-                    if x
-                )
-                or "no price",
-            ]
-        )
+    c = est.cost
+    costs = [
+        f"rent ${c.rent_on_demand:,.0f} (spot ${c.rent_spot:,.0f})"
+        if c.rent_on_demand is not None and c.rent_spot is not None
+        else "",
+        f"own ${c.own_total:,.0f}" if c.own_total is not None else "",
+    ]
+    time_label = "time" if est.time.runs else "time if memory were unlimited"
+    rows += [
+        [
+            "throughput",
+            f"{est.throughput.tokens_per_sec_per_gpu:,.0f} tokens/s per GPU, "
+            f"MFU {est.throughput.mfu:.0%}",
+        ],
+        [
+            time_label,
+            f"{est.time.total_days:.1f} days (likely {est.time.low_hours / 24:.1f}"
+            f" to {est.time.high_hours / 24:.1f})",
+        ],
+        [
+            "memory",
+            f"{est.memory.needed_gib:.1f} of {est.memory.capacity_gib:g} GiB "
+            f"({'fits' if est.memory.fits else 'does not fit'}); {est.memory.host_note}",
+        ],
+        [
+            "energy",
+            f"{est.energy.kwh:,.0f} kWh, ${est.energy.electricity_cost:,.0f} "
+            f"electricity, {est.energy.co2_kg:,.0f} kg CO2",
+        ],
+        ["cost", "; ".join(x for x in costs if x) or "no price"],
+    ]
     rows += [["note", n] for n in tr.notes]
     return "<h2>Summary</h2>" + _table(["", ""], rows)
 
 
 def _plan(est: Estimate) -> str:
-    if est.plan is None:
-        return ""
     advice = "".join(f"<p>{escape(a)}</p>" for a in est.plan.advice)
     return "<h2>Plan and alternatives</h2>" + advice + _table(list(PLAN_COLUMNS), plan_rows(est))
 

@@ -1,293 +1,539 @@
-"""The planner: the fastest way to make a run fit, and what every alternative costs.
+"""The planner: the fastest setup that fits, over a declared search space, and what every
+alternative costs.
 
-It searches micro-batch (1..per-GPU share, keeping the global batch through gradient
-accumulation), activation checkpointing, CPU offload, ZeRO stage / FSDP and, on several GPUs,
-tensor and pipeline parallelism; with ``allow_math_changes`` also 8-bit optimizer states. Each
-candidate is timed by the step model and sized by the memory model; the fastest that fits wins,
-and every alternative is reported with its peak memory and its slowdown against the fastest step
-ignoring memory. The search is staged: offload and model parallelism are only tried when nothing
-fits without them (they never make a step faster).
+**Search space.** For each setting in ``specs.PLANNED`` the user did not set:
+
+* micro-batch: every divisor of one data-parallel rank's share of the global batch (in
+  sequences);
+* activation checkpointing: ``none``, ``selective``, ``selective-op``, ``full``;
+* offload: ``none``; and only when no setup without offload fits, ``optimizer`` and
+  ``optimizer+params``, with the update on the CPU or, for optimizers whose update is matrix
+  math (Muon), on the GPU from streamed state (offload needs support in the training code, so
+  it is a last resort, not a speed-up);
+* ZeRO stage 0-3 when weights are replicated over more than one GPU (never ZeRO-3 with
+  pipeline parallelism, which no mainstream framework supports);
+* tensor parallelism: divisors of the GPUs per node that divide the attention heads (and the
+  KV heads, or are a multiple of them: KV heads are then replicated);
+* pipeline parallelism: divisors of the GPU count up to the layer count, each with every
+  interleaving ``v`` (model chunks per stage) that divides the stage's layers, when the
+  micro-steps are a multiple of the stages (Megatron-LM's condition for interleaving);
+* context parallelism: divisors of the remaining GPUs that split the sequence into ``2 cp``
+  load-balanced chunks of at least one attention tile;
+* with ``allow_math_changes`` only: a global batch that does not split over the data-parallel
+  GPUs is replaced by the nearest that do, on both sides; and when nothing fits otherwise,
+  8-bit optimizer states (16-bit for Muon).
+
+**Objective.** Among setups that fit, the shortest total time (steps x step time, so rounded
+batches compare fairly), then the least recompute, then the least memory; 8-bit states only
+when nothing else fits. It is exact over the space: every candidate is sized, and every one
+that could win is timed. A candidate is skipped only when it provably cannot win: a setup that
+differs from it only by recomputing less already fits (checkpointing never makes a step
+faster), or its lower bound (``engine.step.pass_lower_bound``: the passes alone) is above the
+best time found. The tests check both properties and brute-force small spaces.
+
+When the user's own settings do not fit, the estimate describes them (its time is "if memory
+were unlimited") and the plan adds the nearest setup that fits: the fewest of the user's
+settings changed, then the objective above.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from traintime.engine.device import Device
-from traintime.engine.memory import GIB, Memory, peak_memory
-from traintime.engine.step import Recipe, memory_inputs, offload_layout, step_time
-from traintime.specs import Efficiency, GpuSpec, Links, ModelSpec, Parallel
+from traintime.engine.evaluate import Sizing, needed_gib, size, time
+from traintime.engine.memory import peak_memory
+from traintime.engine.step import StepTime, pass_lower_bound
+from traintime.errors import SpecError
+from traintime.resolve import Option, Resolved
+from traintime.specs import Layout
+from traintime.units import GIB
 
-CKPTS = ("none", "selective", "full")
+CKPTS = ("none", "selective", "selective-op", "full")
+#: How much each checkpointing mode recomputes, for ties.
+RECOMPUTE = {"none": 0, "selective": 1, "selective-op": 1, "full": 2}
+#: Checkpointing modes that recompute no more than each mode (``none`` <= both selectives <=
+#: ``full`` in time): if one of them fits, the mode cannot win.
+_LIGHTER = {
+    "none": (),
+    "selective": ("none",),
+    "selective-op": ("none",),
+    "full": ("none", "selective", "selective-op"),
+}
+_LABELS = {
+    "micro_batch": "micro-batch",
+    "act_ckpt": "activation checkpointing",
+    "offload": "offload",
+    "offload_update": "offloaded update on",
+    "zero_stage": "ZeRO stage",
+    "tp": "tensor parallel",
+    "pp": "pipeline parallel",
+    "cp": "context parallel",
+    "pp_interleave": "pipeline chunks per stage",
+}
 
 
 class Candidate(BaseModel):
-    """One configuration the planner tried."""
+    """One setup the planner sized (and timed)."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     micro_batch: int
     act_ckpt: str
     offload: str
+    offload_update: str
     zero_stage: int
     tp: int
     pp: int
-    optimizer_state_dtype: str | None
+    cp: int
+    pp_interleave: int
+    global_batch_tokens: int
+    optimizer: str
+    optimizer_state_dtype: str
+    eight_bit_states: bool
     step_time_s: float
+    total_hours: float
     peak_gib: float
     needed_gib: float
     fits: bool
     host_gib: float
     slowdown: float
-    changes_math: bool
-    changes: list[str]
+    math_changes: list[str]
+    changed: list[str]
+
+    @property
+    def changes_math(self) -> bool:
+        return bool(self.math_changes)
 
 
 class Plan(BaseModel):
-    """The chosen configuration, ranked alternatives, and advice when nothing fits."""
+    """What the estimate describes (``chosen``), whether it fits, the nearest setup that fits
+    when it does not, the alternatives, and what the planner chose."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
 
-    chosen: Candidate | None
+    chosen: Candidate
+    fits: bool
+    nearest_fit: Candidate | None
     fastest_unconstrained: Candidate
     alternatives: list[Candidate]
-    nearest: Candidate
     capacity_gib: float
     searched: int
     allow_math_changes: bool
+    chose: list[str]
     advice: list[str]
 
 
-@dataclass(frozen=True)
-class Problem:
-    """Everything fixed while the planner searches."""
+@dataclass
+class _Row:
+    """A candidate during the search: its option, sizing and (once timed) step time."""
 
-    spec: ModelSpec
-    recipe: Recipe
-    gpu: GpuSpec
-    n_gpus: int
-    links: Links
-    eff: Efficiency
-    base: Parallel
-    usable_gib: float
-    reserved_factor: float
-    context_gib: float
-    user_micro: int | None
-    user_ckpt: str | None
-    user_offload: str | None
-    user_zero: int | None
+    option: Option
+    sizing: Sizing
+    math: tuple[str, ...]
+    changed: tuple[str, ...]
+    step: StepTime | None = None
+    steps: int = 0
 
+    def key(self, *, time: float | None = None) -> tuple[Any, ...]:
+        """The objective: the user's settings changed, 8-bit states (a last resort), total time
+        (to 9 significant digits, so rounding noise decides nothing), less recompute, less
+        memory."""
+        total = self.total_s if time is None else time
+        return (
+            len(self.changed),
+            self.option.eight_bit,
+            float(f"{total:.9g}"),
+            RECOMPUTE[self.option.act_ckpt],
+            self.sizing.needed_gib,
+        )
 
-def micro_batches(spec: ModelSpec, recipe: Recipe, dp: int) -> list[int]:
-    """Powers of two that divide one GPU's share of the global batch (largest 64)."""
-    share = recipe.global_batch_tokens // (spec.seq_len * dp)
-    return [m for m in (1 << i for i in range(7)) if m <= max(share, 1) and share % m == 0] or [1]
+    @property
+    def fits(self) -> bool:
+        return self.sizing.fits
 
-
-def _layouts(p: Problem) -> Iterable[tuple[Parallel, bool]]:
-    """(layout, uses model parallelism) in the order they are tried."""
-    zeros = (
-        [p.user_zero] if p.user_zero is not None else ([0, 1, 2, 3] if p.base.replicas > 1 else [0])
-    )
-    for zero in zeros:
-        yield p.base.model_copy(update={"zero_stage": zero}), False
-    if p.n_gpus > 1 and p.base.tp == 1 and p.base.pp == 1 and p.base.cp == 1:
-        per_node = p.links.gpus_per_node
-        for tp in (2, 4, 8):
-            if tp <= min(p.n_gpus, per_node) and p.n_gpus % tp == 0 and p.spec.n_head % tp == 0:
-                yield (
-                    Parallel(
-                        dp=p.n_gpus // tp,
-                        tp=tp,
-                        zero_stage=1 if p.n_gpus > tp else 0,
-                        sequence_parallel=p.base.sequence_parallel,
-                    ),
-                    True,
-                )
-        for pp in (2, 4, 8):
-            if p.n_gpus % pp == 0 and p.spec.n_layer >= pp:
-                yield Parallel(dp=p.n_gpus // pp, pp=pp, zero_stage=1 if p.n_gpus > pp else 0), True
+    @property
+    def total_s(self) -> float:
+        assert self.step is not None
+        return self.steps * self.step.step_time_s
 
 
-def recipe_for(recipe: Recipe, offload: str, state_dtype: str | None) -> Recipe:
-    """``recipe`` as a candidate runs it: offload's tensor layout, and 8-bit (or bf16) states."""
-    if offload != "none":
-        recipe = offload_layout(recipe)
-    if state_dtype is not None:
-        optimizer = "adamw8bit" if recipe.optimizer == "adamw" else recipe.optimizer
-        recipe = replace(recipe, state_dtype=state_dtype, optimizer=optimizer)
-    return recipe
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def _evaluate(
-    p: Problem, par: Parallel, micro: int, ckpt: str, offload: str, state_dtype: str | None
-) -> tuple[float, Memory, Recipe]:
-    recipe = replace(recipe_for(p.recipe, offload, state_dtype), micro_batch=micro, act_ckpt=ckpt)
-    par = par.model_copy(update={"offload": offload})  # validated Literal below
-    mem = peak_memory(p.spec, memory_inputs(recipe), par, offload=offload)
-    st = step_time(p.spec, recipe, par, Device(p.gpu, p.eff), p.links, p.eff)
-    return st.step_time_s, mem, recipe
+def _tps(r: Resolved) -> list[int]:
+    spec, per_node = r.spec, r.machine.links.gpus_per_node
+    kv = spec.kv_heads
+    return [
+        t
+        for t in divisors(min(per_node, r.hardware.count))
+        if spec.n_head % t == 0 and (kv % t == 0 or t % kv == 0)
+    ]
 
 
-def _changes(p: Problem, c: Candidate) -> list[str]:
+def _cps(r: Resolved, rest: int) -> list[int]:
+    seq, tile = r.spec.seq_len, r.machine.device.eff.attention_tile
+    return [c for c in divisors(rest) if c == 1 or (seq % (2 * c) == 0 and seq // (2 * c) >= tile)]
+
+
+def _layouts(r: Resolved, pins: dict[str, Any]) -> list[tuple[int, int, int, int]]:
+    """(tp, pp, cp, v) in the search space."""
+    n, layers = r.hardware.count, r.spec.n_layer
     out = []
-    if p.user_micro is not None and c.micro_batch != p.user_micro:
-        out.append(f"micro-batch {p.user_micro} -> {c.micro_batch}")
-    if c.act_ckpt != (p.user_ckpt or "none"):
-        out.append(f"activation checkpointing {c.act_ckpt}")
-    if c.offload != "none":
-        out.append(f"offload {c.offload} to CPU")
-    if c.zero_stage != p.base.zero_stage:
-        out.append(f"ZeRO stage {c.zero_stage}")
-    if c.tp > 1 or c.pp > 1:
-        out.append(f"tensor parallel {c.tp}, pipeline parallel {c.pp}")
-    if c.optimizer_state_dtype:
-        out.append(f"{c.optimizer_state_dtype} optimizer states (changes the training math)")
+    for tp in [pins["tp"]] if "tp" in pins else _tps(r):
+        pps = [pins["pp"]] if "pp" in pins else [p for p in divisors(n // tp) if p <= layers]
+        for pp in pps:
+            if n % (tp * pp):
+                continue
+            cps = [pins["cp"]] if "cp" in pins else _cps(r, n // (tp * pp))
+            for cp in cps:
+                if n % (tp * pp * cp):
+                    continue
+                per_stage = -(-layers // pp)
+                if "pp_interleave" in pins:
+                    vs = [pins["pp_interleave"]]
+                else:
+                    vs = [v for v in divisors(per_stage) if pp > 1 and layers % (pp * v) == 0]
+                for v in vs or [1]:
+                    out.append((tp, pp, cp, v))
     return out
 
 
-def _candidates(p: Problem, *, stage: int, allow_math: bool) -> list[Candidate]:
-    """Every configuration of this stage, timed and sized (slowdown and changes filled later)."""
-    rows: list[Candidate] = []
-    offloads = ["none"] if stage == 1 else ["optimizer", "optimizer+params"]
-    if p.user_offload is not None:
-        offloads = [p.user_offload]
-    states = [None] + (["int8" if p.recipe.optimizer == "adamw" else "bf16"] if allow_math else [])
-    for par, model_parallel in _layouts(p):
-        if model_parallel and stage == 1:
-            continue
-        micros = [p.user_micro] if p.user_micro else micro_batches(p.spec, p.recipe, par.dp)
-        ckpts = [p.user_ckpt] if p.user_ckpt else list(CKPTS)
-        for offload, state, ckpt, micro in itertools.product(offloads, states, ckpts, micros):
-            t, mem, _ = _evaluate(p, par, micro, ckpt, offload, state)
-            peak = mem.total / GIB
-            needed = peak * p.reserved_factor + p.context_gib
-            rows.append(
-                Candidate(
-                    micro_batch=micro,
-                    act_ckpt=ckpt,
-                    offload=offload,
-                    zero_stage=par.zero_stage,
-                    tp=par.tp,
-                    pp=par.pp,
-                    optimizer_state_dtype=state,
-                    step_time_s=t,
-                    peak_gib=peak,
-                    needed_gib=needed,
-                    fits=needed <= p.usable_gib,
-                    host_gib=mem.host / GIB,
-                    slowdown=float("nan"),
-                    changes_math=state is not None,
-                    changes=[],
-                )
+def _batches(
+    r: Resolved, dp: int, micro: int | None, allow: bool
+) -> list[tuple[int, tuple[str, ...]]]:
+    """Global batches for ``dp`` data-parallel ranks (of a given ``micro``-batch), each with the
+    math changes it makes."""
+    batch, seq = r.value("global_batch_tokens"), r.spec.seq_len
+    unit = seq * dp * (micro or 1)
+    if batch % unit == 0:
+        return [(batch, ())]
+    below, above = batch // unit * unit, (batch // unit + 1) * unit
+    if not r.batch_is_math:  # a default batch is rounded (and the estimate says so)
+        return [(below if below and batch - below <= above - batch else above, ())]
+    if not allow:
+        return []
+    what = f"{seq:,} x {dp}" + (f" x micro-batch {micro}" if micro else "")
+    return [
+        (
+            b,
+            (
+                f"global batch {batch:,} -> {b:,} tokens (a multiple of seq_len x data-parallel "
+                f"GPUs{' x micro-batch' if micro else ''} = {what})",
+            ),
+        )
+        for b in (below, above)
+        if b > 0
+    ]
+
+
+def _options(r: Resolved, *, allow_math: bool, eight_bit: bool, free: bool, offload: bool):
+    """Every option of the space (``offload``: the offload stage), with its math changes;
+    ``free``: the user's pins relaxed too."""
+    pins = {} if free else r.pins
+    opt = r.optimizer
+    n = r.hardware.count
+    if "offload" in pins:
+        offloads = [pins["offload"]] if (pins["offload"] != "none") == offload else []
+    else:
+        offloads = ["optimizer", "optimizer+params"] if offload else ["none"]
+    for tp, pp, cp, v in _layouts(r, pins):
+        dp = n // (tp * pp * cp)
+        replicas = dp * cp
+        if "zero_stage" in pins:
+            zeros = [pins["zero_stage"]]
+        else:
+            zeros = [
+                z for z in (0, 1, 2, 3) if (replicas > 1 or z == 0) and not (z == 3 and pp > 1)
+            ]
+        for batch, math_changes in _batches(r, dp, pins.get("micro_batch"), allow_math):
+            share = batch // (r.spec.seq_len * dp)
+            micros = [pins["micro_batch"]] if "micro_batch" in pins else divisors(share)
+            ckpts = [pins["act_ckpt"]] if "act_ckpt" in pins else list(CKPTS)
+            for zero, offload in itertools.product(zeros, offloads):
+                if offload == "none":
+                    updates = ["cpu"]  # nothing offloaded: the update runs on the GPU anyway
+                elif "offload_update" in pins:
+                    updates = [pins["offload_update"]]
+                else:
+                    updates = ["cpu", "gpu"] if opt.matrix_update != "none" else ["cpu"]
+                for update, micro, ckpt in itertools.product(updates, micros, ckpts):
+                    if v > 1 and (share // micro) % pp:
+                        continue  # the interleaved schedule needs micro-steps in multiples of pp
+                    extra = ("8-bit optimizer states",) if eight_bit else ()
+                    yield (
+                        Option(
+                            micro_batch=micro,
+                            act_ckpt=ckpt,
+                            offload=offload,
+                            offload_update=update,
+                            zero_stage=zero,
+                            tp=tp,
+                            pp=pp,
+                            cp=cp,
+                            pp_interleave=v,
+                            global_batch_tokens=batch,
+                            eight_bit=eight_bit,
+                        ),
+                        math_changes + extra,
+                    )
+
+
+def _changed(r: Resolved, o: Option) -> tuple[str, ...]:
+    """The user's settings this option changes, worded."""
+    out = []
+    for name, value in r.pins.items():
+        mine = getattr(o, name)
+        if mine != value:
+            out.append(f"{_LABELS[name]} {value} -> {mine}")
+    return tuple(out)
+
+
+def _size_all(r: Resolved, options) -> list[_Row]:
+    rows = []
+    for option, math_changes in options:
+        recipe, layout = r.recipe(option), r.layout(option)
+        rows.append(
+            _Row(
+                option=option,
+                sizing=size(r.spec, recipe, layout, r.machine),
+                math=math_changes,
+                changed=_changed(r, option),
             )
+        )
     return rows
 
 
-def search(p: Problem, *, allow_math_changes: bool = False, top: int = 8) -> Plan:
-    """Stage 1 (no offload, no model parallelism); stage 2 only when nothing fits."""
-    rows = _candidates(p, stage=1, allow_math=False)
-    if not any(r.fits for r in rows):
-        rows += _candidates(p, stage=2, allow_math=False)
-    if allow_math_changes and not any(r.fits for r in rows):
-        rows += _candidates(p, stage=1, allow_math=True) + _candidates(p, stage=2, allow_math=True)
-    fastest = min(r.step_time_s for r in rows)
-    cands = [
-        r.model_copy(update={"slowdown": r.step_time_s / fastest, "changes": _changes(p, r)})
-        for r in rows
+def _time(r: Resolved, row: _Row) -> _Row:
+    if row.step is None:
+        recipe, layout = r.recipe(row.option), r.layout(row.option)
+        row.step = time(r.spec, recipe, layout, r.machine)
+        row.steps = int(r.tokens // row.option.global_batch_tokens)
+    return row
+
+
+def _bound(r: Resolved, row: _Row) -> float:
+    """A lower bound of the row's total time."""
+    recipe, layout = r.recipe(row.option), r.layout(row.option)
+    steps = int(r.tokens // row.option.global_batch_tokens)
+    return steps * pass_lower_bound(r.spec, recipe, layout, r.machine.device)
+
+
+def _group(o: Option) -> Option:
+    return replace(o, act_ckpt="none")
+
+
+def _undominated(rows: list[_Row]) -> list[_Row]:
+    """Fitting rows with no lighter checkpointing mode that fits in their group."""
+    fitting = {(_group(x.option), x.option.act_ckpt) for x in rows if x.fits}
+    return [
+        x
+        for x in rows
+        if x.fits and not any((_group(x.option), m) in fitting for m in _LIGHTER[x.option.act_ckpt])
     ]
-    fitting = sorted((c for c in cands if c.fits), key=lambda c: c.step_time_s)
-    unconstrained = min(cands, key=lambda c: c.step_time_s)
-    nearest = min(cands, key=lambda c: (c.needed_gib, c.step_time_s))
-    chosen = fitting[0] if fitting else None
-    alternatives = _alternatives(fitting, cands, top)
-    advice = [] if chosen else _advice(p, nearest, allow_math_changes)
-    return Plan(
-        chosen=chosen,
-        fastest_unconstrained=unconstrained,
-        alternatives=alternatives,
-        nearest=nearest,
-        capacity_gib=p.usable_gib,
-        searched=len(cands),
-        allow_math_changes=allow_math_changes,
-        advice=advice,
+
+
+def _fastest(r: Resolved, rows: list[_Row], key: Any) -> _Row | None:
+    """The row with the smallest ``key(row, time=...)``, timing rows in order of their lower
+    bound (the key with the total time replaced by ``_bound``) until no untimed row can beat
+    the best. Exact, because the bound is never above the time."""
+    best: _Row | None = None
+    bounded = sorted(((key(x, time=_bound(r, x)), i) for i, x in enumerate(rows)))
+    for bound, i in bounded:
+        if best is not None and bound > key(best):
+            break
+        row = _time(r, rows[i])
+        if best is None or key(row) < key(best):
+            best = row
+    return best
+
+
+def _candidate(r: Resolved, row: _Row, fastest_s: float) -> Candidate:
+    _time(r, row)
+    recipe = r.recipe(row.option)
+    o = row.option
+    assert row.step is not None
+    return Candidate(
+        micro_batch=o.micro_batch,
+        act_ckpt=o.act_ckpt,
+        offload=o.offload,
+        offload_update=o.offload_update,
+        zero_stage=o.zero_stage,
+        tp=o.tp,
+        pp=o.pp,
+        cp=o.cp,
+        pp_interleave=o.pp_interleave,
+        global_batch_tokens=o.global_batch_tokens,
+        optimizer=recipe.optimizer.name,
+        optimizer_state_dtype=recipe.state_dtype,
+        eight_bit_states=o.eight_bit,
+        step_time_s=row.step.step_time_s,
+        total_hours=row.total_s / 3600.0,
+        peak_gib=row.sizing.peak_gib,
+        needed_gib=row.sizing.needed_gib,
+        fits=row.fits,
+        host_gib=row.sizing.memory.host / GIB,
+        slowdown=row.total_s / fastest_s if fastest_s else 1.0,
+        math_changes=list(row.math),
+        changed=list(row.changed),
     )
 
 
-def _alternatives(fitting: list[Candidate], cands: list[Candidate], top: int) -> list[Candidate]:
-    """The best fitting configuration of each distinct kind (checkpointing x offload x layout),
-    then the fastest that do not fit, so the table shows what each change costs."""
-    seen, out = set(), []
-    for c in fitting + sorted((c for c in cands if not c.fits), key=lambda c: c.step_time_s):
-        key = (c.act_ckpt, c.offload, c.zero_stage, c.tp, c.pp, c.optimizer_state_dtype, c.fits)
-        if key not in seen:
-            seen.add(key)
-            out.append(c)
-    return out[:top]
+def _search(r: Resolved, *, free: bool) -> list[_Row]:
+    """Size the space in stages: without offload, then (only if nothing fits) with offload,
+    then (only if still nothing fits and allowed) with 8-bit optimizer states."""
+    allow = r.question.allow_math_changes
+    rows: list[_Row] = []
+    for eight_bit, offload in ((False, False), (False, True), (True, False), (True, True)):
+        if eight_bit and not allow:
+            break
+        options = _options(r, allow_math=allow, eight_bit=eight_bit, free=free, offload=offload)
+        rows += _size_all(r, options)
+        if any(x.fits for x in rows):
+            break
+    return rows
 
 
-def _advice(p: Problem, nearest: Candidate, allowed: bool) -> list[str]:
-    need = nearest.needed_gib
-    how = ", ".join(nearest.changes) or "as given"
+def _no_layout_error(r: Resolved) -> SpecError:
+    """Nothing in the space can split the global batch: name the values and the nearest
+    batches that would split (for the layout the user's degrees leave, all data-parallel)."""
+    batch, seq, n = r.value("global_batch_tokens"), r.spec.seq_len, r.hardware.count
+    pins = r.pins
+    dp = n // (pins.get("tp", 1) * pins.get("pp", 1) * pins.get("cp", 1))
+    micro = pins.get("micro_batch")
+    if micro is not None and batch % (seq * dp) == 0:
+        unit = micro * seq * dp
+        return SpecError(
+            f"micro_batch={micro} cannot divide the global batch: global_batch_tokens={batch} "
+            f"is not a multiple of micro_batch x seq_len x data-parallel GPUs = {micro} x {seq} "
+            f"x {dp} = {unit}"
+        )
+    unit = seq * dp * (micro or 1)
+    below, above = batch // unit * unit, (batch // unit + 1) * unit
+    options = f"{below} or {above}" if below else f"{above}"
+    what = f"seq_len x data-parallel GPUs = {seq} x {dp}" + (f" x {micro}" if micro else "")
+    return SpecError(
+        f"global_batch_tokens={batch} does not split over {dp} data-parallel GPU(s): it must be "
+        f"a multiple of {what} = {unit}; use {options}, or --allow-math-changes to round it"
+    )
+
+
+def _row_key(row: _Row, *, time: float | None = None) -> tuple[Any, ...]:
+    return row.key(time=time)
+
+
+def plan(r: Resolved, *, top: int = 8) -> Plan:
+    """Search the space of ``r`` for the fastest setup that fits."""
+    rows = _search(r, free=False)
+    if not rows:
+        raise _no_layout_error(r)
+    chosen = _fastest(r, _undominated(rows), _row_key)
+    unlimited = [x for x in rows if x.option.act_ckpt == "none"] or rows
+    fastest = _fastest(r, unlimited, lambda x, time=None: x.key(time=time)[1:3])
+    assert fastest is not None
+    nearest = None
+    if chosen is None:
+        leanest = min(x.sizing.needed_gib for x in rows)
+        lean = [x for x in rows if x.sizing.needed_gib <= leanest * (1 + 1e-9)]
+        chosen = min((_time(r, x) for x in lean), key=lambda x: x.key())
+        if r.pins:
+            nearest = _fastest(r, _undominated(_search(r, free=True)), _row_key)
+    base = fastest.total_s
+    return Plan(
+        chosen=_candidate(r, chosen, base),
+        fits=chosen.fits,
+        nearest_fit=_candidate(r, nearest, base) if nearest is not None else None,
+        fastest_unconstrained=_candidate(r, fastest, base),
+        alternatives=[_candidate(r, x, base) for x in _alternatives(r, rows, chosen, top)],
+        capacity_gib=r.hardware.gpu.memory_gib,
+        searched=len(rows),
+        allow_math_changes=r.question.allow_math_changes,
+        chose=_chose(r, chosen),
+        advice=[] if chosen.fits else _advice(r, chosen),
+    )
+
+
+def _kind(row: _Row) -> tuple[Any, ...]:
+    o = row.option
+    return (o.act_ckpt, o.offload, o.offload_update, o.zero_stage, o.tp, o.pp, o.cp, o.eight_bit)
+
+
+def _alternatives(r: Resolved, rows: list[_Row], chosen: _Row, top: int) -> list[_Row]:
+    """The chosen setup and the best fitting setup of each other kind (checkpointing x offload x
+    ZeRO x layout), best kinds first, then the fastest setups timed that do not fit: what each
+    change costs."""
+    kinds: dict[tuple[Any, ...], list[_Row]] = {}
+    for x in _undominated(rows):
+        kinds.setdefault(_kind(x), []).append(x)
+    kinds.pop(_kind(chosen), None)
+    order = sorted(kinds, key=lambda k: min(_row_key(x, time=_bound(r, x)) for x in kinds[k]))
+    out = [chosen] if chosen.fits else []
+    for kind in order[: max(0, top - 3)]:
+        best = _fastest(r, kinds[kind], _row_key)
+        if best is not None:
+            out.append(best)
+    out.sort(key=_row_key)
+    misses = sorted((x for x in rows if not x.fits and x.step is not None), key=lambda x: x.total_s)
+    seen = {_kind(x) for x in out}
+    for x in misses:
+        if len(out) >= top:
+            break
+        if _kind(x) not in seen:
+            seen.add(_kind(x))
+            out.append(x)
+    return out
+
+
+def _chose(r: Resolved, row: _Row) -> list[str]:
+    """The settings the planner chose (those the user left unset), worded."""
+    o = row.option
+    out = []
+    free = [k for k in _LABELS if k not in r.pins]
+    for name in free:
+        value = getattr(o, name)
+        if name in ("tp", "pp", "cp", "pp_interleave") and value == 1 and r.hardware.count == 1:
+            continue
+        if name == "offload_update" and o.offload == "none":
+            continue
+        out.append(f"{_LABELS[name]} {value}")
+    return out
+
+
+def _advice(r: Resolved, row: _Row) -> list[str]:
+    need = row.sizing.needed_gib
+    gpu = r.hardware.gpu
     out = [
-        f"needs {need:.1f} GiB with the leanest configuration ({how}); this GPU has "
-        f"{p.usable_gib:g} GiB: fits a GPU with at least {math.ceil(need)} GiB"
+        f"needs {need:.1f} GiB with the leanest setup; a {gpu.name} has {gpu.memory_gib:g} GiB: "
+        f"fits a GPU with at least {math.ceil(need)} GiB"
     ]
-    for n in (2, 4, 8, 16, 32, 64):
-        par = Parallel(dp=n, zero_stage=3)
-        lean = replace(p.recipe, micro_batch=1, act_ckpt="full")
-        mem = peak_memory(p.spec, memory_inputs(lean), par)
-        if mem.total / GIB * p.reserved_factor + p.context_gib <= p.usable_gib:
+    lean = replace(
+        row.option,
+        micro_batch=1,
+        act_ckpt="full",
+        offload="none",
+        tp=1,
+        pp=1,
+        cp=1,
+        pp_interleave=1,
+    )
+    for n in (2, 4, 8, 16, 32, 64, 128, 256):
+        if n <= r.hardware.count:
+            continue
+        layout = Layout(dp=n, zero_stage=3)
+        recipe = r.recipe(replace(lean, zero_stage=3))
+        mem = peak_memory(r.spec, recipe, layout)
+        if needed_gib(mem.total / GIB, r.machine.policy, n) <= gpu.memory_gib:
             out.append(
                 f"or {n} of these GPUs with ZeRO-3 / FSDP (micro-batch 1, full checkpointing)"
             )
             break
-    if not allowed:
+    if not r.question.allow_math_changes:
         out.append(
             "or allow changes to the training math (8-bit optimizer states): --allow-math-changes"
         )
-    return out
-
-
-def search_many(
-    p: Problem, gpus: list[GpuSpec], links: Callable[[GpuSpec], Links]
-) -> list[tuple[GpuSpec, Candidate | None, float]]:
-    """The plan for one scenario on many GPUs, fast enough for the whole catalog.
-
-    Memory does not depend on the GPU, so every candidate is sized once; the candidates are
-    ranked once by step time on ``p.gpu`` (their order -- larger micro-batches, less
-    recomputation, no offload first -- barely depends on the device), and each GPU gets the
-    first candidate in that order that fits its memory, timed on that GPU. Returns
-    (gpu, candidate or None when nothing fits, GiB the leanest candidate needs).
-    """
-    rows = _candidates(p, stage=1, allow_math=False) + _candidates(p, stage=2, allow_math=False)
-    order = sorted(rows, key=lambda r: r.step_time_s)
-    leanest = min(r.needed_gib for r in rows)
-    out: list[tuple[GpuSpec, Candidate | None, float]] = []
-    for gpu in gpus:
-        pick = next((r for r in order if r.needed_gib <= gpu.memory_gib), None)
-        if pick is None:
-            out.append((gpu, None, leanest))
-            continue
-        q = replace(p, gpu=gpu, links=links(gpu), usable_gib=gpu.memory_gib)
-        par = p.base.model_copy(
-            update={
-                "dp": p.n_gpus // (pick.tp * pick.pp * p.base.cp),
-                "tp": pick.tp,
-                "pp": pick.pp,
-                "zero_stage": pick.zero_stage,
-            }
-        )
-        t, _, _ = _evaluate(
-            q, par, pick.micro_batch, pick.act_ckpt, pick.offload, pick.optimizer_state_dtype
-        )
-        cand = pick.model_copy(
-            update={"changes": _changes(q, pick), "step_time_s": t, "fits": True}
-        )
-        out.append((gpu, cand, leanest))
     return out

@@ -39,33 +39,29 @@ def estimate_figure(est: Estimate) -> Any:
     plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
     tp = est.throughput
-    if tp is not None:
-        items = [(k, v) for k, v in tp.breakdown_s.items() if v > 0]
-        ax1.barh(
-            [k for k, _ in items],
-            [v for _, v in items],
-            color=[COLORS.get(k, "#999999") for k, _ in items],
-        )
-        ax1.invert_yaxis()
-        ax1.set_xlabel("seconds per optimizer step")
-        ax1.set_title(
-            f"Step time: {tp.step_time_s:.3g} s ({tp.tokens_per_sec_per_gpu:,.0f} tok/s/GPU)"
-        )
+    items = [(k, v) for k, v in tp.breakdown_s.items() if v > 0]
+    ax1.barh(
+        [k for k, _ in items],
+        [v for _, v in items],
+        color=[COLORS.get(k, "#999999") for k, _ in items],
+    )
+    ax1.invert_yaxis()
+    ax1.set_xlabel("seconds per optimizer step")
+    ax1.set_title(f"Step time: {tp.step_time_s:.3g} s ({tp.tokens_per_sec_per_gpu:,.0f} tok/s/GPU)")
     mem = est.memory
-    if mem is not None:
-        left = 0.0
-        for name, gib in mem.breakdown.items():
-            if gib <= 0 or name == "optimizer_temporaries":
-                continue
-            ax2.barh(["peak"], [gib], left=left, label=name.replace("_", " "))
-            left += gib
-        ax2.axvline(mem.capacity_gib, color="black", linestyle="--", label="capacity")
-        ax2.set_xlabel("GiB per GPU")
-        ax2.set_title(
-            f"Memory: {mem.needed_gib:.1f} of {mem.capacity_gib:g} GiB "
-            f"({'fits' if mem.fits else 'does not fit'})"
-        )
-        ax2.legend(fontsize=7, loc="upper right")
+    left = 0.0
+    for name, gib in mem.breakdown.items():  # the parts of the peak: they add up to it
+        if gib <= 0:
+            continue
+        ax2.barh(["peak"], [gib], left=left, label=name.replace("_", " "))
+        left += gib
+    ax2.axvline(mem.capacity_gib, color="black", linestyle="--", label="capacity")
+    ax2.set_xlabel(f"GiB per GPU (peak in the {mem.phase})")
+    ax2.set_title(
+        f"Memory: {mem.needed_gib:.1f} of {mem.capacity_gib:g} GiB "
+        f"({'fits' if mem.fits else 'does not fit'})"
+    )
+    ax2.legend(fontsize=7, loc="upper right")
     fig.suptitle(f"{est.model.name} on {est.hardware.count} x {est.hardware.gpu.name}")
     fig.tight_layout()
     return fig

@@ -25,7 +25,6 @@ def with_reference(est: Estimate, name: str) -> Estimate:
     )
     scaled_hours = per_token_ref * scale * est.training.tokens / HOUR
     ref_mfu = ref_flops * ref.global_batch_tokens / ref.step_time_s / (ref.gpus * ref_peak * TFLOP)
-    assert est.time is not None and est.throughput is not None
     ours = est.time.total_hours
     explanation = _why_they_differ(ref_mfu, est)
     comparison = ReferenceComparison(
@@ -45,7 +44,6 @@ def with_reference(est: Estimate, name: str) -> Estimate:
 
 def _why_they_differ(ref_mfu: float, est: Estimate) -> str:
     """One sentence on why scaling a measured run by peak FLOPs differs from the model."""
-    assert est.throughput is not None
     tp = est.throughput
     biggest = max(
         (k for k in tp.breakdown_s if k not in ("matmul", "attention")),

@@ -9,6 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from traintime.planner import Candidate
 from traintime.results import Estimate
 from traintime.units import HOUR, human_count, human_duration
 
@@ -38,32 +39,27 @@ def _model_lines(est: Estimate) -> list[tuple[str, str]]:
         (
             "FLOPs/token",
             f"{flops.model:.6e} model (nanochat/PaLM convention), "
-            f"{flops.executed:.6e} executed ({est.training.spec.attention_impl} "
-            f"attention, checkpointing {est.training.spec.act_ckpt})",
+            f"{flops.executed:.6e} executed ({est.training.recipe.attention_impl} "
+            f"attention, checkpointing {est.training.recipe.act_ckpt})",
         ),
     ]
 
 
 def _training_lines(est: Estimate) -> list[tuple[str, str]]:
     tr = est.training
-    spec = tr.spec
+    r = tr.recipe
     ratio = tr.tokens / est.model.params.total
-    accum = (
-        f"micro-batch {tr.micro_batch} x {tr.grad_accum_steps} accumulation steps"
-        if tr.micro_batch
-        else "micro-batch not set"
-    )
     rows = [
         (
             "Training",
             f"{human_count(tr.tokens)} tokens ({ratio:.3g} per parameter), "
-            f"{tr.steps:,} steps of {tr.global_batch_tokens:,} tokens; {accum}",
+            f"{tr.steps:,} steps of {tr.global_batch_tokens:,} tokens; micro-batch "
+            f"{tr.micro_batch} x {tr.grad_accum_steps} accumulation steps",
         ),
         (
             "",
-            f"{spec.optimizer}, {spec.precision}, weights {spec.param_dtype}"
-            f"{', embeddings ' + spec.embedding_dtype if spec.embedding_dtype else ''}, "
-            f"{'compiled' if spec.compiled else 'eager'}",
+            f"{r.optimizer.name}, {r.precision}, weights {r.param_dtype}, embeddings "
+            f"{r.embedding_dtype}, {'compiled' if r.compiled else 'eager'}",
         ),
         (
             "Total FLOPs",
@@ -77,7 +73,7 @@ def _training_lines(est: Estimate) -> list[tuple[str, str]]:
 def _hardware_lines(est: Estimate) -> list[tuple[str, str]]:
     hw = est.hardware
     gpu = hw.gpu
-    peak = f"{hw.peak_tflops:g} TFLOPS {hw.precision} dense" if hw.peak_tflops else "no peak known"
+    peak = f"{hw.peak_tflops:g} TFLOPS {hw.precision} dense"
     rows = [
         (
             "Hardware",
@@ -85,22 +81,19 @@ def _hardware_lines(est: Estimate) -> list[tuple[str, str]]:
             f"{gpu.bandwidth_gbs:g} GB/s" + (f", {gpu.tdp_w:g} W" if gpu.tdp_w else ""),
         ),
     ]
-    if hw.compute_floor_hours is not None:
-        rows.append(
-            (
-                "Compute floor",
-                f">= {human_duration(hw.compute_floor_hours * HOUR)} even at "
-                f"100% of peak on every GPU (no real run gets there)",
-            )
+    rows.append(
+        (
+            "Compute floor",
+            f">= {human_duration(hw.compute_floor_hours * HOUR)} even at "
+            f"100% of peak on every GPU (no real run gets there)",
         )
+    )
     rows += [("", f"note: {n}") for n in hw.notes]
     return rows
 
 
 def _speed_lines(est: Estimate) -> list[tuple[str, str]]:
     tp, tm = est.throughput, est.time
-    if tp is None or tm is None:
-        return []
     total = tp.step_time_s
     parts = ", ".join(
         f"{k} {v / total:.0%}" for k, v in tp.breakdown_s.items() if v / total >= 0.005
@@ -119,10 +112,11 @@ def _speed_lines(est: Estimate) -> list[tuple[str, str]]:
             f"{tp.mfu_peak_tflops:g} TFLOPS per GPU",
         ),
         (
-            "Time",
+            "Time" if tm.runs else "If it fit",
             f"{human_duration(tm.total_hours * HOUR)} "
             f"(likely {human_duration(tm.low_hours * HOUR)} to "
-            f"{human_duration(tm.high_hours * HOUR)}: the model's error on published runs)",
+            f"{human_duration(tm.high_hours * HOUR)}: the model's error on published runs)"
+            + ("" if tm.runs else "; the time if memory were unlimited: this setup does not fit"),
         ),
     ]
     rows += [("", f"note: {n}") for n in tp.notes]
@@ -142,8 +136,6 @@ def _speed_lines(est: Estimate) -> list[tuple[str, str]]:
 
 def _memory_lines(est: Estimate) -> list[tuple[str, str]]:
     mem = est.memory
-    if mem is None:
-        return []
     parts = ", ".join(
         f"{k.replace('_', ' ')} {v:.1f}" for k, v in mem.breakdown.items() if v >= 0.05
     )
@@ -151,46 +143,54 @@ def _memory_lines(est: Estimate) -> list[tuple[str, str]]:
     rows = [
         (
             "Memory",
-            f"{mem.peak_gib:.1f} GiB peak per GPU ({parts}); needs {mem.needed_gib:.1f}"
-            f" of {mem.capacity_gib:g} GiB: {verdict}",
+            f"{mem.peak_gib:.1f} GiB peak per GPU in the {mem.phase} ({parts}); needs "
+            f"{mem.needed_gib:.1f} of {mem.capacity_gib:g} GiB: {verdict}",
         )
     ]
     if mem.host_gib:
         rows.append(("", mem.host_note))
-    if not mem.fits and est.plan is None:
-        rows.append(("", "`traintime plan` (or --plan) finds the fastest configuration that fits"))
     return rows
 
 
 def _plan_lines(est: Estimate) -> list[tuple[str, str]]:
     plan = est.plan
-    if plan is None:
-        return []
     pick = plan.chosen
-    if pick is None:
-        return [("Plan", "nothing fits; " + "; ".join(plan.advice))]
-    what = (
-        f"micro-batch {pick.micro_batch} x {est.throughput.micro_steps if est.throughput else '?'}"
-        f" accumulation, checkpointing {pick.act_ckpt}, offload {pick.offload}"
-    )
-    if pick.zero_stage or pick.tp > 1 or pick.pp > 1:
-        what += f", ZeRO {pick.zero_stage}, TP {pick.tp}, PP {pick.pp}"
     rows = [
         (
             "Plan",
-            f"{what}; {pick.slowdown:.2f}x the fastest step if memory were unlimited "
-            f"({plan.searched} configurations searched)",
+            f"{describe(pick)}; {pick.slowdown:.2f}x the fastest run if memory were unlimited "
+            f"({plan.searched:,} setups searched)",
         )
     ]
-    if pick.changes:
-        rows.append(("", "changed: " + ", ".join(pick.changes)))
+    if not plan.fits:
+        rows.append(("", "nothing fits as asked: " + "; ".join(plan.advice)))
+        near = plan.nearest_fit
+        if near is not None:
+            rows.append(
+                (
+                    "Nearest fit",
+                    f"{describe(near)}: {human_duration(near.total_hours * HOUR)}, needs "
+                    f"{near.needed_gib:.1f} GiB; changes " + ", ".join(near.changed),
+                )
+            )
     return rows
+
+
+def describe(c: Candidate) -> str:
+    """A setup in a few words: micro-batch, checkpointing, offload, ZeRO and layout."""
+    what = f"micro-batch {c.micro_batch}, checkpointing {c.act_ckpt}"
+    if c.offload != "none":
+        what += f", offload {c.offload} (update on {c.offload_update.upper()})"
+    if c.zero_stage:
+        what += f", ZeRO {c.zero_stage}"
+    if c.tp > 1 or c.pp > 1 or c.cp > 1:
+        chunks = f" (x{c.pp_interleave} chunks)" if c.pp_interleave > 1 else ""
+        what += f", TP {c.tp} PP {c.pp}{chunks}" + (f" CP {c.cp}" if c.cp > 1 else "")
+    return what
 
 
 def _money_lines(est: Estimate) -> list[tuple[str, str]]:
     en, co = est.energy, est.cost
-    if en is None or co is None:
-        return []
     a = en.assumptions
     rows = [
         (
@@ -216,14 +216,24 @@ def _money_lines(est: Estimate) -> list[tuple[str, str]]:
         parts.append(f"buying beats renting after {co.break_even_hours:,.0f} GPU-hours")
     rows += [("", f"note: {n}") for n in en.notes]
     rows.append(("Cost", "; ".join(parts) if parts else "no price known"))
-    rows += [("", f"note: {n}") for n in co.notes if n.startswith("no ")]
+    rows += [("", f"note: {n}") for n in co.missing]
     return rows
 
 
 def render_estimate(est: Estimate) -> RenderableType:
-    """The one-screen report of an estimate."""
-    hw = est.hardware
+    """The one-screen report of an estimate. A setup that does not fit says so first."""
+    hw, mem = est.hardware, est.memory
     title = Text(f"traintime: {est.model.name} on {hw.count} x {hw.gpu.name}", style="bold")
+    parts: list[RenderableType] = [title]
+    if not mem.fits:
+        parts.append(
+            Text(
+                f"DOES NOT FIT: this setup needs {mem.needed_gib:.1f} GiB per GPU and a "
+                f"{hw.gpu.name} has {mem.capacity_gib:g} GiB. The time below is what it would "
+                "take if memory were unlimited; see the nearest setup that fits under Plan.",
+                style="bold red",
+            )
+        )
     rows = (
         _model_lines(est)
         + _training_lines(est)
@@ -231,14 +241,9 @@ def render_estimate(est: Estimate) -> RenderableType:
         + _plan_lines(est)
         + _memory_lines(est)
         + _speed_lines(est)
+        + _money_lines(est)
     )
-    rows += _money_lines(est)
-    pending = [
-        k for k in ("throughput", "time", "memory", "energy", "cost") if getattr(est, k) is None
-    ]
-    parts: list[RenderableType] = [title, _kv_table(rows)]
-    if pending:
-        parts.append(Text(f"Not estimated in this version: {', '.join(pending)}.", style="dim"))
+    parts.append(_kv_table(rows))
     return Group(*parts)
 
 
@@ -284,8 +289,6 @@ def render_breakdown(est: Estimate) -> RenderableType:
     table.add_column("category")
     table.add_column("seconds", justify="right")
     table.add_column("share", justify="right")
-    if tp is None:
-        return table
     for name, seconds in tp.breakdown_s.items():
         table.add_row(name, f"{seconds:.4g}", f"{seconds / tp.step_time_s:.1%}")
     table.add_row("step", f"{tp.step_time_s:.4g}", "100%", style="bold")
@@ -297,7 +300,7 @@ PLAN_COLUMNS = (
     "checkpointing",
     "offload",
     "ZeRO",
-    "TP x PP",
+    "TP x PP x CP",
     "step s",
     "slowdown",
     "needs GiB",
@@ -309,18 +312,17 @@ PLAN_COLUMNS = (
 
 def plan_rows(est: Estimate) -> list[list[str]]:
     """The planner's alternatives as table cells, in PLAN_COLUMNS order (terminal and HTML)."""
-    if est.plan is None:
-        return []
     rows = []
     for c in est.plan.alternatives:
         note = "changes math" if c.changes_math else ("chosen" if c == est.plan.chosen else "")
+        offload = c.offload if c.offload == "none" else f"{c.offload} ({c.offload_update})"
         rows.append(
             [
                 str(c.micro_batch),
                 c.act_ckpt,
-                c.offload,
+                offload,
                 str(c.zero_stage),
-                f"{c.tp} x {c.pp}",
+                f"{c.tp} x {c.pp} x {c.cp}",
                 f"{c.step_time_s:.3g}",
                 f"{c.slowdown:.2f}x",
                 f"{c.needed_gib:.1f}",
@@ -335,8 +337,7 @@ def plan_rows(est: Estimate) -> list[list[str]]:
 def render_plan(est: Estimate) -> RenderableType:
     """The planner's ranked alternatives: what each change costs in speed and memory."""
     table = Table(
-        title="Configurations (best of each kind; slowdown vs the fastest step if "
-        "memory were unlimited)"
+        title="Setups (best of each kind; slowdown vs the fastest run if memory were unlimited)"
     )
     left = ("checkpointing", "offload", "fits", "note")
     for col in PLAN_COLUMNS:

@@ -1,16 +1,18 @@
 """Typed results of an estimate. The JSON of :class:`Estimate` is the documented ``--json`` schema
-(``docs/schema.md``); keys that later parts of the model fill hold null until then."""
+(``docs/schema.md``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from traintime.engine.flops import FlopsPerToken
 from traintime.engine.params import ParamCounts
 from traintime.planner import Plan
-from traintime.specs import GpuSpec, ModelSpec, TrainingSpec
+from traintime.specs import GpuSpec, Layout, ModelSpec, Recipe
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class _Result(BaseModel):
@@ -26,18 +28,32 @@ class ModelReport(_Result):
     flops_per_token: FlopsPerToken
 
 
-class TrainingReport(_Result):
-    """The recipe as resolved (defaults filled in) and the horizon it implies."""
+class SettingReport(_Result):
+    """One setting as the estimate used it, and where its value came from: ``given`` (flags,
+    scenario file, API, validation row), ``recipe`` (the model family's), ``default``,
+    ``planner`` (chosen as the fastest that fits), ``derived`` (follows from other settings) or
+    ``model``."""
 
-    spec: TrainingSpec
+    name: str
+    value: Any
+    source: str
+    reason: str
+
+
+class TrainingReport(_Result):
+    """The recipe and layout as run (every setting settled) and the horizon they imply."""
+
+    recipe: Recipe
+    layout: Layout
+    settings: list[SettingReport]
     tokens_requested: float
     tokens: float
     steps: int
     global_batch_tokens: int
     seq_len: int
-    micro_batch: int | None
+    micro_batch: int
     sequences_per_step: int
-    grad_accum_steps: int | None
+    grad_accum_steps: int
     model_flops_total: float
     executed_flops_total: float
     notes: list[str]
@@ -50,8 +66,8 @@ class HardwareReport(_Result):
     count: int
     gpus_per_node: int | None
     precision: str
-    peak_tflops: float | None
-    compute_floor_hours: float | None
+    peak_tflops: float
+    compute_floor_hours: float
     notes: list[str]
 
 
@@ -67,7 +83,6 @@ class ThroughputReport(_Result):
     mfu: float
     hfu: float
     mfu_peak_tflops: float
-    layout: dict[str, int]
     links: str
     notes: list[str]
 
@@ -89,8 +104,11 @@ class ReferenceComparison(_Result):
 
 class TimeReport(_Result):
     """Wall-clock for the whole run: the estimate and a band from the model's own validation
-    error (10th-90th percentile of predicted/measured throughput on published runs)."""
+    error (10th-90th percentile of predicted/measured throughput on published runs).
+    ``runs`` is false when the setup does not fit: the time is then what the run would take if
+    memory were unlimited."""
 
+    runs: bool
     total_hours: float
     low_hours: float
     high_hours: float
@@ -100,13 +118,16 @@ class TimeReport(_Result):
 
 
 class MemoryReport(_Result):
-    """Peak memory on the busiest GPU for the configuration estimated, and whether it fits."""
+    """Peak memory on the busiest GPU for the setup estimated, and whether it fits. The peak
+    occurs in ``phase`` (forward/backward or the optimizer step); ``breakdown`` lists that
+    phase's parts, which add up to ``peak_gib``."""
 
     peak_gib: float
     reserved_gib: float
     needed_gib: float
     capacity_gib: float
     fits: bool
+    phase: str
     breakdown: dict[str, float]
     host_gib: float
     host_note: str
@@ -136,6 +157,7 @@ class CostReport(_Result):
     own_amortized: float | None
     own_total: float | None
     break_even_hours: float | None
+    missing: list[str]
     notes: list[str]
 
 
@@ -145,12 +167,12 @@ class Estimate(_Result):
     model: ModelReport
     training: TrainingReport
     hardware: HardwareReport
-    throughput: ThroughputReport | None = None
-    time: TimeReport | None = None
-    memory: MemoryReport | None = None
-    plan: Plan | None = None
-    energy: EnergyReport | None = None
-    cost: CostReport | None = None
+    throughput: ThroughputReport
+    time: TimeReport
+    memory: MemoryReport
+    plan: Plan
+    energy: EnergyReport
+    cost: CostReport
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)

@@ -1,26 +1,23 @@
-"""A published run's columns (shared/validation/README.md) as the specs the time model takes.
+"""A published run's columns (shared/validation/README.md) as a question, like any user's.
 
 Each cell is read as the schema defines it: a number, a boolean or one of its keywords; anything
-else refuses the row with a one-line reason (``DataError``). Settings a row leaves empty are
-filled as the run's authors would have, judged by the memory model and never by the measured
-outcome, and listed in ``assumed``. The framework column sharpens a few facts the other columns
-cannot carry (the attention kernel a code base ran, how it writes its norms, where it keeps its
-weights); the parameter count says whether the layers carry biases.
+else refuses the row with a one-line reason (``DataError``). A column the row leaves empty is an
+unset setting, filled as every estimate fills it (defaults, then the planner: the fastest setup
+that fits), judged by the model and never by the measured outcome. The framework column sharpens
+a few facts the other columns cannot carry (the attention kernel a code base ran, how it writes
+its norms, its pipeline schedule, its sequence parallelism, where it keeps its weights); the
+parameter count says whether the layers carry biases.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
 from typing import Any
 
-from traintime import catalog
-from traintime.engine.memory import GIB, peak_memory
 from traintime.engine.params import count_params
-from traintime.engine.step import Recipe, default_micro_batch, memory_inputs
 from traintime.errors import DataError
-from traintime.specs import ModelSpec, Parallel, build
+from traintime.specs import ModelSpec, Question, TrainingSpec, build
 
 
 def number_cell(row: dict[str, str], key: str) -> float | None:
@@ -122,60 +119,67 @@ def _with_biases(spec: ModelSpec, params_total: int | None) -> ModelSpec:
     return biased if biased_off <= tolerance < plain_off else spec
 
 
-def row_parallel(row: dict[str, str], assumed: list[str]) -> Parallel:
-    n = int_cell(row, "n_gpus")
-    if n is None:
-        raise DataError("n_gpus is empty: the parallel layout cannot be known")
-    dims = [int_cell(row, k) for k in ("dp", "tp", "pp", "cp")]
-    if all(x is None for x in dims):
-        dims = [n, 1, 1, 1]
-        assumed.append(f"layout dp={n}")
-    if n < 1 or any(x is not None and x < 1 for x in dims):
-        raise DataError("n_gpus, dp, tp, pp and cp must be at least 1")
-    dp, tp, pp, cp = (x or 1 for x in dims)
-    if dp * tp * pp * cp != n:
-        raise DataError(f"dp x tp x pp x cp = {dp * tp * pp * cp} differs from n_gpus={n}")
-    zero = int_cell(row, "zero_stage")
-    if zero is not None and zero > 3:
-        raise DataError(f"zero_stage={zero} is not one of 0, 1, 2, 3")
-    if zero is None:
-        zero = 0
-        assumed.append("zero_stage=0")
-    interleave = 1
-    if pp > 1 and "interleav" in (row.get("framework") or "").lower():
-        # the framework names Megatron's interleaved 1F1B but no chunk count: the fewest, two
-        interleave = 2
-        assumed.append("pp_interleave=2")
-    return build(
-        Parallel,
-        "layout",
-        dp=dp,
-        tp=tp,
-        pp=pp,
-        cp=cp,
-        zero_stage=zero,
-        sequence_parallel=False,
-        pp_interleave=interleave,
-    )
+def _layout(row: dict[str, str], n: int, assumed: list[str]) -> dict[str, int]:
+    """The parallel degrees the row gives. An empty layout is left to the planner; with dp given
+    and one of tp, pp, cp missing, the missing one is what the GPU count leaves."""
+    cells = {k: int_cell(row, k) for k in ("dp", "tp", "pp", "cp")}
+    if any(v is not None and v < 1 for v in cells.values()):
+        raise DataError("dp, tp, pp and cp must be at least 1")
+    given = {k: v for k, v in cells.items() if v is not None}
+    if not given:
+        return {}
+    missing = [k for k in ("tp", "pp", "cp") if k not in given]
+    if "dp" in given and len(missing) == 1:
+        rest = given["dp"] * math.prod(given.get(k, 1) for k in ("tp", "pp", "cp"))
+        if n % rest:
+            raise DataError(f"dp x tp x pp x cp = {rest} does not divide n_gpus={n}")
+        given[missing[0]] = n // rest
+    elif "dp" in given and not missing:
+        product = math.prod(given.values())
+        if product != n:
+            raise DataError(f"dp x tp x pp x cp = {product} differs from n_gpus={n}")
+    return {k: v for k, v in given.items() if k != "dp"}
 
 
-def _default(row: dict[str, str], key: str, value: Any, assumed: list[str]) -> Any:
-    cell = _keyword(row, key)
-    if cell and cell != "other":
-        return cell
-    assumed.append(f"{key}={value}")
-    return value
+_SP_OFF = re.compile(r"megatron|deepspeed")
+
+
+def _sequence_parallel(row: dict[str, str], assumed: list[str]) -> bool | None:
+    """Megatron-LM and DeepSpeed leave Korthikanti-style sequence parallelism off unless asked
+    (Megatron-LM's ``--sequence-parallel`` flag, 2022; Megatron-DeepSpeed has none): a row from
+    them that does not name it ran plain tensor parallelism. Other rows: the tool's default."""
+    text = f"{row.get('framework') or ''} {row.get('notes') or ''}".lower()
+    if _SP_OFF.search(text) and "sequence parallel" not in text:
+        assumed.append("sequence_parallel=false (Megatron-LM / DeepSpeed default)")
+        return False
+    return None
+
+
+def _interleave(row: dict[str, str]) -> int | None:
+    """Megatron-LM's interleaved 1F1B when the framework names it (the planner picks the chunk
+    count), else plain 1F1B."""
+    if "interleav" in (row.get("framework") or "").lower():
+        return None
+    return 1
 
 
 _TRITON_ATTENTION = re.compile(r"llm-foundry|\bcomposer\b|mosaicml")
 
 
-def _attention_kernel(row: dict[str, str], assumed: list[str]) -> str:
+def _attention_kernel(row: dict[str, str], assumed: list[str]) -> str | None:
     """The attention column, sharpened by the framework: FA3 / cuDNN kernels are FA3-class;
     llm-foundry / Composer (MPT) ran FlashAttention written in Triton: `attn_impl: triton` in
     its pretraining yamls and the benchmarking script's default until March 2024 (llm-foundry
-    c26309de5 removed it), unless the framework names FlashAttention-2."""
-    impl = _default(row, "attention_impl", "flash", assumed)
+    c26309de5 removed it), unless the framework names FlashAttention-2. An empty cell with
+    nothing to sharpen it is left unset (the tool's default)."""
+    impl = _keyword(row, "attention_impl")
+    if impl == "other":
+        impl = ""
+    if not impl:
+        framework = (row.get("framework") or "").lower()
+        if not _TRITON_ATTENTION.search(framework):
+            return None
+        impl = "flash"
     framework = (row.get("framework") or "").lower()
     if impl == "flash" and re.search(r"\bfa3\b|flash-?attention-?3|cudnn", framework):
         return "flash3"
@@ -205,128 +209,71 @@ def _norm_kernels(row: dict[str, str]) -> str:
     return "composite" if _COMPOSITE_NORMS.search((row.get("framework") or "").lower()) else "fused"
 
 
-def row_recipe(row: dict[str, str], spec: ModelSpec, par: Parallel, assumed: list[str]) -> Recipe:
-    precision = _default(row, "precision", "bf16", assumed)
-    optimizer = _default(row, "optimizer", "adamw", assumed)
-    if optimizer not in ("adamw", "muon", "adamw8bit", "adafactor", "sgd"):
-        assumed.append(f"optimizer {optimizer} timed as adamw")
-        optimizer = "adamw"
+def row_question(row: dict[str, str], assumed: list[str]) -> Question:
+    """A published run as a question: its columns are the user's settings; an empty column is
+    unset, and is filled the way every estimate fills it (recipe defaults, then the planner's
+    fastest setup that fits, since a run that ran must have fit). The framework column names
+    facts no other column carries (kernels, norms, schedules, dtypes)."""
+    n = int_cell(row, "n_gpus")
+    if n is None:
+        raise DataError("n_gpus is empty: the parallel layout cannot be known")
+    if n < 1:
+        raise DataError("n_gpus must be at least 1")
+    spec = row_model(row, assumed)
+    layout = _layout(row, n, assumed)
+    zero = int_cell(row, "zero_stage")
+    if zero is not None and zero > 3:
+        raise DataError(f"zero_stage={zero} is not one of 0, 1, 2, 3")
     batch = int_cell(row, "global_batch_tokens")
     micro = int_cell(row, "micro_batch")
     if batch == 0 or micro == 0:
         raise DataError("global_batch_tokens and micro_batch must be at least 1")
-    compiled = bool_cell(row, "compiled")
-    if compiled is None:
-        compiled = False
-        assumed.append("compiled=false")
-    recipe = Recipe(
-        global_batch_tokens=batch or 0,
-        micro_batch=micro or 1,
-        precision=precision,
-        optimizer=optimizer,
-        state_dtype="int8" if optimizer == "adamw8bit" else None,
-        act_ckpt=_checkpointing(row),
-        attention_impl=_attention_kernel(row, assumed),
-        compiled=compiled,
-        norm_kernels=_norm_kernels(row),
-        **_dtype_layout(row, par, precision),
+    precision = _keyword(row, "precision")
+    optimizer = _keyword(row, "optimizer")
+    if optimizer in ("lamb", "other"):
+        assumed.append(f"optimizer {optimizer} timed as adamw")
+        optimizer = "adamw"
+    ckpt = _checkpointing(row) if (row.get("act_ckpt") or "").strip() else None
+    settings: dict[str, Any] = {
+        "precision": precision if precision and precision != "other" else None,
+        "optimizer": optimizer or None,
+        "global_batch_tokens": batch,
+        "micro_batch": micro,
+        "act_ckpt": ckpt,
+        "attention_impl": _attention_kernel(row, assumed),
+        "compiled": bool_cell(row, "compiled"),
+        "norm_kernels": _norm_kernels(row),
+        "zero_stage": zero,
+        "sequence_parallel": _sequence_parallel(row, assumed),
+        "pp_interleave": _interleave(row),
+        # no column for offload: the code bases offload only when configured to, and no row
+        # says it was
+        "offload": "none",
+        **layout,
+        **_dtype_layout(row),
+    }
+    training = build(
+        TrainingSpec,
+        f"row {row.get('id')!r}",
+        **{k: v for k, v in settings.items() if v is not None},
     )
-    if micro is None or not (row.get("act_ckpt") or "").strip():
-        recipe = _fill_like_a_practitioner(row, spec, par, recipe, micro, assumed)
-    if batch is None:
-        per_pass = recipe.micro_batch * spec.seq_len * par.dp
-        batch = per_pass * max(1, round(2**19 / per_pass))
-        assumed.append(f"global_batch_tokens={batch}")
-    return replace(recipe, global_batch_tokens=batch)
+    return build(
+        Question,
+        f"row {row.get('id')!r}",
+        model=spec,
+        gpu=row["gpu"],
+        gpus=n,
+        gpus_per_node=int_cell(row, "gpus_per_node") or None,
+        training=training,
+    )
 
 
-def _dtype_layout(row: dict[str, str], par: Parallel, precision: str) -> dict[str, Any]:
-    """Where each tensor lives, by implementation: PyTorch AMP (DDP, nanochat) keeps fp32
-    weights and gradients; ZeRO-1/2 optimizers (DeepSpeed, Megatron's distributed optimizer)
-    keep 16-bit working weights and gradients with an fp32 master copy in the sharded optimizer
-    state (Rajbhandari et al. 2020, section 3); FSDP (stage 3) shards the fp32 weights themselves
-    and reduces gradients in fp32 (its default mixed precision). nanochat keeps its embedding
-    tables in bf16 (nanochat.md section 3.2)."""
-    framework = (row.get("framework") or "").lower()
-    if precision in ("fp32", "tf32"):
-        return {"param_dtype": "fp32", "grad_dtype": "fp32", "embedding_dtype": "fp32"}
-    if "nanochat" in framework:
+def _dtype_layout(row: dict[str, str]) -> dict[str, Any]:
+    """nanochat keeps fp32 weights and gradients and its embedding tables in bf16
+    (nanochat.md section 3.2); other code bases store tensors by the tool's one rule
+    (``resolve.storage``: AMP's fp32 weights, or 16-bit weights with an fp32 master copy
+    under ZeRO-1/2 and offload)."""
+    wide = (row.get("precision") or "").strip() in ("fp32", "tf32")
+    if "nanochat" in (row.get("framework") or "").lower() and not wide:
         return {"param_dtype": "fp32", "grad_dtype": "fp32", "embedding_dtype": "bf16"}
-    if par.zero_stage in (1, 2):
-        return {
-            "param_dtype": "bf16",
-            "grad_dtype": "bf16",
-            "embedding_dtype": "bf16",
-            "master_dtype": "fp32",
-        }
-    return {"param_dtype": "fp32", "grad_dtype": "fp32", "embedding_dtype": "fp32"}
-
-
-def _fill_like_a_practitioner(
-    row: dict[str, str],
-    spec: ModelSpec,
-    par: Parallel,
-    recipe: Recipe,
-    micro: int | None,
-    assumed: list[str],
-) -> Recipe:
-    """Settings a run leaves empty, chosen the way its authors would have: the largest
-    micro-batch up to ~16K tokens (1 under pipelining) that fits the GPU, without activation
-    checkpointing if anything fits without it. Uses the memory model, never the outcome."""
-    gpu = catalog.find_gpu(row["gpu"])
-    ckpt_known = bool((row.get("act_ckpt") or "").strip())
-    start = micro or default_micro_batch(
-        spec.seq_len, dp=par.dp, pp=par.pp, global_batch_tokens=int_cell(row, "global_batch_tokens")
-    )
-    micros = [micro] if micro else [m for m in (start >> i for i in range(12)) if m >= 1]
-    ckpts = [recipe.act_ckpt] if ckpt_known else ["none", "full"]
-    for ckpt in ckpts:
-        for m in micros:
-            candidate = replace(recipe, micro_batch=m, act_ckpt=ckpt)
-            if row_fits(spec, candidate, par, gpu):
-                break
-        else:
-            continue
-        break
-    else:
-        candidate = replace(recipe, micro_batch=micros[-1], act_ckpt=ckpts[-1])
-    if micro is None:
-        assumed.append(f"micro_batch={candidate.micro_batch}")
-    if not ckpt_known:
-        assumed.append(f"act_ckpt={candidate.act_ckpt}")
-    return candidate
-
-
-def row_memory(spec: ModelSpec, recipe: Recipe, par: Parallel) -> Any:
-    return peak_memory(spec, memory_inputs(recipe), par)
-
-
-def row_fits(spec: ModelSpec, recipe: Recipe, par: Parallel, gpu: Any) -> bool:
-    d = catalog.memory_defaults()
-    context = d["context_gib_multi_gpu" if par.n_gpus > 1 else "context_gib"]
-    return (
-        row_memory(spec, recipe, par).total / GIB * d["reserved_factor"] + context <= gpu.memory_gib
-    )
-
-
-_RECOMPUTE = {"none": 0, "selective": 1, "selective-op": 1, "full": 2}
-
-
-def with_sequence_parallel(
-    row: dict[str, str], spec: ModelSpec, par: Parallel, gpu: Any, assumed: list[str]
-) -> tuple[Parallel, Recipe]:
-    """No column says whether a tensor-parallel run used sequence parallelism. Like the other
-    settings a row leaves open, choose it as its authors would have, judged by the memory
-    model and never by the outcome: a setup that fits before one that does not, less
-    recompute before more (SP costs no extra communication, recompute a third of a forward),
-    and plain tensor parallelism (Megatron-LM's default; SP arrived in 2022) when both do."""
-    options = []
-    for sp in (False, True):
-        notes = list(assumed)
-        p = par.model_copy(update={"sequence_parallel": sp})
-        recipe = row_recipe(row, spec, p, notes)
-        rank = (not row_fits(spec, recipe, p, gpu), _RECOMPUTE.get(recipe.act_ckpt, 2), sp)
-        options.append((rank, p, recipe, [*notes, f"sequence_parallel={str(sp).lower()}"]))
-    _, p, recipe, notes = min(options, key=lambda o: o[0])
-    assumed[:] = notes
-    return p, recipe
+    return {}

@@ -8,11 +8,20 @@ a one-line :class:`~traintime.errors.SpecError` that names the field and what is
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from traintime.errors import SpecError
+from traintime.units import parse_count
 
 FfnAct = Literal["gelu", "swiglu", "geglu", "relu2", "relu"]
 Position = Literal["rotary", "learned", "alibi", "none"]
@@ -23,6 +32,9 @@ StorageDtype = Literal["fp32", "bf16", "fp16", "fp8", "int8"]
 Optimizer = Literal["adamw", "muon", "adamw8bit", "adafactor", "sgd"]
 Checkpointing = Literal["none", "selective", "selective-op", "full"]
 AttentionImpl = Literal["flash", "flash3", "triton", "sdpa", "eager"]
+NormKernels = Literal["fused", "composite"]
+Offload = Literal["none", "optimizer", "optimizer+params"]
+OffloadUpdate = Literal["cpu", "gpu"]
 
 GATED_ACTS: frozenset[str] = frozenset({"swiglu", "geglu"})
 
@@ -146,55 +158,52 @@ class ModelSpec(_Frozen):
 
 
 class TrainingSpec(_Frozen):
-    """The training recipe. Exactly one of ``tokens`` and ``tokens_per_param`` is set."""
+    """The training settings a user gives: every field is optional, and None means "not set".
+
+    This is the question, not the answer: :func:`traintime.resolve.resolve` settles every unset
+    field once (the model family's recipe, then the defaults in ``resolve.DEFAULTS``), and the
+    planner chooses the memory and parallelism settings left unset (micro-batch, checkpointing,
+    offload, ZeRO stage, TP/PP/CP). Give ``tokens`` or ``tokens_per_param``, not both.
+    """
 
     tokens: float | None = Field(default=None, gt=0, description="total training tokens")
     tokens_per_param: float | None = Field(
         default=None, gt=0, description="tokens = ratio x total parameters (nanochat's horizon)"
     )
-    global_batch_tokens: int = Field(default=524_288, gt=0)
-    micro_batch: int | None = Field(
-        default=None, gt=0, description="sequences per GPU per forward/backward; None = not set"
-    )
+    global_batch_tokens: int | None = Field(default=None, gt=0)
+    micro_batch: int | None = Field(default=None, gt=0, description="sequences per GPU per pass")
     seq_len: int | None = Field(default=None, gt=0, description="override the model's seq_len")
-    precision: Precision = "bf16"
-    optimizer: Optimizer = "adamw"
-    param_dtype: StorageDtype = "fp32"
-    embedding_dtype: StorageDtype | None = Field(
-        default=None, description="storage dtype of embedding tables; None = param_dtype"
+    precision: Precision | None = None
+    optimizer: Optimizer | None = None
+    param_dtype: StorageDtype | None = None
+    embedding_dtype: StorageDtype | None = None
+    grad_dtype: StorageDtype | None = None
+    master_dtype: StorageDtype | Literal["none"] | None = None
+    optimizer_state_dtype: StorageDtype | None = None
+    act_ckpt: Checkpointing | None = None
+    attention_impl: AttentionImpl | None = None
+    compiled: bool | None = None
+    dropout: float | None = Field(default=None, ge=0.0, lt=1.0)
+    norm_kernels: NormKernels | None = None
+    tp: int | None = Field(default=None, gt=0, description="tensor-parallel degree")
+    pp: int | None = Field(default=None, gt=0, description="pipeline-parallel degree")
+    cp: int | None = Field(default=None, gt=0, description="context-parallel degree")
+    pp_interleave: int | None = Field(default=None, gt=0, description="model chunks per stage")
+    sequence_parallel: bool | None = None
+    zero_stage: int | None = Field(default=None, ge=0, le=3, description="0 DDP, 1-3 ZeRO/FSDP")
+    offload: Offload | None = None
+    offload_update: OffloadUpdate | None = Field(
+        default=None, description="where an offloaded optimizer's update runs: cpu or gpu"
     )
-    grad_dtype: StorageDtype | None = Field(default=None, description="None = param_dtype")
-    master_dtype: StorageDtype | None = Field(
-        default=None, description="separate master copy of the weights; None = no copy"
-    )
-    optimizer_state_dtype: StorageDtype | None = Field(
-        default=None, description="None = fp32 (int8 for adamw8bit)"
-    )
-    act_ckpt: Checkpointing = "none"
-    attention_impl: AttentionImpl = "flash"
-    compiled: bool = False
-    dropout: float = Field(
-        default=0.0,
-        ge=0.0,
-        lt=1.0,
-        description="dropout probability on embeddings, residual branches and (eager) attention",
-    )
-    norm_kernels: Literal["fused", "composite"] = Field(
-        default="fused",
-        description="eager only: RMSNorm and rotary as fused kernels, or as chains of tensor ops "
-        "(Hugging Face and torchtitan models, PyTorch's RMSNorm before 2.8)",
-    )
-    tp: int = Field(default=1, gt=0, description="tensor-parallel degree")
-    pp: int = Field(default=1, gt=0, description="pipeline-parallel degree")
-    cp: int = Field(default=1, gt=0, description="context-parallel degree")
-    pp_interleave: int = Field(default=1, gt=0, description="virtual pipeline stages")
-    sequence_parallel: bool = Field(
-        default=True,
-        description="with tp > 1, split norms, dropout and residual work over the tensor-parallel "
-        "ranks (Korthikanti et al. 2022)",
-    )
-    zero_stage: int = Field(default=0, ge=0, le=3, description="0 DDP, 1-3 ZeRO/FSDP")
-    offload: Literal["none", "optimizer", "optimizer+params"] = "none"
+
+    @field_validator("tokens", "global_batch_tokens", mode="before")
+    @classmethod
+    def _count(cls, value: Any, info: Any) -> Any:
+        """Counts may be written as people write them: '37.6B', '524_288', '2e9'."""
+        if isinstance(value, str):
+            number = parse_count(value, field=info.field_name)
+            return int(number) if info.field_name == "global_batch_tokens" else number
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> TrainingSpec:
@@ -202,11 +211,116 @@ class TrainingSpec(_Frozen):
             raise ValueError("give tokens or tokens_per_param, not both")
         return self
 
+    def given(self) -> dict[str, Any]:
+        """The fields that are set."""
+        return {k: v for k, v in self if v is not None}
+
+    def under(self, upper: TrainingSpec) -> TrainingSpec:
+        """These settings with ``upper``'s set fields on top. ``tokens`` and
+        ``tokens_per_param`` are one setting (the horizon): setting either replaces both."""
+        fields = self.given()
+        top = upper.given()
+        if "tokens" in top or "tokens_per_param" in top:
+            fields.pop("tokens", None)
+            fields.pop("tokens_per_param", None)
+        return type(self)(**{**fields, **top})
+
+
+#: The settings the planner chooses when the user leaves them unset.
+PLANNED = (
+    "micro_batch",
+    "act_ckpt",
+    "offload",
+    "offload_update",
+    "zero_stage",
+    "tp",
+    "pp",
+    "cp",
+    "pp_interleave",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizerSpec:
+    """An optimizer's state and update as data (``data/optimizers.toml``).
+
+    ``moments`` tensors of state per parameter, each ``moment_bytes`` per element (None: the
+    state dtype's size) plus ``scale_bytes`` of quantization constants per element; Adafactor's
+    ``factored`` second moment keeps one row and one column per matrix instead. The update
+    streams the weight, its gradient and the state, plus ``extra_passes`` full passes over the
+    gradient in the state dtype. ``matrix_update`` names the math an optimizer runs on whole
+    matrices (Muon's Newton-Schulz), whose other parameters use ``fallback``.
+    """
+
+    name: str
+    moments: int
+    moment_bytes: float | None = None
+    scale_bytes: float = 0.0
+    factored: bool = False
+    extra_passes: float = 0.0
+    kernels: int = 1
+    matrix_update: str = "none"
+    iterations: int = 0
+    fallback: OptimizerSpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """The resolved training recipe one candidate runs: every field settled (no None).
+
+    ``param_dtype``, ``grad_dtype`` and ``embedding_dtype`` are what the GPU holds;
+    ``master_dtype`` is a separate full-precision copy of the weights (``"none"``: no copy),
+    kept with the optimizer state. ``state_dtype`` and ``embedding_state_dtype`` are the
+    optimizer state's element types for the dense weights and for the embedding tables.
+    """
+
+    global_batch_tokens: int
+    micro_batch: int
+    precision: str
+    optimizer: OptimizerSpec
+    param_dtype: str
+    grad_dtype: str
+    embedding_dtype: str
+    master_dtype: str
+    state_dtype: str
+    embedding_state_dtype: str
+    act_ckpt: str
+    attention_impl: str
+    compiled: bool
+    norm_kernels: str
+    dropout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How one candidate spreads the work and the training state: ``dp x tp x pp x cp`` GPUs,
+    the ZeRO stage, and what is offloaded to host memory (and where its update runs)."""
+
+    dp: int = 1
+    tp: int = 1
+    pp: int = 1
+    cp: int = 1
+    pp_interleave: int = 1
+    sequence_parallel: bool = True
+    zero_stage: int = 0
+    offload: str = "none"
+    offload_update: str = "cpu"
+
     @property
-    def state_dtype(self) -> str:
-        if self.optimizer_state_dtype is not None:
-            return self.optimizer_state_dtype
-        return "int8" if self.optimizer == "adamw8bit" else "fp32"
+    def n_gpus(self) -> int:
+        return self.dp * self.tp * self.pp * self.cp
+
+    @property
+    def replicas(self) -> int:
+        """GPUs that hold the same weights: data- and context-parallel ranks together. ZeRO and
+        FSDP shard over them and gradients are reduced over them (Megatron-LM's data-parallel
+        group with context parallelism; torchtitan's ``dp_shard_cp`` mesh)."""
+        return self.dp * self.cp
+
+    @property
+    def shards(self) -> int:
+        """Ranks the optimizer state (and its update) is split over: the replicas from ZeRO-1 on."""
+        return self.replicas if self.zero_stage >= 1 else 1
 
 
 DeviceClass = Literal[
@@ -301,6 +415,7 @@ class Efficiency(_Frozen):
     gemm_tile_m: int = Field(gt=0)
     gemm_tile_n: int = Field(gt=0)
     gemm_tile_latency_us: float = Field(ge=0)
+    gemm_split_k_min_depth: int = Field(gt=0)
     gemm_ceiling_k: int = Field(gt=0)
     gemm_unaligned_fraction: float = Field(gt=0, le=1)
     gemm_sustained_fraction: float = Field(gt=0, le=1)
@@ -330,6 +445,19 @@ class Efficiency(_Frozen):
     cpu_matmul_tflops: float = Field(gt=0)
 
 
+class MemoryPolicy(_Frozen):
+    """What a GPU must hold beyond the allocated peak (``data/memory.toml``): the caching
+    allocator's slack as a factor, and the CUDA context (larger with NCCL communicators)."""
+
+    reserved_factor: float = Field(ge=1)
+    context_gib: float = Field(ge=0)
+    context_gib_multi_gpu: float = Field(ge=0)
+    host_process_gib: float = Field(ge=0)
+
+    def context(self, n_gpus: int) -> float:
+        return self.context_gib_multi_gpu if n_gpus > 1 else self.context_gib
+
+
 class Links(_Frozen):
     """The links a run's collectives use, per GPU (GB/s are per direction, achieved)."""
 
@@ -340,30 +468,6 @@ class Links(_Frozen):
     inter_step_us: float = Field(default=0, ge=0)
     host_gbs: float = Field(gt=0, description="PCIe to host memory, per direction")
     description: str = ""
-
-
-class Parallel(_Frozen):
-    """How the GPUs split the work: dp x tp x pp x cp = GPUs."""
-
-    dp: int = Field(default=1, gt=0)
-    tp: int = Field(default=1, gt=0)
-    pp: int = Field(default=1, gt=0)
-    cp: int = Field(default=1, gt=0)
-    zero_stage: int = Field(default=0, ge=0, le=3)
-    pp_interleave: int = Field(default=1, gt=0)
-    sequence_parallel: bool = True
-    offload: Literal["none", "optimizer", "optimizer+params"] = "none"
-
-    @property
-    def n_gpus(self) -> int:
-        return self.dp * self.tp * self.pp * self.cp
-
-    @property
-    def replicas(self) -> int:
-        """GPUs that hold the same weights: data- and context-parallel ranks together. ZeRO and
-        FSDP shard over them and gradients are reduced over them (Megatron-LM's data-parallel
-        group with context parallelism; torchtitan's ``dp_shard_cp`` mesh)."""
-        return self.dp * self.cp
 
 
 class HardwareSpec(_Frozen):
@@ -392,6 +496,8 @@ def _first_error(exc: ValidationError) -> str:
     if not loc:
         return msg
     value = err.get("input")
+    if msg.startswith(f"{loc}="):  # the message names the value already
+        return msg
     shown = f"={value!r}" if not isinstance(value, dict) else ""
     return f"{loc}{shown}: {msg}"
 
@@ -408,3 +514,31 @@ class Economics(_Frozen):
     spot_fraction: float | None = Field(default=None, gt=0, le=1)
     lifetime_years: float | None = Field(default=None, gt=0)
     host_w_per_gpu: float | None = Field(default=None, ge=0)
+
+    def under(self, upper: Economics) -> Economics:
+        """These prices with ``upper``'s set fields on top."""
+        return Economics(
+            **{**self.model_dump(exclude_none=True), **upper.model_dump(exclude_none=True)}
+        )
+
+
+class Question(_Frozen):
+    """A whole question, as a scenario file, the command line or the API asks it: the model,
+    the GPUs, the training settings the user gives, prices, and what to show beside it.
+
+    ``model`` and ``gpu`` are names (resolved by the catalog) or specs; ``system`` a node
+    preset name. ``allow_math_changes`` lets the planner change the training math when
+    nothing else works (8-bit optimizer states, a global batch rounded to split over the GPUs).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    model: str | ModelSpec
+    gpu: str | GpuSpec
+    gpus: int = Field(default=1, gt=0)
+    gpus_per_node: int | None = Field(default=None, gt=0)
+    system: str | NodeSpec | None = None
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    economics: Economics = Field(default_factory=Economics)
+    reference: str | None = None
+    allow_math_changes: bool = False

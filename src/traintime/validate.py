@@ -5,7 +5,8 @@ Columns the tool reads to predict: the architecture, sequence/numerics, batch/me
 settings, hardware and parallelism. It never reads ``tokens_per_sec_per_gpu``, ``peak_mem_gib``
 or ``oom`` before predicting. Settings a row leaves empty are filled with documented defaults
 (listed per row under ``assumed``); a row that cannot be predicted (unknown GPU, missing
-architecture or GPU count) is reported as skipped with the reason.
+architecture or GPU count) is reported as skipped with the reason. Each row is estimated by
+the same path as every other question (``estimation.estimate_question``).
 """
 
 from __future__ import annotations
@@ -20,21 +21,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from traintime import catalog
-from traintime.engine.device import Device, usable_precision
-from traintime.engine.memory import GIB
-from traintime.engine.step import step_time
+from traintime.engine.device import usable_precision
+from traintime.engine.evaluate import needed_gib
 from traintime.errors import DataError, TraintimeError
-from traintime.runrows import (
-    bool_cell,
-    int_cell,
-    number_cell,
-    row_fits,
-    row_memory,
-    row_model,
-    row_parallel,
-    row_recipe,
-    with_sequence_parallel,
-)
+from traintime.estimation import estimate_question
+from traintime.runrows import bool_cell, int_cell, number_cell, row_question
 
 __all__ = ["Report", "RowResult", "Summary", "predict_row", "read_rows", "validate"]
 
@@ -107,47 +98,42 @@ class Prediction(BaseModel):
 
 
 def predict_row(row: dict[str, str]) -> Prediction:
-    """Throughput, the constant-efficiency baseline, peak memory and the fit, from config only."""
+    """Throughput, the constant-efficiency baseline, peak memory and the fit, from config only:
+    the row as a question, through the same estimate as every other door."""
     safe = {k: v for k, v in row.items() if k not in MEASURED}
     missing = [k for k in REQUIRED if not (safe.get(k) or "").strip()]
     if missing:
         raise DataError(f"missing {', '.join(missing)}")
     assumed: list[str] = []
-    gpu = catalog.find_gpu(safe["gpu"])
-    spec = row_model(safe, assumed)
-    par = row_parallel(safe, assumed)
-    if par.tp > 1:
-        par, recipe = with_sequence_parallel(safe, spec, par, gpu, assumed)
-    else:
-        recipe = row_recipe(safe, spec, par, assumed)
-    gpn = int_cell(safe, "gpus_per_node") or min(par.n_gpus, 8)
-    if not gpu.peak(usable_precision(gpu, recipe.precision)):
-        raise DataError(f"{gpu.name} has no known {recipe.precision} rate")
-    eff = catalog.efficiency()
-    links = catalog.links_for(gpu, gpus_per_node=gpn)
-    st = step_time(spec, recipe, par, Device(gpu, eff), links, eff)
-    predicted = recipe.global_batch_tokens / st.step_time_s / par.n_gpus
-    allocated = row_memory(spec, recipe, par).total / GIB
-    fits = row_fits(spec, recipe, par, gpu)
+    est = estimate_question(row_question(safe, assumed))
+    assumed += [
+        f"{s.name}={s.value}"
+        for s in est.training.settings
+        if s.source in ("default", "planner") and s.name not in _UNREPORTED
+    ]
     return Prediction(
-        tokens_per_sec_per_gpu=predicted,
-        baseline=_baseline(safe, gpu, recipe.precision),
-        allocated_gib=allocated,
-        capacity_gib=gpu.memory_gib,
-        fits=fits,
+        tokens_per_sec_per_gpu=est.throughput.tokens_per_sec_per_gpu,
+        baseline=_baseline(safe, est.hardware.gpu, est.training.recipe.precision),
+        allocated_gib=est.memory.peak_gib,
+        capacity_gib=est.memory.capacity_gib,
+        fits=est.memory.fits,
         assumed=assumed,
     )
 
 
+#: Settings whose default says nothing about the row (the horizon does not change speed).
+_UNREPORTED = {"tokens_per_param", "dropout", "norm_kernels", "offload_update"}
+
+
 def _as_measured(allocated_gib: float, kind: str, n_gpus: int) -> float:
     """Convert a predicted allocated peak to what the source measured (README: compare like
-    with like): reserved adds the allocator's slack, nvidia-smi also the CUDA context."""
-    d = catalog.memory_defaults()
+    with like): reserved adds the allocator's slack, nvidia-smi also the CUDA context (the fit
+    rule's left side)."""
+    policy = catalog.memory_policy()
     if kind == "reserved":
-        return allocated_gib * d["reserved_factor"]
+        return allocated_gib * policy.reserved_factor
     if kind == "nvidia-smi":
-        context = d["context_gib_multi_gpu" if n_gpus > 1 else "context_gib"]
-        return allocated_gib * d["reserved_factor"] + context
+        return needed_gib(allocated_gib, policy, n_gpus)
     return allocated_gib
 
 

@@ -3,9 +3,9 @@ bandwidth definition), plus NCCL's latency model."""
 
 import pytest
 
-from traintime.catalog import efficiency, find_gpu, find_system
+from tests.engine.toys import EFF, ada, gpu
 from traintime.engine.comms import collective_time, make_links
-from traintime.specs import Links
+from traintime.specs import Links, NodeSpec
 
 
 def _links(**kw):
@@ -21,7 +21,7 @@ def _links(**kw):
 
 
 def _no_latency():
-    return efficiency().model_copy(update={"base_latency_us": 0.0})
+    return EFF.model_copy(update={"base_latency_us": 0.0})
 
 
 def test_all_reduce_formula():
@@ -40,9 +40,7 @@ def test_reduce_scatter_is_half_an_all_reduce():
 
 def test_one_gpu_costs_nothing():
     assert (
-        collective_time(
-            1e9, 1, kind="all_reduce", links=_links(), eff=efficiency(), spans_nodes=False
-        )
+        collective_time(1e9, 1, kind="all_reduce", links=_links(), eff=EFF, spans_nodes=False)
         == 0.0
     )
 
@@ -69,7 +67,7 @@ def test_nccl_tests_bus_bandwidth_across_a100_nodes():
     """nccl-tests issue #119: 8 x A100 per node, 4 x HDR 200 Gb/s (100 GB/s per node) measure
     85-96 GB/s all-reduce bus bandwidth across nodes; the ring model gives 4 x 200/8 x 0.94."""
     nbytes, n = 8e9, 16
-    links = _links(intra_gbs=246.0, inter_gbs=4 * 25.0 / 8 * efficiency().network_efficiency)
+    links = _links(intra_gbs=246.0, inter_gbs=4 * 25.0 / 8 * EFF.network_efficiency)
     t = collective_time(
         nbytes, n, kind="all_reduce", links=links, eff=_no_latency(), spans_nodes=True
     )
@@ -80,25 +78,50 @@ def test_nccl_tests_bus_bandwidth_across_a100_nodes():
 def test_dgx_h100_links():
     # 900 GB/s NVLink (bidirectional) -> 450 per direction x 0.82 = ~369 GB/s ring bus bandwidth
     # (nccl-tests #212: ~370); 8 x 400 Gb/s NDR shared by 8 GPUs x 0.94 = 47 GB/s per GPU.
-    eff = efficiency()
-    node = find_system("dgx-h100")
-    links = make_links(find_gpu("h100"), gpus_per_node=8, node=node, fabric=None, eff=eff)
+    eff = EFF
+    node = NodeSpec(
+        name="toy-dgx",
+        gpu="Toy Hopper",
+        gpus_per_node=8,
+        intra_link="NVLink4 (NVSwitch)",
+        intra_bw_gbs=900,
+        nics=8,
+        nic_gbps=400,
+        source="NVIDIA DGX H100 user guide",
+    )
+    links = make_links(
+        gpu(), gpus_per_node=8, node=node, fabric=None, eff=eff, default_host_gbs=15.75
+    )
     assert links.intra_gbs == pytest.approx(369, rel=0.01)
     assert links.inter_gbs == pytest.approx(47, rel=0.01)
 
 
 def test_geforce_without_p2p_bounces_through_the_host():
-    eff = efficiency()
-    gpu = find_gpu("4090")
-    links = make_links(gpu, gpus_per_node=2, node=None, fabric=None, eff=eff)
-    assert links.intra_gbs == pytest.approx(gpu.host_link_gbs * eff.pcie_efficiency / 2)
+    eff = EFF
+    card = ada()
+    links = make_links(
+        card, gpus_per_node=2, node=None, fabric=None, eff=eff, default_host_gbs=15.75
+    )
+    assert links.intra_gbs == pytest.approx(card.host_link_gbs * eff.pcie_efficiency / 2)
+
+
+def test_unknown_host_link_takes_the_default():
+    links = make_links(
+        gpu(host_link_gbs=None),
+        gpus_per_node=1,
+        node=None,
+        fabric=None,
+        eff=EFF,
+        default_host_gbs=15.75,
+    )
+    assert links.host_gbs == pytest.approx(15.75 * EFF.pcie_efficiency)
 
 
 def test_all_reduce_across_many_nodes_takes_the_tree_when_latency_bound():
     """NCCL 2.4 double binary trees: a small all-reduce over 1,024 nodes pays ~2 log2(1024)
     network hops, not the ring's 2 x 8,191 steps (Jeaugey 2019)."""
     links = _links(intra_step_us=3.4, inter_step_us=14.0)
-    eff = efficiency()
+    eff = EFF
     n = 8 * 1024
     small = collective_time(1e3, n, kind="all_reduce", links=links, eff=eff, spans_nodes=True)
     ring_latency = (eff.base_latency_us + 2 * (n - 1) * 14.0) * 1e-6

@@ -4,37 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from traintime.catalog import find_model
+from tests.engine.toys import gpt2, llama8b, nanochat
 from traintime.engine.flops import causal_mean_keys, executed_keys, flops_per_token
 
 
 def test_nanochat_d32_model_flops():
     # run1000.sh @ fae3aca prints "Estimated FLOPs per token: 1.207960e+10";
     # 6 x 1,744,830,464 + 12 x 32 x 2048 x 2048 = 12,079,595,520.
-    assert flops_per_token(find_model("nanochat-d32")).model == 12_079_595_520
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        # nanochat.md section 1.3 table (HEAD, SSSL, T=2048), checked against printed logs:
-        ("nanochat-2026-d12", 759_696_048),
-        ("nanochat-2026-d24", 4_775_225_616),  # 8xB200 report: 4.775225e9
-        ("nanochat-jan2026-d24", 4_945_112_064),  # leaderboard run 1 FLOPs / tokens
-    ],
-)
-def test_nanochat_2026_model_flops(name, expected):
-    assert flops_per_token(find_model(name)).model == expected
-
-
-def test_window_l_and_seq_1024():
-    # d12 with window pattern L gives 887,098,032 (lzwjava "~887M"); d12 SSSL at T=1024 gives
-    # 7.101507e8 (RTX PRO 3000 report). We get 710,150,832: 144 = 6 x 24 more, the smear gate's
-    # matmul parameters, which that report's commit (5124e88) evidently did not count.
-    spec = find_model("nanochat-2026-d12")
-    full = spec.model_copy(update={"window_pattern": None})
-    assert flops_per_token(full).model == 887_098_032
-    assert flops_per_token(spec, seq_len=1024).model == pytest.approx(7.101507e8, rel=1e-6)
+    assert flops_per_token(nanochat(32)).model == 12_079_595_520
 
 
 def test_causal_mean_keys_by_hand():
@@ -53,7 +30,7 @@ def test_executed_keys_by_kernel():
 
 
 def test_checkpointing_adds_recompute():
-    spec = find_model("llama-3.1-8b")
+    spec = llama8b()
     none = flops_per_token(spec)
     sel = flops_per_token(spec, act_ckpt="selective")
     full = flops_per_token(spec, act_ckpt="full")
@@ -67,7 +44,7 @@ def test_checkpointing_adds_recompute():
 def test_op_level_checkpointing_recomputes_half_the_block_matmuls():
     # torchtitan's op-level policy (activation_checkpoint.py: `mm_count % 2`): every other
     # matmul is recomputed, the attention output is saved
-    spec = find_model("llama-3.1-8b")
+    spec = llama8b()
     none = flops_per_token(spec)
     op = flops_per_token(spec, act_ckpt="selective-op")
     block_matmul_fwd = sum(
@@ -79,7 +56,7 @@ def test_op_level_checkpointing_recomputes_half_the_block_matmuls():
 
 def test_gpt2_dense_convention():
     # 6N + 12 L d T with N = matmul params incl. the tied head: 6 x 123,532,032 + 12x12x768x1024
-    f = flops_per_token(find_model("gpt2-124m"))
+    f = flops_per_token(gpt2())
     assert f.model == 6 * (12 * 12 * 768**2 + 50257 * 768) + 12 * 12 * 768 * 1024
 
 
@@ -90,7 +67,7 @@ def test_gpt2_dense_convention():
     impl=st.sampled_from(["flash", "sdpa", "eager"]),
 )
 def test_executed_attention_never_exceeds_dense(layers, heads, seq, impl):
-    spec = find_model("gpt2-124m").model_copy(
+    spec = gpt2().model_copy(
         update={
             "n_layer": layers,
             "n_head": heads,

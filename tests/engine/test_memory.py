@@ -1,28 +1,27 @@
 """Memory model: hand-computed components, ZeRO monotonicity, checkpointing, offload, and the
-measured peaks of the validation table (shared/validation/runs_dev.csv)."""
+peak's phase (its parts add up to it). Toy specs from tests/engine/toys.py."""
+
+from dataclasses import replace
 
 import pytest
 
-from traintime.catalog import find_model
-from traintime.engine.memory import GIB, MemoryInputs, peak_memory
-from traintime.specs import Parallel
+from tests.engine.toys import (
+    ADAFACTOR,
+    ADAMW,
+    ADAMW8BIT,
+    gpt2,
+    llama8b,
+    nanochat,
+    nanochat_recipe,
+    recipe,
+)
+from traintime.engine.memory import PHASES, optimizer_state_bytes, peak_memory
+from traintime.specs import Layout
+from traintime.units import GIB
 
 
-def _mem(model="nanochat-d32", par=None, **kw):
-    base = {
-        "micro_batch": 1,
-        "optimizer": "muon",
-        "param_dtype": "fp32",
-        "embedding_dtype": "bf16",
-        "compiled": True,
-        "attention_impl": "sdpa",
-    }
-    return peak_memory(
-        find_model(model),
-        MemoryInputs(**{**base, **kw}),
-        par or Parallel(),
-        offload=kw.pop("offload", "none") if "offload" in kw else "none",
-    )
+def _mem(spec=None, layout=None, **kw):
+    return peak_memory(spec or nanochat(32), nanochat_recipe(**kw), layout or Layout())
 
 
 def test_nanochat_d32_persistent_state():
@@ -36,7 +35,7 @@ def test_nanochat_d32_persistent_state():
 
 
 def test_zero_stages_only_shrink():
-    totals = [_mem(par=Parallel(dp=8, zero_stage=z)).persistent for z in (1, 2, 3)]
+    totals = [_mem(layout=Layout(dp=8, zero_stage=z)).persistent for z in (1, 2, 3)]
     assert totals[0] > totals[1] > totals[2]
 
 
@@ -44,8 +43,8 @@ def test_zero_shards_over_context_parallel_ranks_too():
     # context-parallel ranks hold the same weights, so FSDP / the distributed optimizer shard
     # over data x context parallel (Megatron-LM's DP-CP group; torchtitan's dp_shard_cp mesh);
     # activations still shrink with the sequence split
-    cp = _mem(par=Parallel(cp=8, zero_stage=3), micro_batch=1)
-    dp = _mem(par=Parallel(dp=8, zero_stage=3), micro_batch=1)
+    cp = _mem(layout=Layout(cp=8, zero_stage=3))
+    dp = _mem(layout=Layout(dp=8, zero_stage=3))
     assert cp.persistent == pytest.approx(dp.persistent)
     assert cp.activations < dp.activations
 
@@ -58,11 +57,11 @@ def test_checkpointing_lowers_activations():
 def test_op_level_checkpointing_saves_half_the_matmul_outputs():
     # torchtitan's policy keeps each block's input, every other matmul output and the attention
     # output: per token and layer d + (qkv + d + 2 f + d) / 2 elements in bf16 (+ attention out)
-    spec = find_model("llama-3.1-8b")
-    kw = {"micro_batch": 1, "optimizer": "adamw", "compiled": True, "attention_impl": "sdpa"}
-    op = peak_memory(spec, MemoryInputs(**kw, act_ckpt="selective-op"), Parallel()).activations
-    sel = peak_memory(spec, MemoryInputs(**kw, act_ckpt="selective"), Parallel()).activations
-    full = peak_memory(spec, MemoryInputs(**kw, act_ckpt="full"), Parallel()).activations
+    spec = llama8b()
+    kw = {"micro_batch": 1, "compiled": True, "attention_impl": "sdpa"}
+    op = peak_memory(spec, recipe(**kw, act_ckpt="selective-op"), Layout()).activations
+    sel = peak_memory(spec, recipe(**kw, act_ckpt="selective"), Layout()).activations
+    full = peak_memory(spec, recipe(**kw, act_ckpt="full"), Layout()).activations
     assert full < op < sel
     d, qkv, f = 4096, (32 + 2 * 8) * 128, 14336
     elems = d + (qkv + d + 2 * f + d) // 2
@@ -71,28 +70,28 @@ def test_op_level_checkpointing_saves_half_the_matmul_outputs():
 
 
 def test_eager_attention_keeps_the_scores():
-    flash = _mem("gpt2", attention_impl="flash", optimizer="adamw").activations
-    eager = _mem("gpt2", attention_impl="eager", optimizer="adamw").activations
+    flash = peak_memory(gpt2(), recipe(attention_impl="flash"), Layout()).activations
+    eager = peak_memory(gpt2(), recipe(attention_impl="eager"), Layout()).activations
     # probabilities: H x T per token per layer in bf16 = 12 x 1024 x 2 B x 12 layers x 1024 tokens
-    assert eager - flash == pytest.approx(12 * 1024 * 2 * 12 * 1024, rel=0.05)
+    # (x 4 sequences)
+    assert eager - flash == pytest.approx(4 * 12 * 1024 * 2 * 12 * 1024, rel=0.05)
 
 
 def test_offload_moves_state_to_the_host():
     on_gpu = _mem()
-    off = peak_memory(
-        find_model("nanochat-d32"),
-        MemoryInputs(
-            micro_batch=1,
-            optimizer="muon",
-            param_dtype="fp32",
-            embedding_dtype="bf16",
-            compiled=True,
-        ),
-        Parallel(),
-        offload="optimizer",
+    layout = Layout(offload="optimizer")
+    # offload keeps 16-bit weights on the GPU and an fp32 master copy with the optimizer
+    off_recipe = nanochat_recipe(
+        param_dtype="bf16", grad_dtype="bf16", master_dtype="fp32", embedding_state_dtype="fp32"
     )
+    off = peak_memory(nanochat(32), off_recipe, layout)
     assert off.optimizer == 0 and off.host > on_gpu.optimizer
     assert off.persistent < on_gpu.persistent
+    # the CPU update keeps an fp32 copy of the gradients on the host; the GPU update does not
+    # but streams two layers' state through the GPU
+    gpu_side = peak_memory(nanochat(32), off_recipe, replace(layout, offload_update="gpu"))
+    assert off.host - gpu_side.host == pytest.approx(1_879_048_192 * 4.0)
+    assert gpu_side.optimizer_temporaries > off.optimizer_temporaries
 
 
 def test_logits_scale_with_vocab_and_tokens():
@@ -102,46 +101,27 @@ def test_logits_scale_with_vocab_and_tokens():
     assert a == pytest.approx(2048 * 65536 * 6)  # bf16 logits + fp32 copy
 
 
-def test_allocated_peak_of_the_4070_run():
-    # nanochat HEAD d12 on one RTX 4070, micro-batch 8: 'Peak VRAM: 9,448 MiB' (9.23 GiB,
-    # lzwjava training summary, validation row nanochat-d12-1x4070).
-    spec = find_model("nanochat-2026-d12").model_copy(update={"window_pattern": None})
-    m = peak_memory(
-        spec,
-        MemoryInputs(
-            micro_batch=8,
-            optimizer="muon",
-            param_dtype="fp32",
-            embedding_dtype="bf16",
-            compiled=True,
-            attention_impl="sdpa",
-        ),
-        Parallel(),
-    )
-    assert m.total / GIB == pytest.approx(9.23, rel=0.12)
-
-
 def test_eager_dropout_keeps_one_byte_masks():
     """nn.Dropout saves a bool mask (1 byte per element) for backward: two per layer on
     d_model-wide outputs (plus the T x T probabilities under eager attention), compiled or
     not: AOTAutograd saves random ops' results instead of recomputing them."""
-    spec = find_model("gpt2")
+    spec = gpt2()
     tokens_layers = 8 * spec.seq_len * spec.n_layer
-    plain = _mem("gpt2", micro_batch=8, compiled=False).activations
-    masked = _mem("gpt2", micro_batch=8, compiled=False, dropout=0.1).activations
-    assert masked - plain == pytest.approx(2 * spec.d_model * tokens_layers)
-    compiled = _mem("gpt2", micro_batch=8, dropout=0.1, compiled=True).activations
-    plain_compiled = _mem("gpt2", micro_batch=8, compiled=True).activations
-    assert compiled - plain_compiled == pytest.approx(2 * spec.d_model * tokens_layers)
+    for compiled in (False, True):
+        plain = peak_memory(spec, recipe(micro_batch=8, compiled=compiled), Layout())
+        masked = peak_memory(spec, recipe(micro_batch=8, compiled=compiled, dropout=0.1), Layout())
+        assert masked.activations - plain.activations == pytest.approx(
+            2 * spec.d_model * tokens_layers
+        )
 
 
 def test_sequence_parallel_shards_the_d_model_wide_activations():
     """Korthikanti et al. 2022, Table 2: per layer, plain TP keeps 10 sbh bytes whole (norm
     inputs/outputs, residual, dropout masks) and shards the rest; SP shards everything."""
-    spec = find_model("llama-3.1-8b")
-    kw = {"micro_batch": 1, "compiled": False, "model": "llama-3.1-8b"}
-    on = _mem(par=Parallel(tp=8, sequence_parallel=True), **kw).activations
-    off = _mem(par=Parallel(tp=8, sequence_parallel=False), **kw).activations
+    spec = llama8b()
+    r = recipe(micro_batch=1)
+    on = peak_memory(spec, r, Layout(tp=8, sequence_parallel=True)).activations
+    off = peak_memory(spec, r, Layout(tp=8, sequence_parallel=False)).activations
     tokens_layers = spec.seq_len * spec.n_layer
     assert off - on == pytest.approx(2 * 4 * spec.d_model * tokens_layers * (1 - 1 / 8))
 
@@ -149,10 +129,34 @@ def test_sequence_parallel_shards_the_d_model_wide_activations():
 def test_full_recompute_keeps_one_layer_working_set_under_pipelining():
     """1F1B: stage 0 holds pp micro-batches' layer inputs, but recomputes one layer of one
     micro-batch at a time (Narayanan et al. 2021; Korthikanti et al. 2022 section 5)."""
-    kw = {"micro_batch": 1, "compiled": False, "act_ckpt": "full", "model": "llama-3.1-8b"}
-    pp4 = _mem(par=Parallel(pp=4), **kw).activations
-    pp8 = _mem(par=Parallel(pp=8), **kw).activations
+    spec, r = llama8b(), recipe(micro_batch=1, act_ckpt="full")
+    pp4 = peak_memory(spec, r, Layout(pp=4)).activations
+    pp8 = peak_memory(spec, r, Layout(pp=8)).activations
     # doubling pp halves the layers per stage and doubles the micro-batches in flight: the
-    # stored inputs stay the same, and the recompute working set is counted once (counted per
-    # micro-batch in flight, pp8 would hold twice pp4's)
+    # stored inputs stay the same, and the recompute working set is counted once
     assert pp8 == pytest.approx(pp4)
+
+
+def test_optimizer_state_bytes_per_optimizer():
+    # AdamW: two fp32 moments, 8 B per parameter; 8-bit Adam: two 1-byte moments plus one fp32
+    # absmax per 256 elements (bitsandbytes), 2.03 B; Adafactor: a row and a column per matrix.
+    spec = llama8b()
+    n = 8_030_261_248
+    adam = optimizer_state_bytes(spec, recipe(optimizer=ADAMW), Layout())
+    eight = optimizer_state_bytes(spec, recipe(optimizer=ADAMW8BIT), Layout())
+    factored = optimizer_state_bytes(spec, recipe(optimizer=ADAFACTOR), Layout())
+    assert adam == pytest.approx(8 * n)
+    assert eight == pytest.approx(2 * (1 + 4 / 256) * n)
+    assert factored < 0.001 * adam
+
+
+def test_peak_parts_add_up_and_name_their_phase():
+    """The peak is the persistent state plus the larger phase's working memory; its parts (those
+    of that phase) add up to it."""
+    small = peak_memory(gpt2(), recipe(micro_batch=1), Layout())
+    assert small.phase in PHASES
+    assert sum(small.peak_parts().values()) == pytest.approx(small.total)
+    # a huge optimizer temporary and tiny activations: the peak is in the optimizer step
+    big = replace(small, activations=0.0, logits=0.0, optimizer_temporaries=10 * GIB)
+    assert big.phase == "optimizer step" and "activations" not in big.peak_parts()
+    assert sum(big.peak_parts().values()) == pytest.approx(big.total)

@@ -5,10 +5,12 @@ Everything loads lazily on first use and is cached; importing this package reads
 
 from traintime.catalog.efficiency import (
     band,
+    default_host_link,
     efficiency,
     energy_defaults,
+    find_optimizer,
     links_for,
-    memory_defaults,
+    memory_policy,
     node_for,
 )
 from traintime.catalog.gpus import find_gpu, list_gpus, search_gpus
@@ -16,7 +18,6 @@ from traintime.catalog.hf import load_hf_config
 from traintime.catalog.models import describe_model, find_model, list_models, model_recipe
 from traintime.catalog.scenarios import (
     ReferenceRun,
-    Scenario,
     find_reference,
     list_references,
     load_scenario,
@@ -25,13 +26,14 @@ from traintime.catalog.systems import find_fabric, find_system, list_fabrics, li
 
 __all__ = [
     "band",
+    "default_host_link",
     "efficiency",
     "energy_defaults",
+    "find_optimizer",
     "links_for",
-    "memory_defaults",
+    "memory_policy",
     "node_for",
     "ReferenceRun",
-    "Scenario",
     "describe_model",
     "find_fabric",
     "find_gpu",

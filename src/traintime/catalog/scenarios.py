@@ -1,4 +1,25 @@
-"""Scenario files (a whole question in TOML) and the measured reference runs."""
+"""Scenario files (a whole question in TOML) and the measured reference runs.
+
+A scenario file says everything the command line can say::
+
+    reference = "nanochat-d32-8xh100"   # optional: a measured run to scale by hand beside it
+
+    [model]
+    name = "nanochat-d32"               # preset, alias, nanochat-d<N>, or a config.json path
+
+    [training]                          # any TrainingSpec field: tokens, micro_batch, zero_stage,
+    tokens_per_param = 20               # offload, tp, ... (unset fields: recipe, defaults, planner)
+
+    [hardware]
+    gpu = "RTX 4070"
+    count = 1                           # also gpus_per_node, system
+
+    [economics]                         # electricity_usd_per_kwh, co2_kg_per_kwh, pue, ...
+    electricity_usd_per_kwh = 0.30
+
+    [plan]
+    allow_math_changes = false
+"""
 
 from __future__ import annotations
 
@@ -10,21 +31,10 @@ from pydantic import BaseModel, ConfigDict
 
 from traintime.catalog._files import data_dir, read_toml
 from traintime.errors import DataError, UnknownNameError
+from traintime.specs import Economics, Question, TrainingSpec, build
 
-_SECTIONS = {"model", "training", "hardware", "reference"}
-
-
-class Scenario(BaseModel):
-    """A question as a file: ``[model] name``, ``[training]`` fields, ``[hardware] gpu/count``."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    model: str
-    training: dict[str, Any]
-    gpu: str
-    gpus: int = 1
-    gpus_per_node: int | None = None
-    reference: str | None = None
+_SECTIONS = {"model", "training", "hardware", "economics", "plan", "reference"}
+_HARDWARE = {"gpu": "gpu", "count": "gpus", "gpus_per_node": "gpus_per_node", "system": "system"}
 
 
 class ReferenceRun(BaseModel):
@@ -53,8 +63,15 @@ class ReferenceRun(BaseModel):
         return self.global_batch_tokens / self.step_time_s
 
 
-def load_scenario(path: Path | None = None) -> Scenario:
-    """Read a scenario file; ``None`` reads the shipped founding question."""
+def _table(doc: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise DataError(f"{where}: [{key}] must be a table")
+    return value
+
+
+def load_scenario(path: Path | None = None) -> Question:
+    """Read a scenario file into a Question; ``None`` reads the shipped founding question."""
     if path is None:
         doc = read_toml(data_dir().joinpath("scenarios", "founding.toml"), what="scenario")
         where = "founding scenario"
@@ -65,21 +82,28 @@ def load_scenario(path: Path | None = None) -> Scenario:
     if unknown:
         allowed = ", ".join(sorted(_SECTIONS))
         raise DataError(f"{where}: unknown section {sorted(unknown)[0]!r}; allowed: {allowed}")
-    model, hardware = doc.get("model", {}), doc.get("hardware", {})
+    model, hardware = _table(doc, "model", where), _table(doc, "hardware", where)
     if "name" not in model:
         raise DataError(f"{where} lacks required field 'model.name'")
+    if set(model) - {"name"}:
+        raise DataError(f"{where}: unknown field 'model.{sorted(set(model) - {'name'})[0]}'")
     if "gpu" not in hardware:
         raise DataError(f"{where} lacks required field 'hardware.gpu'")
-    extra = set(hardware) - {"gpu", "count", "gpus_per_node"}
+    extra = set(hardware) - set(_HARDWARE)
     if extra:
         raise DataError(f"{where}: unknown field 'hardware.{sorted(extra)[0]}'")
-    return Scenario(
-        model=str(model["name"]),
-        training=dict(doc.get("training", {})),
-        gpu=str(hardware["gpu"]),
-        gpus=int(hardware.get("count", 1)),
-        gpus_per_node=hardware.get("gpus_per_node"),
+    plan = _table(doc, "plan", where)
+    if set(plan) - {"allow_math_changes"}:
+        raise DataError(f"{where}: unknown field 'plan.{sorted(set(plan))[0]}'")
+    return build(
+        Question,
+        where,
+        model=model["name"],
+        **{_HARDWARE[k]: v for k, v in hardware.items()},
+        training=build(TrainingSpec, f"{where} [training]", **_table(doc, "training", where)),
+        economics=build(Economics, f"{where} [economics]", **_table(doc, "economics", where)),
         reference=doc.get("reference"),
+        allow_math_changes=plan.get("allow_math_changes", False),
     )
 
 

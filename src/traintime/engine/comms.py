@@ -84,9 +84,11 @@ def make_links(
     node: NodeSpec | None,
     fabric: FabricSpec | None,
     eff: Efficiency,
+    default_host_gbs: float,
 ) -> Links:
-    """The links collectives see, from a node preset when one matches, else from the GPU."""
-    host = (gpu.host_link_gbs or 15.75) * eff.pcie_efficiency
+    """The links collectives see, from a node preset when one matches, else from the GPU
+    (``default_host_gbs`` when the GPU's PCIe link is unknown)."""
+    host = (gpu.host_link_gbs or default_host_gbs) * eff.pcie_efficiency
     if node is not None and gpus_per_node <= node.gpus_per_node:
         nvlink = "nvlink" in node.intra_link.lower()
         intra = node.intra_bw_gbs / 2 * (eff.nvlink_efficiency if nvlink else eff.pcie_efficiency)

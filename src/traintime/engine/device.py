@@ -18,11 +18,9 @@ import math
 from dataclasses import dataclass, field
 
 from traintime.specs import Efficiency, GpuSpec
+from traintime.units import GB, TFLOP
 
-TFLOP = 1e12
-GB = 1e9
-
-#: Precisions to try when a device lacks one, best first (see estimation._FALLBACK).
+#: Precisions to try when a device lacks one, best first.
 _FALLBACK = {
     "bf16": ("fp16", "fp32"),
     "fp16": ("fp32",),
@@ -54,6 +52,7 @@ class Device:
     gpu: GpuSpec
     eff: Efficiency
     _rates: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
+    memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def mem_bw(self) -> float:
@@ -71,19 +70,25 @@ class Device:
         return rate
 
     def wave_efficiency(self, m: int, n: int, k: int) -> float:
-        """Fraction of SMs kept busy by the output tiles (split-K when tiles are few)."""
+        """Fraction of SMs kept busy by the output tiles. When the tiles are fewer than the SMs,
+        cuBLAS splits K over more of them, as far as each split keeps at least
+        ``gemm_split_k_min_depth`` of K."""
         sms = self.gpu.sm_count
         if not sms:
             return 1.0
         tiles = math.ceil(m / self.eff.gemm_tile_m) * math.ceil(n / self.eff.gemm_tile_n)
         if tiles < sms:
-            tiles *= max(1, min(sms // tiles, k // 512))
+            tiles *= max(1, min(sms // tiles, k // self.eff.gemm_split_k_min_depth))
         waves = math.ceil(tiles / sms)
         return tiles / (waves * sms)
 
     def tensor_cores(self, precision: str) -> bool:
         """Whether ``precision``'s GEMMs run on tensor cores here (not fp32 SIMT math)."""
-        return usable_precision(self.gpu, precision) in ("bf16", "fp16", "fp8", "tf32")
+        key = ("tensor_cores", precision)
+        if key not in self.memo:
+            usable = usable_precision(self.gpu, precision)
+            self.memo[key] = usable in ("bf16", "fp16", "fp8", "tf32")
+        return bool(self.memo[key])
 
     def aligned(self, *dims: int, precision: str, elt: float) -> bool:
         """Whether rows of ``dims`` elements start on 16-byte boundaries, as tensor-core

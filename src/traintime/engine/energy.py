@@ -38,8 +38,7 @@ def energy(
 ) -> EnergyResult:
     """Energy of the whole run on all GPUs (kWh), its electricity cost and CO2."""
     joules_per_step = sum(
-        seconds * tdp_w * power_fraction.get(category, 0.3)
-        for category, seconds in breakdown_s.items()
+        seconds * tdp_w * power_fraction[category] for category, seconds in breakdown_s.items()
     )
     hours = steps * step_time_s / 3600.0
     gpu_kwh = joules_per_step * steps * n_gpus / 3.6e6

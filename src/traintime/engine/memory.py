@@ -2,9 +2,10 @@
 
 * Weights, gradients and optimizer state per tensor class with their own dtypes: block matrices
   and the LM head in ``param_dtype`` (nanochat: fp32), embedding tables in ``embedding_dtype``
-  (nanochat: bf16). Optimizer state follows ``zeros_like`` of its parameter unless a state
-  dtype is given: AdamW two states, Muon one momentum for matrices (AdamW for the rest),
-  8-bit Adam 2 B, Adafactor factored rows + columns, SGD one momentum.
+  (nanochat: bf16). Optimizer state per ``engine.optimizer.state_bytes`` in the recipe's state
+  dtypes: AdamW two moments, Muon one momentum for matrices (AdamW for the rest), 8-bit Adam
+  one byte per moment plus block scales, Adafactor a row and a column per matrix, SGD one
+  momentum. A master copy (``master_dtype``) sits with the optimizer state.
 * ZeRO (Rajbhandari et al. 2020): stage 1 shards optimizer state (and master weights) over the
   data-parallel ranks, 2 also gradients, 3 also weights (plus two gathered layers in flight).
   DDP (stage 0, several GPUs) keeps a flat copy of the gradients in its buckets.
@@ -23,38 +24,26 @@
   tensors.
 * The peak is the larger of the forward/backward phase (activations and logits) and the
   optimizer step (its temporaries), on top of weights, gradients, optimizer state and buffers.
-* Offload (ZeRO-Offload, Ren et al. 2021): the optimizer's fp32 master weights, states and
-  gradients live in host RAM; the GPU keeps bf16 weights (and, offloading parameters too, only
-  the two layers in flight).
+* Offload (ZeRO-Offload, Ren et al. 2021, section 4): the optimizer's master weights and states
+  live in host RAM, with an fp32 copy of the gradients when the CPU runs the update; the GPU
+  keeps 16-bit weights and gradients (offloading parameters too, only the two layers in flight).
+  An update run on the GPU from offloaded state streams it layer by layer through two layers'
+  worth of buffers.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-from traintime.engine.ops import DTYPE_BYTES
+from traintime.engine.numerics import compute_bytes, dtype_bytes
+from traintime.engine.optimizer import muon_matrices, state_bytes
 from traintime.engine.params import count_params
-from traintime.specs import ModelSpec, Parallel
+from traintime.specs import Layout, ModelSpec, OptimizerSpec, Recipe
+from traintime.units import GIB
 
-GIB = 2.0**30
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryInputs:
-    """The recipe facts memory depends on."""
-
-    micro_batch: int
-    precision: str = "bf16"
-    optimizer: str = "adamw"
-    param_dtype: str = "fp32"
-    grad_dtype: str | None = None
-    embedding_dtype: str | None = None
-    master_dtype: str | None = None
-    state_dtype: str | None = None
-    act_ckpt: str = "none"
-    attention_impl: str = "flash"
-    compiled: bool = False
-    dropout: float = 0.0
+#: The two phases of a step whose working memory sits on top of the persistent state.
+PHASES = ("forward/backward", "optimizer step")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,58 +65,55 @@ class Memory:
         return self.weights + self.gradients + self.optimizer + self.buffers
 
     @property
+    def phase(self) -> str:
+        """The phase at which the peak occurs: forward/backward (activations and logits) or the
+        optimizer step (its temporaries)."""
+        forward = self.activations + self.logits
+        return PHASES[0] if forward >= self.optimizer_temporaries else PHASES[1]
+
+    @property
     def total(self) -> float:
-        """The peak: forward/backward (activations, logits) or the optimizer step (its
-        temporaries), whichever needs more on top of the persistent state."""
+        """The peak: the persistent state plus the working memory of the larger phase."""
         return self.persistent + max(self.activations + self.logits, self.optimizer_temporaries)
 
-    def as_gib(self) -> dict[str, float]:
+    def peak_parts(self) -> dict[str, float]:
+        """The parts of the peak in bytes (those of its phase): they add up to ``total``."""
         parts = {
             "weights": self.weights,
             "gradients": self.gradients,
             "optimizer": self.optimizer,
-            "activations": self.activations,
-            "logits": self.logits,
             "buffers": self.buffers,
-            "optimizer_temporaries": self.optimizer_temporaries,
         }
-        return {k: v / GIB for k, v in parts.items()}
+        if self.phase == PHASES[0]:
+            parts |= {"activations": self.activations, "logits": self.logits}
+        else:
+            parts["optimizer_temporaries"] = self.optimizer_temporaries
+        return parts
+
+    def peak_parts_gib(self) -> dict[str, float]:
+        return {k: v / GIB for k, v in self.peak_parts().items()}
 
 
-def _b(dtype: str | None, default: str) -> float:
-    return DTYPE_BYTES.get(dtype or default, 4.0)
-
-
-def _state_bytes(optimizer: str, dtype: float, *, matrix: bool) -> float:
-    """Optimizer state bytes per parameter for one tensor class."""
-    if optimizer == "muon":
-        return dtype if matrix else 2 * dtype
-    return {"adamw": 2 * dtype, "adamw8bit": 2.02, "adafactor": 0.02, "sgd": dtype}.get(
-        optimizer, 2 * dtype
-    )
-
-
-def _parameter_classes(spec: ModelSpec, par: Parallel) -> tuple[float, float, float]:
+def _parameter_classes(spec: ModelSpec, layout: Layout) -> tuple[float, float, float]:
     """(block matrices + small params, LM head, embedding tables) on the busiest GPU."""
+    return _classes(spec, layout.tp, layout.pp)
+
+
+@functools.lru_cache(maxsize=4096)
+def _classes(spec: ModelSpec, tp: int, pp: int) -> tuple[float, float, float]:
     counts = count_params(spec)
     head = spec.vocab * spec.d_model if not spec.tied_embeddings else 0.0
     tables = float(counts.lookup)
     blocks = counts.total - head - tables
-    shard = par.tp
-    per_stage_blocks = blocks / par.pp
+    per_stage_blocks = blocks / pp
     # with pipelining the embedding sits on the first stage and the head on the last
-    if par.pp > 1:
-        return per_stage_blocks / shard, max(head, tables) / shard, 0.0
-    return per_stage_blocks / shard, head / shard, tables / shard
+    if pp > 1:
+        return per_stage_blocks / tp, max(head, tables) / tp, 0.0
+    return per_stage_blocks / tp, head / tp, tables / tp
 
 
-def _act_bytes(m: MemoryInputs) -> float:
-    """Bytes of one activation (and compute-dtype weight) element: 4 in fp32/tf32, else 2."""
-    return 4.0 if m.precision in ("fp32", "tf32") else 2.0
-
-
-def _activation_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs, seq: int) -> float:
-    a = _act_bytes(m)
+def _activation_bytes_per_token_layer(spec: ModelSpec, r: Recipe, seq: int) -> float:
+    a = compute_bytes(r.precision)
     d, hd = spec.d_model, spec.hd
     qkv = (spec.n_head + 2 * spec.kv_heads) * hd
     attn_out = spec.n_head * hd
@@ -135,117 +121,138 @@ def _activation_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs, seq: int
     qk_norm = (spec.n_head + spec.kv_heads) * hd if spec.qk_norm else 0
     # eager saves each norm's input and output and QK-norm's input; under torch.compile the
     # min-cut partitioner recomputes the norm outputs in backward instead
-    elems = 2 * d + qkv + mlp if m.compiled else 4 * d + qkv + qk_norm + mlp
+    elems = 2 * d + qkv + mlp if r.compiled else 4 * d + qkv + qk_norm + mlp
     internals = a * attn_out + 4.0 * spec.n_head  # attention output + fp32 log-sum-exp
-    if m.attention_impl == "eager":
+    if r.attention_impl == "eager":
         internals += a * spec.n_head * seq  # the softmax probabilities, T keys per query
-    if m.dropout > 0:  # dropout keeps 1-byte masks for backward (fused attention kernels
+    if r.dropout > 0:  # dropout keeps 1-byte masks for backward (fused attention kernels
         # regenerate theirs from the RNG state; eager attention keeps the T x T one)
-        internals += 2 * d + (spec.n_head * seq if m.attention_impl == "eager" else 0)
-    if m.act_ckpt == "selective":
+        internals += 2 * d + (spec.n_head * seq if r.attention_impl == "eager" else 0)
+    if r.act_ckpt == "selective":
         internals = 0.0
-    if m.act_ckpt == "selective-op":  # block input, every other matmul output, SDPA's output
+    if r.act_ckpt == "selective-op":  # block input, every other matmul output, SDPA's output
         mm_out = qkv + d + (2 if spec.gated else 1) * spec.ffn_hidden + d
         elems = d + mm_out // 2
     return a * elems + internals
 
 
-def _replicated_bytes_per_token_layer(spec: ModelSpec, m: MemoryInputs) -> float:
+def _replicated_bytes_per_token_layer(spec: ModelSpec, r: Recipe) -> float:
     """The d_model-wide part of a layer's saved activations, which sequence parallelism shards
     and plain tensor parallelism keeps whole on every rank."""
-    a = _act_bytes(m)
-    if m.act_ckpt == "selective-op":  # the block input
+    a = compute_bytes(r.precision)
+    if r.act_ckpt == "selective-op":  # the block input
         return a * spec.d_model
     d = spec.d_model
-    norms = 2 * d if m.compiled else 4 * d
-    masks = 2 * d if m.dropout > 0 else 0
+    norms = 2 * d if r.compiled else 4 * d
+    masks = 2 * d if r.dropout > 0 else 0
     return a * norms + masks
 
 
-def activation_bytes(spec: ModelSpec, m: MemoryInputs, par: Parallel) -> float:
+def activation_bytes(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
     """Activations saved for backward on the busiest GPU (pipeline stage 0)."""
-    tokens = m.micro_batch * spec.seq_len / par.cp
-    layers = -(-spec.n_layer // par.pp)
-    per_layer = _activation_bytes_per_token_layer(spec, m, spec.seq_len) * tokens / par.tp
-    a = _act_bytes(m)
+    tokens = r.micro_batch * spec.seq_len / layout.cp
+    layers = -(-spec.n_layer // layout.pp)
+    tp = layout.tp
+    per_layer = _activation_bytes_per_token_layer(spec, r, spec.seq_len) * tokens / tp
+    a = compute_bytes(r.precision)
     replicated = 1.0
-    if par.tp > 1 and not par.sequence_parallel:
+    if tp > 1 and not layout.sequence_parallel:
         # without sequence parallelism the d_model-wide tensors (norm inputs and outputs,
         # residual stream, dropout masks, a checkpointed layer input) sit whole on every
         # tensor-parallel rank (Korthikanti et al. 2022, Table 2: 10 sbh unsharded)
-        replicated = float(par.tp)
-        per_layer += _replicated_bytes_per_token_layer(spec, m) * tokens * (1 - 1 / par.tp)
-    in_flight = par.pp if par.pp > 1 else 1  # 1F1B: stage 0 holds pp micro-batches
-    if m.act_ckpt == "full":
+        replicated = float(tp)
+        per_layer += _replicated_bytes_per_token_layer(spec, r) * tokens * (1 - 1 / tp)
+    in_flight = layout.pp if layout.pp > 1 else 1  # 1F1B: stage 0 holds pp micro-batches
+    if r.act_ckpt == "full":
         # every in-flight micro-batch keeps its layer inputs; one layer's full activations
         # exist only while that layer is recomputed for the micro-batch in backward
-        inputs = layers * a * spec.d_model * tokens / par.tp * replicated
+        inputs = layers * a * spec.d_model * tokens / tp * replicated
         return inputs * in_flight + per_layer
     return layers * per_layer * in_flight
 
 
-def logits_bytes(spec: ModelSpec, m: MemoryInputs, par: Parallel) -> float:
-    tokens = m.micro_batch * spec.seq_len / par.cp
-    per_entry = 6.0 + (8.0 if spec.logit_softcap and not m.compiled else 0.0)
-    return tokens * spec.vocab / par.tp * per_entry
+def logits_bytes(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
+    """The loss: bf16 logits plus one fp32 working copy; an eager softcap two more fp32."""
+    tokens = r.micro_batch * spec.seq_len / layout.cp
+    per_entry = 6.0 + (8.0 if spec.logit_softcap and not r.compiled else 0.0)
+    return tokens * spec.vocab / layout.tp * per_entry
 
 
-def peak_memory(
-    spec: ModelSpec, m: MemoryInputs, par: Parallel, *, offload: str = "none"
-) -> Memory:
-    """Peak bytes on the busiest GPU, and the host RAM that offload needs."""
-    blocks, head, tables = _parameter_classes(spec, par)
-    p = _b(m.param_dtype, "fp32")
-    g = _b(m.grad_dtype, m.param_dtype)
-    e = _b(m.embedding_dtype, m.param_dtype)
-    c = _act_bytes(m)
-    dense = blocks + head
-    s_dense = _b(m.state_dtype, m.master_dtype or m.param_dtype)
-    s_table = _b(m.state_dtype, m.master_dtype or m.embedding_dtype or m.param_dtype)
-    states = (
-        blocks * _state_bytes(m.optimizer, s_dense, matrix=True)
-        + head * _state_bytes(m.optimizer, s_dense, matrix=False)
-        + tables * _state_bytes(m.optimizer, s_table, matrix=False)
+def _rows_cols(spec: ModelSpec, layout: Layout, layers: int) -> float:
+    """Row plus column elements of one GPU's block matrices (a factored optimizer's state)."""
+    return float(sum((m + n) * c for m, n, c in muon_matrices(spec, layout.tp, layers)))
+
+
+def _states(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
+    """Optimizer state of one GPU's parameters (before ZeRO sharding)."""
+    return _state_total(
+        spec, r.optimizer, r.state_dtype, r.embedding_state_dtype, layout.tp, layout.pp
     )
-    master = (dense + tables) * _b(m.master_dtype, "fp32") if m.master_dtype else 0.0
+
+
+@functools.lru_cache(maxsize=4096)
+def _state_total(
+    spec: ModelSpec, opt: OptimizerSpec, state: str, table_state: str, tp: int, pp: int
+) -> float:
+    layout = Layout(tp=tp, pp=pp)
+    blocks, head, tables = _parameter_classes(spec, layout)
+    fallback = opt.fallback
+    layers = -(-spec.n_layer // pp)
+    rows_cols = _rows_cols(spec, layout, layers)
+    if fallback is not None:  # Muon: its fallback (AdamW) off the block matrices
+        return (
+            state_bytes(opt, blocks, state)
+            + state_bytes(fallback, head, state)
+            + state_bytes(fallback, tables, table_state)
+        )
+    return (
+        state_bytes(opt, blocks, state, rows_cols=rows_cols)
+        + state_bytes(opt, head, state, rows_cols=spec.vocab / tp + spec.d_model)
+        + state_bytes(opt, tables, table_state, rows_cols=tables / spec.d_model + spec.d_model)
+    )
+
+
+def peak_memory(spec: ModelSpec, r: Recipe, layout: Layout) -> Memory:
+    """Peak bytes on the busiest GPU, and the host RAM that offload needs."""
+    blocks, head, tables = _parameter_classes(spec, layout)
+    p, g = dtype_bytes(r.param_dtype), dtype_bytes(r.grad_dtype)
+    e, c = dtype_bytes(r.embedding_dtype), compute_bytes(r.precision)
+    dense = blocks + head
+    optimizer = optimizer_state_bytes(spec, r, layout)
     weights = dense * p + tables * e
     grads = dense * g + tables * e
-    dp = par.replicas
-    optimizer = (states + master) / (dp if par.zero_stage >= 1 else 1)
-    if par.zero_stage >= 2:
-        grads /= dp
-    layer = (blocks / max(1, -(-spec.n_layer // par.pp))) * c
+    replicas = layout.replicas
+    if layout.zero_stage >= 2:
+        grads /= replicas
+    layer = (blocks / max(1, -(-spec.n_layer // layout.pp))) * c
     buffers = 0.0
-    if par.zero_stage >= 3:
-        weights /= dp
+    if layout.zero_stage >= 3:
+        weights /= replicas
         buffers += 2 * layer  # the layer in use and the one being prefetched
-    elif dp > 1 and par.zero_stage == 0:
+    elif replicas > 1 and layout.zero_stage == 0:
         buffers += grads  # DDP's flat gradient buckets
     host = 0.0
-    if offload != "none":
-        host = optimizer + (dense + tables) * (4.0 + g)  # fp32 master + gradients on the host
+    temporaries = 0.0
+    if layout.offload != "none":
+        host = optimizer
+        if layout.offload_update == "cpu":  # an fp32 copy of the gradients for the CPU update
+            host += (dense + tables) * 4.0 / layout.shards
+        else:  # two layers' state and master copy in flight, and the update's own working set
+            temporaries = 2 * optimizer / max(1, -(-spec.n_layer // layout.pp))
+            temporaries += _optimizer_temporaries(spec, r, layout, adam_params=0.0)
         optimizer = 0.0
-        weights = (dense + tables) * c
-        grads = (dense + tables) * c / (dp if par.zero_stage >= 2 else 1)
-        if offload == "optimizer+params":
+        if layout.offload == "optimizer+params":
             host += weights
             weights = 2 * layer
-    temporaries = 0.0
-    if offload == "none":
-        shards = dp if par.zero_stage >= 1 else 1
-        temporaries = _optimizer_temporaries(
-            spec,
-            m,
-            par,
-            adam_params=((head + tables) if m.optimizer == "muon" else (dense + tables)) / shards,
-            state_bytes=s_dense,
-        )
+    else:
+        adam = (head + tables) if r.optimizer.matrix_update != "none" else (dense + tables)
+        temporaries = _optimizer_temporaries(spec, r, layout, adam_params=adam / layout.shards)
     return Memory(
         weights=weights,
         gradients=grads,
         optimizer=optimizer,
-        activations=activation_bytes(spec, m, par),
-        logits=logits_bytes(spec, m, par),
+        activations=activation_bytes(spec, r, layout),
+        logits=logits_bytes(spec, r, layout),
         buffers=buffers,
         optimizer_temporaries=temporaries,
         host=host,
@@ -253,14 +260,24 @@ def peak_memory(
 
 
 def _optimizer_temporaries(
-    spec: ModelSpec, m: MemoryInputs, par: Parallel, *, adam_params: float, state_bytes: float
+    spec: ModelSpec, r: Recipe, layout: Layout, *, adam_params: float
 ) -> float:
     """Working memory of the optimizer step, after activations are freed: PyTorch's default
     (foreach) AdamW allocates a state-sized temporary (the square root of the second moment,
     torch/optim/adamw.py ``_multi_tensor_adamw``); Muon's Newton-Schulz works on bf16 copies of
     the largest matrix (X, A = X X^T, B = bA + cA^2)."""
-    temp = adam_params * state_bytes if m.optimizer in ("adamw", "muon") else 0.0
-    if m.optimizer == "muon":
-        d, f = spec.d_model, spec.ffn_hidden / par.tp
+    name = r.optimizer.name
+    temp = adam_params * dtype_bytes(r.state_dtype) if name in ("adamw", "muon") else 0.0
+    if r.optimizer.matrix_update != "none":
+        d, f = spec.d_model, spec.ffn_hidden / layout.tp
         temp += 2.0 * (d * f + 2 * min(d, f) ** 2)
     return temp
+
+
+def optimizer_state_bytes(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
+    """Optimizer state and master weights of one GPU's share (after ZeRO sharding): what an
+    offloaded optimizer keeps in host memory and streams through an update on the GPU."""
+    blocks, head, tables = _parameter_classes(spec, layout)
+    dense = blocks + head
+    master = 0.0 if r.master_dtype == "none" else (dense + tables) * dtype_bytes(r.master_dtype)
+    return (_states(spec, r, layout) + master) / layout.shards

@@ -29,11 +29,10 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from traintime.engine.device import Device
+from traintime.engine.device import Device, vector_elements
 from traintime.engine.flops import counted_as, executed_keys
-from traintime.specs import Efficiency, ModelSpec
-
-DTYPE_BYTES = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
+from traintime.engine.numerics import compute_bytes, compute_dtype, dtype_bytes, outside_fp8
+from traintime.specs import Efficiency, Layout, ModelSpec, Recipe
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,44 +47,51 @@ class Op:
 
 
 @dataclass(frozen=True, slots=True)
-class MicroStep:
-    """What one GPU computes in one micro-step (one pipeline stage, one tensor shard)."""
+class Stage:
+    """One GPU's share of a micro-step: the candidate's recipe and layout, and what they imply
+    for this GPU (the busiest pipeline stage, one tensor shard)."""
 
-    micro_batch: int
+    recipe: Recipe
+    layout: Layout
     seq_len: int
     layers: int
-    tp: int = 1
-    cp: int = 1
-    sequence_parallel: bool = True
-    precision: str = "bf16"
-    param_dtype: str = "fp32"
-    grad_dtype: str = "fp32"
-    compiled: bool = False
-    composite_ops: bool = False
-    dropout: float = 0.0
-    attention_impl: str = "flash"
-    act_ckpt: str = "none"
-    head: bool = True
-    accum_steps: int = 1
-    params_local: float = 0.0
-    lookup_params_local: float = 0.0
-    embedding_dtype: str = "fp32"
+    accum_steps: int
+    params_local: float
+    lookup_params_local: float
 
     @property
     def tokens(self) -> int:
-        return self.micro_batch * math.ceil(self.seq_len / self.cp)
+        """Tokens this GPU processes per micro-step (its 1/cp of each sequence)."""
+        return self.recipe.micro_batch * math.ceil(self.seq_len / self.layout.cp)
+
+    @property
+    def precision(self) -> str:
+        """Precision of everything but the fp8 block GEMMs."""
+        return outside_fp8(self.recipe.precision)
+
+    @property
+    def fp8(self) -> bool:
+        return self.recipe.precision == "fp8"
 
     @property
     def act_bytes(self) -> float:
-        return 4.0 if self.precision in ("fp32", "tf32") else 2.0
+        return compute_bytes(self.recipe.precision)
 
     @property
     def compute_dtype(self) -> str:
-        return "fp32" if self.precision in ("fp32", "tf32") else "bf16"
+        return compute_dtype(self.recipe.precision)
+
+    @property
+    def tp(self) -> int:
+        return self.layout.tp
+
+    @property
+    def composite_ops(self) -> bool:
+        return self.recipe.norm_kernels == "composite" and not self.recipe.compiled
 
 
 def _linear(
-    dev: Device, ms: MicroStep, name: str, k: int, n: int, *, fp8: bool, forward_only: bool = False
+    dev: Device, ms: Stage, name: str, k: int, n: int, *, fp8: bool, forward_only: bool = False
 ) -> list[Op]:
     """Forward, data-gradient and weight-gradient GEMMs of one [k -> n] linear layer."""
     t = ms.tokens
@@ -121,16 +127,71 @@ def _linear(
     return ops
 
 
-def _block_linears(spec: ModelSpec, ms: MicroStep) -> list[tuple[str, int, int]]:
-    d, hd, tp = spec.d_model, spec.hd, ms.tp
-    qkv = (spec.n_head + 2 * spec.kv_heads) * hd
-    up = spec.ffn_hidden * (2 if spec.gated else 1)
+def gemm_widths(spec: ModelSpec) -> dict[str, int]:
+    """The feature widths of the model's GEMMs (whole model, before tensor parallelism)."""
+    hd = spec.hd
+    return {
+        "d_model": spec.d_model,
+        "qkv": (spec.n_head + 2 * spec.kv_heads) * hd,
+        "attention": spec.n_head * hd,
+        "mlp_up": spec.ffn_hidden * (2 if spec.gated else 1),
+        "ffn_hidden": spec.ffn_hidden,
+        "vocabulary": spec.vocab,
+    }
+
+
+def _per_rank(width: int, name: str, tp: int) -> int:
+    return width if name == "d_model" else max(1, width // tp)
+
+
+def _block_linears(spec: ModelSpec, ms: Stage) -> list[tuple[str, int, int]]:
+    w = {name: _per_rank(width, name, ms.tp) for name, width in gemm_widths(spec).items()}
     return [
-        ("attn.qkv", d, max(1, qkv // tp)),
-        ("attn.out", max(1, spec.n_head * hd // tp), d),
-        ("mlp.up", d, max(1, up // tp)),
-        ("mlp.down", max(1, spec.ffn_hidden // tp), d),
+        ("attn.qkv", w["d_model"], w["qkv"]),
+        ("attn.out", w["attention"], w["d_model"]),
+        ("mlp.up", w["d_model"], w["mlp_up"]),
+        ("mlp.down", w["ffn_hidden"], w["d_model"]),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Misaligned:
+    """A GEMM feature width whose rows are not 16-byte aligned on this GPU: ``per_rank`` of the
+    model's ``width`` elements is not a multiple of ``vector`` (elements per 16-byte load)."""
+
+    name: str
+    width: int
+    per_rank: int
+    vector: int
+    tp: int
+
+    @property
+    def padded(self) -> int:
+        """The nearest larger width that every tensor-parallel rank holds aligned."""
+        unit = self.vector * (1 if self.name == "d_model" else self.tp)
+        return -(-self.width // unit) * unit
+
+
+def misaligned(spec: ModelSpec, ms: Stage, dev: Device) -> list[Misaligned]:
+    """The widths the GEMMs of :func:`_linear` run unaligned (at ``gemm_unaligned_fraction``):
+    the block GEMMs at their precision (fp8 under fp8 training), the LM head at the compute
+    precision (memoized on the Device)."""
+    key = ("misaligned", spec, ms.recipe.precision, ms.tp)
+    if key not in dev.memo:
+        dev.memo[key] = _misaligned(spec, ms, dev)
+    return list(dev.memo[key])  # type: ignore[call-overload]
+
+
+def _misaligned(spec: ModelSpec, ms: Stage, dev: Device) -> list[Misaligned]:
+    out = []
+    for name, width in gemm_widths(spec).items():
+        head = name == "vocabulary"
+        prec = "fp8" if ms.fp8 and not head else ms.precision
+        elt = 1.0 if prec == "fp8" else ms.act_bytes
+        rank = _per_rank(width, name, ms.tp)
+        if not dev.aligned(rank, precision=prec, elt=elt):
+            out.append(Misaligned(name, width, rank, vector_elements(elt), ms.tp))
+    return out
 
 
 def _tile_waste(keys: float, windowed: bool, eff: Efficiency) -> float:
@@ -143,21 +204,21 @@ def _tile_waste(keys: float, windowed: bool, eff: Efficiency) -> float:
     return waste / ((ref_keys + half) / ref_keys)
 
 
-def _attention(spec: ModelSpec, ms: MicroStep, dev: Device, window: int) -> tuple[Op, Op]:
+def _attention(spec: ModelSpec, ms: Stage, dev: Device, window: int) -> tuple[Op, Op]:
     """Forward and backward of the attention core for one layer."""
     heads = max(1, spec.n_head // ms.tp)
-    t, b, hd = ms.seq_len, ms.micro_batch, spec.hd
-    queries = b * math.ceil(t / ms.cp)
+    t, b, hd = ms.seq_len, ms.recipe.micro_batch, spec.hd
+    queries = b * math.ceil(t / ms.layout.cp)
     impl = (
         "eager"
-        if (ms.attention_impl == "sdpa" and dev.gpu.vendor == "Apple")
-        else ms.attention_impl
+        if (ms.recipe.attention_impl == "sdpa" and dev.gpu.vendor == "Apple")
+        else ms.recipe.attention_impl
     )  # PyTorch MPS has no fused attention kernel: SDPA runs its math path
     keys = executed_keys(t, window, counted_as(impl))  # type: ignore[arg-type]
     fwd_flops = 4.0 * queries * heads * hd * keys
     masked = impl == "sdpa" and window < t
     if impl == "eager":
-        score_elems = b * heads * math.ceil(t / ms.cp) * t
+        score_elems = b * heads * math.ceil(t / ms.layout.cp) * t
         gemm = 2 * dev.gemm_time(
             t,
             t,
@@ -197,13 +258,13 @@ def _attention(spec: ModelSpec, ms: MicroStep, dev: Device, window: int) -> tupl
     )
 
 
-def _norm_width(spec: ModelSpec, ms: MicroStep) -> float:
+def _norm_width(spec: ModelSpec, ms: Stage) -> float:
     """The d_model-wide work one rank does per token: all of it, or its 1/tp share under
     sequence parallelism (Korthikanti et al. 2022, section 4.2.2)."""
-    return spec.d_model / ms.tp if ms.sequence_parallel else float(spec.d_model)
+    return spec.d_model / ms.tp if ms.layout.sequence_parallel else float(spec.d_model)
 
 
-def _elementwise(spec: ModelSpec, ms: MicroStep, dev: Device) -> tuple[Op, Op]:
+def _elementwise(spec: ModelSpec, ms: Stage, dev: Device) -> tuple[Op, Op]:
     """Norms, rotary, residual adds and the activation of one block, forward and backward. With
     sequence parallelism each tensor-parallel rank runs the d_model-wide work (norms, residual
     adds, dropout) on its 1/tp share of the tokens (Korthikanti et al. 2022, section 4.2.2);
@@ -214,7 +275,7 @@ def _elementwise(spec: ModelSpec, ms: MicroStep, dev: Device) -> tuple[Op, Op]:
     gated = spec.gated
     rot = 2 * qk if spec.position == "rotary" else 0.0
     qkn = 2 * qk if spec.qk_norm else 0.0
-    if ms.compiled:  # fused: (add + norm) x 2, rotary (+ qk-norm), activation
+    if ms.recipe.compiled:  # fused: (add + norm) x 2, rotary (+ qk-norm), activation
         fwd = 8 * d + rot + (3 * f if gated else 2 * f)
         bwd = 8 * d + rot + qkn + (5 * f if gated else 3 * f)
         kf, kb = 4, 6
@@ -225,9 +286,9 @@ def _elementwise(spec: ModelSpec, ms: MicroStep, dev: Device) -> tuple[Op, Op]:
     if spec.mlp_bias or spec.attn_bias != "none":  # bias gradients: one more read of dY
         bwd += d + f
     xf, xb, xkf, xkb = _composite(spec, ms) if ms.composite_ops else (0.0, 0.0, 0, 0)
-    if ms.dropout > 0:  # on the attention and MLP outputs
+    if ms.recipe.dropout > 0:  # on the attention and MLP outputs
         xf, xb = xf + 2 * d * _dropout_bytes(ms), xb + 2 * d * _dropout_bytes(ms)
-        if not ms.compiled:
+        if not ms.recipe.compiled:
             xkf, xkb = xkf + 2, xkb + 2
     kf, kb = kf + xkf, kb + xkb
     return (
@@ -236,19 +297,19 @@ def _elementwise(spec: ModelSpec, ms: MicroStep, dev: Device) -> tuple[Op, Op]:
     )
 
 
-def _dropout_bytes(ms: MicroStep) -> float:
+def _dropout_bytes(ms: Stage) -> float:
     """Bytes per dropped element, forward and again backward. Dropout keeps a 1-byte mask for
     backward; eager ``nn.Dropout`` also reads x and writes y (backward: reads the gradient and
     the mask, writes the result). Compiled, the random draw and the scaling fuse into the
     neighbouring kernels and only the mask's write and read remain: AOTAutograd saves random
     ops' results rather than recomputing them (``functionalize_rng_ops`` off by default,
     torch/_functorch/config.py)."""
-    if ms.dropout <= 0:
+    if ms.recipe.dropout <= 0:
         return 0.0
-    return 1.0 if ms.compiled else 2 * ms.act_bytes + 1
+    return 1.0 if ms.recipe.compiled else 2 * ms.act_bytes + 1
 
 
-def _composite(spec: ModelSpec, ms: MicroStep) -> tuple[float, float, int, int]:
+def _composite(spec: ModelSpec, ms: Stage) -> tuple[float, float, int, int]:
     """Bytes per token (forward, backward) and kernels that eager PyTorch adds when RMSNorm and
     rotary are written as tensor ops instead of fused kernels (``norm_kernels = composite``).
 
@@ -275,7 +336,7 @@ def _composite(spec: ModelSpec, ms: MicroStep) -> tuple[float, float, int, int]:
     return fwd, bwd, kf, kb
 
 
-def block_ops(spec: ModelSpec, ms: MicroStep, dev: Device, window: int, *, fp8: bool) -> list[Op]:
+def block_ops(spec: ModelSpec, ms: Stage, dev: Device, window: int, *, fp8: bool) -> list[Op]:
     """One transformer block: forward, backward and any recompute."""
     linears = _block_linears(spec, ms)
     ops: list[Op] = []
@@ -284,15 +345,15 @@ def block_ops(spec: ModelSpec, ms: MicroStep, dev: Device, window: int, *, fp8: 
     attn_fwd, attn_bwd = _attention(spec, ms, dev, window)
     elem_fwd, elem_bwd = _elementwise(spec, ms, dev)
     ops += [attn_fwd, attn_bwd, elem_fwd, elem_bwd]
-    if ms.act_ckpt == "full":
+    if ms.recipe.act_ckpt == "full":
         for name, k, n in linears:
             ops += [
                 _recompute(op) for op in _linear(dev, ms, name, k, n, fp8=fp8, forward_only=True)
             ]
         ops += [_recompute(attn_fwd), _recompute(elem_fwd)]
-    elif ms.act_ckpt == "selective":
+    elif ms.recipe.act_ckpt == "selective":
         ops.append(_recompute(attn_fwd))
-    elif ms.act_ckpt == "selective-op":  # torchtitan: every other matmul and the cheap ops
+    elif ms.recipe.act_ckpt == "selective-op":  # torchtitan: every other matmul and the cheap ops
         for name, k, n in linears:
             ops += [
                 scaled(_recompute(op), 0.5)
@@ -313,12 +374,12 @@ def _recompute(op: Op) -> Op:
     return Op(op.name.replace(".fwd", ".recompute"), op.category, op.seconds, op.flops, op.kernels)
 
 
-def head_ops(spec: ModelSpec, ms: MicroStep, dev: Device) -> list[Op]:
+def head_ops(spec: ModelSpec, ms: Stage, dev: Device) -> list[Op]:
     """Final norm, LM head, loss over the (vocab-parallel) logits, embedding and its grad."""
     t, d, a = ms.tokens, spec.d_model, ms.act_bytes
     v = spec.vocab / ms.tp
-    ops = _linear(dev, ms, "lm_head", d, max(1, int(v)), fp8=False)
-    if ms.compiled:  # fused cast + softcap + log-softmax; fp32 logits saved for backward
+    ops = _linear(dev, ms, "lm_head", d, _per_rank(spec.vocab, "vocabulary", ms.tp), fp8=False)
+    if ms.recipe.compiled:  # fused cast + softcap + log-softmax; fp32 logits saved for backward
         per_token, kernels = 16.0 * v, 4
     else:
         per_token = 36.0 * v + (60.0 * v if spec.logit_softcap else 0.0)
@@ -332,7 +393,7 @@ def head_ops(spec: ModelSpec, ms: MicroStep, dev: Device) -> list[Op]:
             kernels + 2,
         )
     )
-    grad_bytes = DTYPE_BYTES.get(ms.embedding_dtype, 4.0)
+    grad_bytes = dtype_bytes(ms.recipe.embedding_dtype)
     # embedding gathers forward; backward zero-fills and scatter-adds a full gradient per table
     tables = spec.vocab * d + spec.value_embed_layers * spec.vocab * spec.kv_heads * spec.hd
     dropout = 2 * _dropout_bytes(ms) * d * t  # on the embeddings, forward and backward
@@ -348,14 +409,14 @@ def _traffic_per_param(p: float, c: float, g: float, accum: int) -> float:
     return cast + g * (1 + 3 * (accum - 1)) / accum
 
 
-def weight_traffic(ms: MicroStep, dev: Device) -> Op:
+def weight_traffic(ms: Stage, dev: Device) -> Op:
     """Per micro-step: cast master weights to the compute dtype, cast gradients back, and
     accumulate them. Lookup tables stored in the compute dtype (nanochat's bf16 embeddings)
     need no cast; their gradients accumulate in their own dtype."""
-    c = DTYPE_BYTES[ms.compute_dtype]
-    p = DTYPE_BYTES.get(ms.param_dtype, 4.0)
-    g = DTYPE_BYTES.get(ms.grad_dtype, 4.0)
-    e = DTYPE_BYTES.get(ms.embedding_dtype, p)
+    c = dtype_bytes(ms.compute_dtype)
+    p = dtype_bytes(ms.recipe.param_dtype)
+    g = dtype_bytes(ms.recipe.grad_dtype)
+    e = dtype_bytes(ms.recipe.embedding_dtype)
     dense = max(ms.params_local - ms.lookup_params_local, 0.0)
     nbytes = dense * _traffic_per_param(
         p, c, g, ms.accum_steps
@@ -363,15 +424,40 @@ def weight_traffic(ms: MicroStep, dev: Device) -> Op:
     return Op("weights.cast_accumulate", "memory", dev.memory_time(nbytes, 3), 0, 3)
 
 
-def microstep_ops(spec: ModelSpec, ms: MicroStep, dev: Device, *, fp8: bool) -> list[Op]:
-    """Every op of one micro-step on the busiest pipeline stage (the one with the LM head)."""
-    windows = spec.layer_windows(ms.seq_len)
-    # this stage's layers: the last `ms.layers` of the model (they hold the full-attention
-    # last layer of windowed patterns); identical layers are timed once and counted
-    ops: list[Op] = []
-    for window, count in Counter(windows[len(windows) - ms.layers :]).items():
-        ops += [scaled(op, count) for op in block_ops(spec, ms, dev, window, fp8=fp8)]
-    if ms.head:
-        ops += head_ops(spec, ms, dev)
-    ops.append(weight_traffic(ms, dev))
-    return ops
+def pass_ops(spec: ModelSpec, ms: Stage, dev: Device) -> list[Op]:
+    """Every op of one forward + backward pass on the busiest pipeline stage (the one with the
+    LM head), without the weight traffic: the same for every ZeRO stage, offload and dtype
+    layout, so the planner's candidates share it (memoized on the Device)."""
+    r = ms.recipe
+    key = (
+        spec,
+        r.micro_batch,
+        r.precision,
+        r.compiled,
+        r.norm_kernels,
+        r.dropout,
+        r.attention_impl,
+        r.act_ckpt,
+        r.embedding_dtype,
+        ms.layout.tp,
+        ms.layout.cp,
+        ms.layout.sequence_parallel,
+        ms.layers,
+        ms.seq_len,
+    )
+    memo = dev.memo
+    if key not in memo:
+        windows = spec.layer_windows(ms.seq_len)
+        # this stage's layers: the last `ms.layers` of the model (they hold the full-attention
+        # last layer of windowed patterns); identical layers are timed once and counted
+        ops: list[Op] = []
+        for window, count in Counter(windows[len(windows) - ms.layers :]).items():
+            ops += [scaled(op, count) for op in block_ops(spec, ms, dev, window, fp8=ms.fp8)]
+        memo[key] = ops + head_ops(spec, ms, dev)
+    return memo[key]
+
+
+def microstep_ops(spec: ModelSpec, ms: Stage, dev: Device) -> list[Op]:
+    """Every op of one micro-step on the busiest pipeline stage: the pass and the weights'
+    casts and gradient accumulation."""
+    return [*pass_ops(spec, ms, dev), weight_traffic(ms, dev)]

@@ -1,13 +1,18 @@
-"""The optimizer step: bytes through memory per parameter, and Muon's Newton-Schulz GEMMs.
+"""The optimizer: its state in memory, and the time of its update.
 
-* AdamW (fused / foreach): read weight, gradient and both moments, write weight and moments:
-  ``2p + g + 4s`` bytes per parameter (28 B in fp32, PyTorch ``_fused_adamw``).
-* 8-bit Adam: moments of 1 byte plus block scales; Adafactor: factored second moment, no first
-  moment; SGD with momentum: one state.
-* Muon (Jordan et al. 2024; nanochat): for each block matrix (m <= n after transposing),
-  momentum update (``g + 2s`` bytes), 5 Newton-Schulz iterations, each ``A = X X^T``
-  (m x m x n), ``B = bA + cA^2`` (m x m x m) and ``X = aX + BX`` (m x n x m) in bf16, then the
-  weight update. Embeddings and the LM head use AdamW.
+Each optimizer is data (``data/optimizers.toml``, :class:`~traintime.specs.OptimizerSpec`);
+the formulas are here, named once and used by both the memory and the time model.
+
+* State: ``moments`` tensors per parameter of ``moment_bytes`` each (else the state dtype's
+  size) plus quantization scales; Adafactor's factored second moment keeps one row and one
+  column per matrix (Shazeer & Stern 2018, section 3) instead of a full tensor.
+* Update traffic per parameter (fused / foreach kernels): read the weight and its gradient,
+  read and write every moment, write the weight, plus the optimizer's extra full passes:
+  ``2p + g + 2 x moments x s + extra x s`` bytes (AdamW in fp32: 28 B, PyTorch ``_fused_adamw``).
+* Muon (Jordan et al. 2024; nanochat): for each block matrix (m <= n after transposing), the
+  momentum update, then ``iterations`` Newton-Schulz steps, each ``A = X X^T`` (m x m x n),
+  ``B = bA + cA^2`` (m x m x m) and ``X = aX + BX`` (m x n x m) in bf16, then the weight
+  update. Embeddings and the LM head use the ``fallback`` optimizer (AdamW).
 * With ZeRO (stage >= 1, and nanochat's owner-sharded DistMuon/DistAdamW) each data-parallel
   rank updates 1/dp of the parameters.
 """
@@ -15,35 +20,58 @@
 from __future__ import annotations
 
 from traintime.engine.device import Device
-from traintime.engine.ops import DTYPE_BYTES, Op
-from traintime.specs import ModelSpec
+from traintime.engine.numerics import dtype_bytes
+from traintime.engine.ops import Op
+from traintime.specs import ModelSpec, OptimizerSpec
 
 
-def _state_bytes(optimizer: str, state_dtype: str | None) -> tuple[float, int]:
-    """(bytes of optimizer state per parameter read+written, kernels per tensor group)."""
-    s = DTYPE_BYTES.get(state_dtype or "fp32", 4.0)
-    return {
-        "adamw": (4 * s, 1),
-        "adamw8bit": (4 * 1.0 + 0.1, 2),
-        "adafactor": (0.2, 4),
-        "sgd": (2 * s, 1),
-        "muon": (4 * s, 1),
-    }.get(optimizer, (4 * s, 1))
+def newton_schulz_flops(rows: int, cols: int, iterations: int) -> float:
+    """FLOPs of ``iterations`` Newton-Schulz steps on a rows x cols matrix (m = min, n = max):
+    ``X X^T`` 2 m^2 n, ``A^2`` 2 m^3 and ``B X`` 2 m^2 n per step."""
+    m, n = min(rows, cols), max(rows, cols)
+    return iterations * (4.0 * m * m * n + 2.0 * m**3)
 
 
-def adam_like_time(
+def moment_bytes(opt: OptimizerSpec, state_dtype: str) -> float:
+    """Bytes per parameter of one moment tensor, quantization scales included."""
+    base = opt.moment_bytes if opt.moment_bytes is not None else dtype_bytes(state_dtype)
+    return base + opt.scale_bytes
+
+
+def state_bytes(
+    opt: OptimizerSpec, params: float, state_dtype: str, *, rows_cols: float = 0.0
+) -> float:
+    """Optimizer state of ``params`` parameters. A factored optimizer keeps ``rows_cols``
+    elements (the rows plus columns of those parameters' matrices) instead of full moments."""
+    if opt.factored:
+        return rows_cols * dtype_bytes(state_dtype)
+    return opt.moments * moment_bytes(opt, state_dtype) * params
+
+
+def update_bytes_per_param(opt: OptimizerSpec, *, param: str, grad: str, state: str) -> float:
+    """Bytes one parameter's update moves through memory."""
+    s = 0.0 if opt.factored else moment_bytes(opt, state)
+    moments = 2 * opt.moments * s + opt.extra_passes * dtype_bytes(state)
+    return 2 * dtype_bytes(param) + dtype_bytes(grad) + moments
+
+
+def update_time(
     params: float,
+    opt: OptimizerSpec,
     *,
-    optimizer: str,
     param_dtype: str,
     grad_dtype: str,
-    state_dtype: str | None,
+    state_dtype: str,
     dev: Device,
 ) -> Op:
-    state, kernels = _state_bytes(optimizer, state_dtype)
-    per_param = 2 * DTYPE_BYTES.get(param_dtype, 4.0) + DTYPE_BYTES.get(grad_dtype, 4.0) + state
+    """An element-wise optimizer (AdamW, SGD, Adafactor, 8-bit Adam) on ``params`` parameters."""
+    per_param = update_bytes_per_param(opt, param=param_dtype, grad=grad_dtype, state=state_dtype)
     return Op(
-        "optimizer.update", "optimizer", dev.memory_time(per_param * params, kernels), 0, kernels
+        "optimizer.update",
+        "optimizer",
+        dev.memory_time(per_param * params, opt.kernels),
+        0,
+        opt.kernels,
     )
 
 
@@ -57,19 +85,26 @@ def muon_matrices(spec: ModelSpec, tp: int, layers: int) -> list[tuple[int, int,
     return [(m, n, c * layers) for m, n, c in mats]
 
 
-def muon_time(
-    spec: ModelSpec,
-    *,
-    tp: int,
-    layers: int,
-    shards: int,
-    grad_dtype: str,
-    param_dtype: str,
-    dev: Device,
-    iterations: int = 5,
-) -> Op:
-    """Newton-Schulz GEMMs and momentum/update traffic for this GPU's share of matrices."""
-    seconds, flops, kernels, params = 0.0, 0.0, 0, 0.0
+def matrix_params(spec: ModelSpec, tp: int, layers: int) -> float:
+    """Parameters in the block matrices of one GPU's share."""
+    return float(sum(m * n * c for m, n, c in muon_matrices(spec, tp, layers)))
+
+
+def muon_compute(
+    spec: ModelSpec, opt: OptimizerSpec, *, tp: int, layers: int, dev: Device
+) -> tuple[float, float, int]:
+    """(seconds, FLOPs, kernels) of the Newton-Schulz GEMMs for one GPU's matrices, in bf16
+    (memoized on the Device)."""
+    key = ("muon", spec, opt.iterations, tp, layers)
+    if key not in dev.memo:
+        dev.memo[key] = _muon_compute(spec, opt, tp=tp, layers=layers, dev=dev)
+    return dev.memo[key]  # type: ignore[return-value]
+
+
+def _muon_compute(
+    spec: ModelSpec, opt: OptimizerSpec, *, tp: int, layers: int, dev: Device
+) -> tuple[float, float, int]:
+    seconds, flops, kernels = 0.0, 0.0, 0
     for rows, cols, count in muon_matrices(spec, tp, layers):
         m, n = min(rows, cols), max(rows, cols)
         ok = dev.aligned(m, n, precision="bf16", elt=2.0)
@@ -78,12 +113,36 @@ def muon_time(
             + dev.gemm_time(m, m, m, precision="bf16", elt=2.0, aligned=ok)
             + dev.gemm_time(m, n, m, precision="bf16", elt=2.0, aligned=ok)
         )
-        seconds += count * iterations * per_iter
-        flops += count * iterations * (4.0 * m * m * n + 2.0 * m**3)
-        kernels += count * (iterations * 4 + 6)
-        params += count * m * n
-    g, p = DTYPE_BYTES.get(grad_dtype, 4.0), DTYPE_BYTES.get(param_dtype, 4.0)
-    traffic = dev.memory_time(params * (g + 2 * 4.0 + 2 * p + 2.0 * 2), 1)
+        seconds += count * opt.iterations * per_iter
+        flops += count * newton_schulz_flops(m, n, opt.iterations)
+        kernels += count * (opt.iterations * 4 + 6)
+    return seconds, flops, kernels
+
+
+def muon_update_bytes_per_param(*, param: str, grad: str, state: str) -> float:
+    """Muon's element-wise traffic per matrix parameter: read the gradient, read and write the
+    momentum, read and write the weight, and write then read the bf16 copy Newton-Schulz runs
+    on."""
+    return dtype_bytes(grad) + 2 * dtype_bytes(state) + 2 * dtype_bytes(param) + 2 * 2.0
+
+
+def muon_time(
+    spec: ModelSpec,
+    opt: OptimizerSpec,
+    *,
+    tp: int,
+    layers: int,
+    shards: int,
+    grad_dtype: str,
+    param_dtype: str,
+    state_dtype: str,
+    dev: Device,
+) -> Op:
+    """Newton-Schulz GEMMs and momentum/update traffic for this GPU's share of matrices."""
+    seconds, flops, kernels = muon_compute(spec, opt, tp=tp, layers=layers, dev=dev)
+    params = matrix_params(spec, tp, layers)
+    per = muon_update_bytes_per_param(param=param_dtype, grad=grad_dtype, state=state_dtype)
+    traffic = dev.memory_time(params * per, 1)
     share = 1.0 / shards
     return Op(
         "optimizer.muon",

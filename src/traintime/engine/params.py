@@ -13,6 +13,8 @@ Conventions (checked against the counts the code bases print, see tests/engine/t
 
 from __future__ import annotations
 
+import functools
+
 from pydantic import BaseModel, ConfigDict
 
 from traintime.specs import ModelSpec
@@ -77,8 +79,9 @@ def gate_params(spec: ModelSpec) -> int:
     return spec.value_embed_layers * spec.value_embed_gate_in * spec.kv_heads
 
 
+@functools.lru_cache(maxsize=256)
 def count_params(spec: ModelSpec) -> ParamCounts:
-    """Every trainable parameter, by component."""
+    """Every trainable parameter, by component (memoized: specs are frozen)."""
     layers = spec.n_layer
     embedding = spec.vocab * spec.d_model
     position = spec.position_rows * spec.d_model

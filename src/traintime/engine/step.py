@@ -4,7 +4,8 @@ optimizer, offload and host overhead, composed into a step time with a breakdown
 * Gradient accumulation: ``m = global_batch / (micro_batch x seq_len x dp)`` micro-steps per
   step; the optimizer and data-parallel gradient communication run once per step.
 * Pipeline (1F1B, Narayanan et al. 2021): the step takes ``(m + (pp-1)/v)`` micro-step times of
-  the busiest stage; the ``(pp-1)/v`` part is the bubble.
+  the busiest stage; the ``(pp-1)/v`` part is the bubble. The interleaved schedule's ``v`` model
+  chunks per stage send activations across ``v`` times as many stage boundaries (section 2.2.2).
 * Tensor parallel (Megatron, Shoeybi et al. 2019): two all-reduces of the block's activations
   forward and two backward per layer (two more forward when recomputing), not overlapped.
 * Context parallel (ring attention, Liu et al. 2023): K and V gathered forward and backward and
@@ -16,8 +17,12 @@ optimizer, offload and host overhead, composed into a step time with a breakdown
   reduce-scatter and all-gather in the optimizer step, exposed; ZeRO-3/FSDP all-gathers weights
   forward and backward and reduce-scatters gradients every micro-step, prefetched behind compute
   (with the same slowdown).
-* Offload (ZeRO-Offload, Ren et al. 2021): gradients to host and weights back over PCIe, Adam on
-  the CPU at host-memory bandwidth; the two overlap each other but not the GPU step.
+* Offload (ZeRO-Offload, Ren et al. 2021): with the update on the CPU, gradients go to the host
+  and weights come back over PCIe while the CPU runs the update at host-memory bandwidth (and
+  Muon's Newton-Schulz at its matmul rate); the two overlap each other but not the GPU step.
+  With the update on the GPU, each layer's optimizer state and master weights stream in and
+  back out over PCIe (full duplex) while the GPU updates the layer before: exposed is the
+  longer of the stream and the update, plus one layer's transfer to fill the pipeline.
 * Host overhead: every kernel costs CPU time to launch; when the host needs longer than the GPU,
   the difference is exposed.
 """
@@ -25,16 +30,23 @@ optimizer, offload and host overhead, composed into a step time with a breakdown
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from traintime.engine.comms import collective_time
 from traintime.engine.device import Device
-from traintime.engine.memory import MemoryInputs
-from traintime.engine.ops import DTYPE_BYTES, MicroStep, Op, microstep_ops
-from traintime.engine.optimizer import adam_like_time, muon_matrices, muon_time
+from traintime.engine.memory import optimizer_state_bytes
+from traintime.engine.numerics import compute_bytes, dtype_bytes
+from traintime.engine.ops import Misaligned, Op, Stage, microstep_ops, misaligned, pass_ops
+from traintime.engine.optimizer import (
+    matrix_params,
+    muon_matrices,
+    muon_time,
+    newton_schulz_flops,
+    update_time,
+)
 from traintime.engine.params import count_params
-from traintime.specs import Efficiency, Links, ModelSpec, Parallel
+from traintime.specs import Efficiency, Layout, Links, ModelSpec, Recipe
 
 CATEGORIES = ("matmul", "attention", "memory", "optimizer", "communication", "offload", "overhead")
 
@@ -42,133 +54,99 @@ CATEGORIES = ("matmul", "attention", "memory", "optimizer", "communication", "of
 DDP_BUCKET_BYTES = 25 * 2**20
 
 
-@dataclass(frozen=True, slots=True)
-class Recipe:
-    """The training settings the time model needs (resolved, no defaults left open)."""
-
-    global_batch_tokens: int
-    micro_batch: int
-    precision: str = "bf16"
-    optimizer: str = "adamw"
-    param_dtype: str = "fp32"
-    grad_dtype: str = "fp32"
-    state_dtype: str | None = None  # None: like each parameter (torch.zeros_like)
-    embedding_dtype: str = "fp32"
-    master_dtype: str | None = None
-    act_ckpt: str = "none"
-    attention_impl: str = "flash"
-    compiled: bool = False
-    norm_kernels: str = "fused"  # eager RMSNorm / rotary: fused kernels or chains of tensor ops
-    dropout: float = 0.0
-
-
 @dataclass(frozen=True)
 class StepTime:
-    """A step's time on the busiest GPU, by category, and what it executed."""
+    """A step's time on the busiest GPU, by category, and what it executed. ``host_bound``: the
+    host needs longer to launch the micro-steps' kernels than the GPU to run them;
+    ``misaligned``: GEMM widths that run at the unaligned rate."""
 
     step_time_s: float
     breakdown_s: dict[str, float]
     micro_steps: int
     executed_flops: float
     tokens: int
-    notes: list[str] = field(default_factory=list)
+    host_bound: bool = False
+    misaligned: list[Misaligned] = field(default_factory=list)
 
 
-def memory_inputs(recipe: Recipe) -> MemoryInputs:
-    """The memory model's view of a recipe."""
-    return MemoryInputs(
-        micro_batch=recipe.micro_batch,
-        precision=recipe.precision,
-        optimizer=recipe.optimizer,
-        param_dtype=recipe.param_dtype,
-        grad_dtype=recipe.grad_dtype,
-        embedding_dtype=recipe.embedding_dtype,
-        master_dtype=recipe.master_dtype,
-        state_dtype=recipe.state_dtype,
-        act_ckpt=recipe.act_ckpt,
-        attention_impl=recipe.attention_impl,
-        compiled=recipe.compiled,
-        dropout=recipe.dropout,
+def stage_of(spec: ModelSpec, recipe: Recipe, layout: Layout) -> Stage:
+    """The busiest GPU's share of a micro-step under this recipe and layout."""
+    per_pass = recipe.micro_batch * spec.seq_len * layout.dp
+    counts = count_params(spec)
+    return Stage(
+        recipe=recipe,
+        layout=layout,
+        seq_len=spec.seq_len,
+        layers=math.ceil(spec.n_layer / layout.pp),
+        accum_steps=max(1, round(recipe.global_batch_tokens / per_pass)),
+        params_local=counts.total / (layout.tp * layout.pp),
+        lookup_params_local=counts.lookup / (layout.tp * layout.pp),
     )
 
 
-def offload_layout(recipe: Recipe) -> Recipe:
-    """ZeRO-Offload's tensors: 16-bit weights and gradients stay on the GPU, the fp32 master
-    weights live with the optimizer on the host (Ren et al. 2021, section 4)."""
-    c = "fp32" if recipe.precision in ("fp32", "tf32") else "bf16"
-    return replace(recipe, param_dtype=c, grad_dtype=c, embedding_dtype=c, master_dtype="fp32")
-
-
-def default_micro_batch(seq_len: int, *, dp: int, pp: int, global_batch_tokens: int | None) -> int:
-    """A micro-batch when none is given: 1 under pipeline parallelism (Megatron's convention),
-    else about 16K tokens (a power of two of sequences), no more than one GPU's share of the
-    batch. The planner replaces this with the largest micro-batch that fits."""
-    if pp > 1:
-        return 1
-    target = 1 << max(0, (max(1, 16384 // seq_len)).bit_length() - 1)
-    if global_batch_tokens is not None:
-        share = max(1, global_batch_tokens // (seq_len * dp))
-        while target > 1 and (target > share or share % target):
-            target //= 2
-    return target
+def pass_lower_bound(spec: ModelSpec, recipe: Recipe, layout: Layout, dev: Device) -> float:
+    """A lower bound of :func:`step_time`: the micro-steps' forward and backward passes alone.
+    Every other term of a step (weight traffic, communication, the bubble, the optimizer,
+    offload, host waiting) is never negative, so no step is faster; the planner uses it to skip
+    candidates that cannot win."""
+    ms = stage_of(spec, recipe, layout)
+    return ms.accum_steps * sum(op.seconds for op in pass_ops(spec, ms, dev))
 
 
 def _sum(ops: list[Op], category: str) -> float:
     return sum(op.seconds for op in ops if op.category == category)
 
 
-def _tp_comm(spec: ModelSpec, ms: MicroStep, par: Parallel, links: Links, eff: Efficiency) -> float:
-    if par.tp <= 1:
+def _tp_comm(spec: ModelSpec, ms: Stage, links: Links, eff: Efficiency) -> float:
+    tp = ms.layout.tp
+    if tp <= 1:
         return 0.0
     per = ms.act_bytes * ms.tokens * spec.d_model
-    count = 4 + (2 if ms.act_ckpt == "full" else 0)
+    count = 4 + (2 if ms.recipe.act_ckpt == "full" else 0)
     one = collective_time(
-        per,
-        par.tp,
-        kind="all_reduce",
-        links=links,
-        eff=eff,
-        spans_nodes=par.tp > links.gpus_per_node,
+        per, tp, kind="all_reduce", links=links, eff=eff, spans_nodes=tp > links.gpus_per_node
     )
     return count * ms.layers * one
 
 
-def _cp_comm(
-    spec: ModelSpec, ms: MicroStep, par: Parallel, links: Links, eff: Efficiency, attention: float
-) -> float:
+def _cp_comm(spec: ModelSpec, ms: Stage, links: Links, eff: Efficiency, attention: float) -> float:
     """Exposed context-parallel traffic of one micro-step. Each layer gathers the other ranks'
     K and V forward and again backward, and reduce-scatters dK and dV: three transfers of
     ``(cp-1)`` local K/V chunks (ring attention, Liu et al. 2023; torchtitan's all-gather CP),
     run behind that layer's attention (``attention`` is all layers' attention time): exposed
     is the overhang plus the slowdown of the attention it overlaps."""
-    if par.cp <= 1:
+    cp, tp = ms.layout.cp, ms.layout.tp
+    if cp <= 1:
         return 0.0
-    kv = 2 * ms.tokens * max(1, spec.kv_heads // ms.tp) * spec.hd * ms.act_bytes
+    kv = 2 * ms.tokens * max(1, spec.kv_heads // tp) * spec.hd * ms.act_bytes
     one = collective_time(
-        kv * par.cp,
-        par.cp,
+        kv * cp,
+        cp,
         kind="all_gather",
         links=links,
         eff=eff,
-        spans_nodes=par.cp * par.tp > links.gpus_per_node,
-        per_node=links.gpus_per_node // par.tp,
+        spans_nodes=cp * tp > links.gpus_per_node,
+        per_node=links.gpus_per_node // tp,
     )
     comm, behind = 3 * one * ms.layers, attention
     return max(comm - behind, 0.0) + eff.overlap_compute_slowdown * min(comm, behind)
 
 
-def _pp_comm(spec: ModelSpec, ms: MicroStep, par: Parallel, links: Links) -> float:
-    if par.pp <= 1:
+def _pp_comm(spec: ModelSpec, ms: Stage, links: Links) -> float:
+    """Activations sent forward and gradients back across each of the stage's ``v`` chunk
+    boundaries per micro-step."""
+    layout = ms.layout
+    if layout.pp <= 1:
         return 0.0
-    nbytes = ms.act_bytes * ms.tokens * spec.d_model / par.tp
+    nbytes = ms.act_bytes * ms.tokens * spec.d_model / layout.tp
     bw = links.inter_gbs or links.intra_gbs
-    return 2 * (nbytes / (bw * 1e9) + links.inter_step_us * 1e-6)
+    return 2 * layout.pp_interleave * (nbytes / (bw * 1e9) + links.inter_step_us * 1e-6)
 
 
 def _dp_comm(
     params: float,
     recipe: Recipe,
-    par: Parallel,
+    layout: Layout,
     links: Links,
     eff: Efficiency,
     *,
@@ -177,13 +155,12 @@ def _dp_comm(
     micro_steps: int,
 ) -> float:
     """Exposed data-parallel communication per step."""
-    n = par.replicas
+    n = layout.replicas
     if n <= 1:
         return 0.0
-    spans = n * par.tp > links.gpus_per_node
-    g = DTYPE_BYTES.get(recipe.grad_dtype, 4.0)
-    p = DTYPE_BYTES.get(recipe.param_dtype, 4.0)
-    c = 4.0 if recipe.precision in ("fp32", "tf32") else 2.0
+    spans = n * layout.tp > links.gpus_per_node
+    g, p = dtype_bytes(recipe.grad_dtype), dtype_bytes(recipe.param_dtype)
+    c = compute_bytes(recipe.precision)
 
     def coll(nbytes: float, kind: str) -> float:
         return collective_time(
@@ -193,7 +170,7 @@ def _dp_comm(
             links=links,
             eff=eff,
             spans_nodes=spans,
-            per_node=links.gpus_per_node // par.tp,
+            per_node=links.gpus_per_node // layout.tp,
         )
 
     def behind(comm: float, compute: float) -> float:
@@ -204,12 +181,12 @@ def _dp_comm(
         return overhang + eff.overlap_compute_slowdown * min(comm, compute)
 
     backward = 2.0 / 3.0 * t_micro
-    if par.zero_stage == 0:  # DDP reduces gradients in buckets of 25 MB (bucket_cap_mb)
+    if layout.zero_stage == 0:  # DDP reduces gradients in buckets of 25 MB (bucket_cap_mb)
         buckets = max(1, math.ceil(params * g / DDP_BUCKET_BYTES))
         return behind(buckets * coll(params * g / buckets, "all_reduce"), backward)
-    if par.zero_stage == 1:
+    if layout.zero_stage == 1:
         return coll(params * g, "reduce_scatter") + coll(params * p, "all_gather")
-    if par.zero_stage == 2:
+    if layout.zero_stage == 2:
         rs = coll(params * g, "reduce_scatter")
         return behind(rs, backward) + coll(params * p, "all_gather")
     # FSDP wraps each block: one all-gather forward, one backward and one reduce-scatter per
@@ -220,121 +197,124 @@ def _dp_comm(
 
 
 def _optimizer(
-    spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, *, params: float, layers: int
+    spec: ModelSpec, recipe: Recipe, layout: Layout, dev: Device, *, params: float, layers: int
 ) -> list[Op]:
-    shards = par.replicas if par.zero_stage >= 1 else 1
+    """The update on the GPU for this GPU's share of the parameters."""
+    shards, opt = layout.shards, recipe.optimizer
     common: dict[str, Any] = {
-        "param_dtype": recipe.master_dtype or recipe.param_dtype,
+        "param_dtype": recipe.param_dtype if recipe.master_dtype == "none" else recipe.master_dtype,
         "grad_dtype": recipe.grad_dtype,
         "state_dtype": recipe.state_dtype,
         "dev": dev,
     }
-    if recipe.optimizer != "muon":
-        return [adam_like_time(params / shards, optimizer=recipe.optimizer, **common)]
-    matrix_params = sum(m * n * c for m, n, c in muon_matrices(spec, par.tp, layers))
+    if opt.fallback is None:
+        return [update_time(params / shards, opt, **common)]
     muon = muon_time(
         spec,
-        tp=par.tp,
+        opt,
+        tp=layout.tp,
         layers=layers,
         shards=shards,
         grad_dtype=recipe.grad_dtype,
         param_dtype=recipe.param_dtype,
+        state_dtype=recipe.state_dtype,
         dev=dev,
     )
-    rest = max(params - matrix_params, 0.0) / shards
-    return [muon, adam_like_time(rest, optimizer="adamw", **common)]
+    rest = max(params - matrix_params(spec, layout.tp, layers), 0.0) / shards
+    return [muon, update_time(rest, opt.fallback, **common)]
 
 
-def _offload(
+def _host_update(
     spec: ModelSpec,
     recipe: Recipe,
-    par: Parallel,
+    layout: Layout,
     links: Links,
     eff: Efficiency,
     *,
     params: float,
     layers: int,
-    t_micro: float,
-    micro_steps: int,
 ) -> float:
-    if par.offload == "none":
-        return 0.0
-    shards = par.replicas if par.zero_stage >= 1 else 1
-    local = params / shards
-    c = 4.0 if recipe.precision in ("fp32", "tf32") else 2.0
-    transfer = local * (c + c) / (links.host_gbs * 1e9)  # 16-bit gradients down, weights up
+    """The update on the CPU: 16-bit gradients down and weights up over PCIe, overlapping the
+    CPU's update at host-memory bandwidth and, for Muon, its Newton-Schulz matmuls."""
+    local = params / layout.shards
+    c = compute_bytes(recipe.precision)
+    transfer = local * (c + c) / (links.host_gbs * 1e9)
     cpu = local * eff.cpu_adam_bytes_per_param / (eff.host_memory_bw_gbs * 1e9)
-    if recipe.optimizer == "muon":  # Newton-Schulz on the host
+    opt = recipe.optimizer
+    if opt.matrix_update == "newton_schulz":
         ns = sum(
-            c_ * 5 * (4.0 * min(m, n) ** 2 * max(m, n) + 2.0 * min(m, n) ** 3)
-            for m, n, c_ in muon_matrices(spec, par.tp, layers)
+            count * newton_schulz_flops(m, n, opt.iterations)
+            for m, n, count in muon_matrices(spec, layout.tp, layers)
         )
-        cpu += ns / shards / (eff.cpu_matmul_tflops * 1e12)
-    exposed = max(transfer, cpu)
-    if par.offload == "optimizer+params":
-        fetch = 2 * params * c / (links.host_gbs * 1e9)  # weights in for forward and backward
-        exposed += micro_steps * max(fetch - t_micro, fetch * 0.1)
-    return exposed
+        cpu += ns / layout.shards / (eff.cpu_matmul_tflops * 1e12)
+    return max(transfer, cpu)
+
+
+def _streamed_update(
+    spec: ModelSpec,
+    recipe: Recipe,
+    layout: Layout,
+    links: Links,
+    *,
+    gpu_update: float,
+    layers: int,
+) -> float:
+    """Exposed time of an update run on the GPU from state kept in host memory: each layer's
+    state and master weights stream in and back out (full duplex) behind the update of the
+    layer before; one layer's transfer fills the pipeline."""
+    stream = optimizer_state_bytes(spec, recipe, layout) / (links.host_gbs * 1e9)
+    return max(stream - gpu_update, 0.0) + stream / max(layers, 1)
+
+
+def _param_fetch(
+    recipe: Recipe, layout: Layout, links: Links, *, params: float, t_micro: float, layers: int
+) -> float:
+    """Exposed time per micro-step of offloaded weights fetched for forward and again for
+    backward, behind the compute; the first layer's fetch is never hidden."""
+    if layout.offload != "optimizer+params":
+        return 0.0
+    c = compute_bytes(recipe.precision)
+    fetch = 2 * params * c / (links.host_gbs * 1e9)
+    return max(fetch - t_micro, fetch / max(layers, 1))
 
 
 def step_time(
-    spec: ModelSpec, recipe: Recipe, par: Parallel, dev: Device, links: Links, eff: Efficiency
+    spec: ModelSpec, recipe: Recipe, layout: Layout, dev: Device, links: Links, eff: Efficiency
 ) -> StepTime:
-    """The step time of ``recipe`` on ``par`` with this device and these links."""
-    notes: list[str] = []
-    per_pass = recipe.micro_batch * spec.seq_len * par.dp
-    micro_steps = max(1, round(recipe.global_batch_tokens / per_pass))
-    layers = math.ceil(spec.n_layer / par.pp)
-    counts = count_params(spec)
-    params = counts.total / (par.tp * par.pp)
-    lookups = counts.lookup / (par.tp * par.pp)
-    fp8 = recipe.precision == "fp8"
-    ms = MicroStep(
-        micro_batch=recipe.micro_batch,
-        seq_len=spec.seq_len,
-        layers=layers,
-        tp=par.tp,
-        cp=par.cp,
-        sequence_parallel=par.sequence_parallel,
-        precision="bf16" if fp8 else recipe.precision,
-        param_dtype=recipe.param_dtype,
-        grad_dtype=recipe.grad_dtype,
-        compiled=recipe.compiled,
-        composite_ops=recipe.norm_kernels == "composite" and not recipe.compiled,
-        dropout=recipe.dropout,
-        attention_impl=recipe.attention_impl,
-        act_ckpt=recipe.act_ckpt,
-        accum_steps=micro_steps,
-        params_local=params,
-        lookup_params_local=lookups,
-        embedding_dtype=recipe.embedding_dtype,
-    )
-    ops = microstep_ops(spec, ms, dev, fp8=fp8)
+    """The step time of ``recipe`` on ``layout`` with this device and these links."""
+    ms = stage_of(spec, recipe, layout)
+    micro_steps, layers, params = ms.accum_steps, ms.layers, ms.params_local
+    ops = microstep_ops(spec, ms, dev)
     t_ops = sum(op.seconds for op in ops)
     t_comm_micro = (
-        _tp_comm(spec, ms, par, links, eff)
-        + _pp_comm(spec, ms, par, links)
-        + _cp_comm(spec, ms, par, links, eff, attention=_sum(ops, "attention"))
+        _tp_comm(spec, ms, links, eff)
+        + _pp_comm(spec, ms, links)
+        + _cp_comm(spec, ms, links, eff, attention=_sum(ops, "attention"))
     )
-    t_micro = t_ops + t_comm_micro
-    bubble = (par.pp - 1) / par.pp_interleave * t_micro if par.pp > 1 else 0.0
+    fetch = _param_fetch(
+        recipe, layout, links, params=params, t_micro=t_ops + t_comm_micro, layers=layers
+    )
+    # the micro-step as long as its weights take to arrive: the bubble and the data-parallel
+    # collectives run behind that, not behind the compute alone (both overlap the same time)
+    t_micro = t_ops + t_comm_micro + fetch
+    pp = layout.pp
+    bubble = (pp - 1) / layout.pp_interleave * t_micro if pp > 1 else 0.0
     dp = _dp_comm(
-        params, recipe, par, links, eff, t_micro=t_micro, layers=layers, micro_steps=micro_steps
+        params, recipe, layout, links, eff, t_micro=t_micro, layers=layers, micro_steps=micro_steps
     )
-    opt = _optimizer(spec, recipe, par, dev, params=params, layers=layers)
-    offload = _offload(
-        spec,
-        recipe,
-        par,
-        links,
-        eff,
-        params=params,
-        layers=layers,
-        t_micro=t_micro,
-        micro_steps=micro_steps,
-    )
-    if par.offload != "none":
-        opt = []  # the optimizer runs on the host: its time is in `offload`
+    opt: list[Op] = []
+    offload = 0.0
+    if layout.offload == "none" or layout.offload_update == "gpu":
+        opt = _optimizer(spec, recipe, layout, dev, params=params, layers=layers)
+    if layout.offload != "none":
+        if layout.offload_update == "gpu":
+            gpu_update = sum(op.seconds for op in opt)
+            offload = _streamed_update(
+                spec, recipe, layout, links, gpu_update=gpu_update, layers=layers
+            )
+        else:
+            offload = _host_update(spec, recipe, layout, links, eff, params=params, layers=layers)
+    offload += micro_steps * fetch
     breakdown = {c: micro_steps * _sum(ops, c) for c in ("matmul", "attention", "memory")}
     breakdown["optimizer"] = sum(op.seconds for op in opt)
     breakdown["communication"] = micro_steps * t_comm_micro + dp
@@ -343,11 +323,9 @@ def step_time(
     # optimizer, which runs outside torch.compile's graph and launches its kernels eagerly.
     per_kernel = (eff.cpu_compiled_us if recipe.compiled else eff.cpu_eager_us) * 1e-6
     host_micro = micro_steps * sum(op.kernels for op in ops) * per_kernel
-    gpu_micro = sum(breakdown[c] for c in ("matmul", "attention", "memory")) + bubble
+    gpu_micro = micro_steps * t_micro + bubble  # the host launches while the GPU runs or waits
     host_opt = sum(op.kernels for op in opt) * eff.cpu_eager_us * 1e-6
     waiting = max(host_micro - gpu_micro, 0.0) + max(host_opt - breakdown["optimizer"], 0.0)
-    if host_micro > gpu_micro:
-        notes.append("host-bound: launching kernels takes longer than running them")
     breakdown["overhead"] = bubble + waiting
     executed = micro_steps * sum(op.flops for op in ops) + sum(op.flops for op in opt)
     return StepTime(
@@ -356,5 +334,6 @@ def step_time(
         micro_steps=micro_steps,
         executed_flops=executed,
         tokens=recipe.global_batch_tokens,
-        notes=notes,
+        host_bound=host_micro > gpu_micro,
+        misaligned=misaligned(spec, ms, dev),
     )

@@ -1,0 +1,318 @@
+"""One resolution of a question: every setting settled once, with where it came from.
+
+A setting's value comes from the first of these that has it:
+
+1. the user (command-line flags, a scenario file, ``estimate(...)`` keyword arguments, a
+   validation row's columns): *given*, and kept;
+2. the model family's recipe (nanochat's optimizer, dtypes, batch and horizon): *recipe*;
+3. ``DEFAULTS`` below: *default*;
+4. for the settings in ``specs.PLANNED`` (micro-batch, checkpointing, offload, ZeRO stage and
+   the parallel layout) nothing of the above: the planner chooses them, per candidate, as the
+   fastest setup that fits (``planner.py``).
+
+Where tensors live follows from those choices by one rule (:func:`storage`): offloading keeps
+16-bit weights and gradients on the GPU and an fp32 master copy with the optimizer on the host
+(ZeRO-Offload); ZeRO-1/2 keep 16-bit working weights and an fp32 master copy in the sharded
+optimizer state (DeepSpeed, Megatron's distributed optimizer); otherwise fp32 weights and
+gradients under autocast (PyTorch AMP, FSDP's default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from traintime import catalog
+from traintime.engine.device import Device
+from traintime.engine.evaluate import Machine
+from traintime.engine.numerics import WIDE
+from traintime.engine.params import count_params
+from traintime.errors import SpecError
+from traintime.specs import (
+    PLANNED,
+    GpuSpec,
+    HardwareSpec,
+    Layout,
+    ModelSpec,
+    OptimizerSpec,
+    Question,
+    Recipe,
+    TrainingSpec,
+    build,
+)
+
+#: Every default, set once, with its reason.
+DEFAULTS: dict[str, tuple[Any, str]] = {
+    "tokens_per_param": (20.0, "Chinchilla's compute-optimal 20 tokens per parameter"),
+    "global_batch_tokens": (524_288, "2^19 tokens per optimizer step"),
+    "precision": ("bf16", "bf16 mixed precision"),
+    "optimizer": ("adamw", "AdamW"),
+    "attention_impl": ("flash", "a FlashAttention-2-class kernel"),
+    "compiled": (False, "eager PyTorch"),
+    "dropout": (0.0, "no dropout"),
+    "norm_kernels": ("fused", "fused norm and rotary kernels"),
+    "sequence_parallel": (True, "sequence parallelism with tensor parallelism"),
+}
+
+#: Settings that change what is learned: a value from the user or the recipe is part of the
+#: training math, changed only with ``allow_math_changes``.
+MATH = ("global_batch_tokens", "optimizer", "optimizer_state_dtype")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One resolved setting: its value, and where it came from (``given``, ``recipe``,
+    ``default``, ``planner`` or ``derived``) with a reason."""
+
+    name: str
+    value: Any
+    source: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Option:
+    """The planner's choices for one candidate (user pins filled in)."""
+
+    micro_batch: int
+    act_ckpt: str
+    offload: str
+    offload_update: str
+    zero_stage: int
+    tp: int
+    pp: int
+    cp: int
+    pp_interleave: int
+    global_batch_tokens: int
+    eight_bit: bool = False
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A question with every setting but the planner's settled."""
+
+    question: Question
+    spec: ModelSpec
+    hardware: HardwareSpec
+    machine: Machine
+    tokens: float
+    settings: dict[str, Setting]
+    pins: dict[str, Any]
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def value(self, name: str) -> Any:
+        return self.settings[name].value
+
+    @property
+    def optimizer(self) -> OptimizerSpec:
+        return catalog.find_optimizer(self.value("optimizer"))
+
+    @property
+    def batch_is_math(self) -> bool:
+        """Whether the global batch was set by the user or the recipe (then it is training
+        math: rounding it needs ``allow_math_changes``)."""
+        return self.settings["global_batch_tokens"].source in ("given", "recipe")
+
+    def recipe(self, o: Option) -> Recipe:
+        """The recipe one candidate runs (memoized: the planner asks for it often)."""
+        key = (
+            o.micro_batch,
+            o.act_ckpt,
+            o.global_batch_tokens,
+            o.offload,
+            o.zero_stage,
+            o.eight_bit,
+        )
+        if key not in self.memo:
+            self.memo[key] = self._recipe(o)
+        return self.memo[key]
+
+    def _recipe(self, o: Option) -> Recipe:
+        opt = self.optimizer
+        state_given = self.settings.get("optimizer_state_dtype")
+        if o.eight_bit:  # 8-bit Adam, or 16-bit states for other optimizers
+            if opt.name == "adamw":
+                opt = catalog.find_optimizer("adamw8bit")
+            else:
+                state_given = Setting("optimizer_state_dtype", "bf16", "planner")
+        dtypes = storage(self, o, state_given.value if state_given else None)
+        return Recipe(
+            global_batch_tokens=o.global_batch_tokens,
+            micro_batch=o.micro_batch,
+            precision=self.value("precision"),
+            optimizer=opt,
+            act_ckpt=o.act_ckpt,
+            attention_impl=self.value("attention_impl"),
+            compiled=self.value("compiled"),
+            norm_kernels=self.value("norm_kernels"),
+            dropout=self.value("dropout"),
+            **dtypes,
+        )
+
+    def layout(self, o: Option) -> Layout:
+        """The layout one candidate runs."""
+        return Layout(
+            dp=self.hardware.count // (o.tp * o.pp * o.cp),
+            tp=o.tp,
+            pp=o.pp,
+            cp=o.cp,
+            pp_interleave=o.pp_interleave,
+            sequence_parallel=self.value("sequence_parallel"),
+            zero_stage=o.zero_stage,
+            offload=o.offload,
+            offload_update=o.offload_update,
+        )
+
+
+def _compute_storage(precision: str) -> str:
+    """The 16-bit (or fp32) dtype that weights take on the GPU to compute in."""
+    if precision in WIDE:
+        return "fp32"
+    return "fp16" if precision == "fp16" else "bf16"
+
+
+def storage(r: Resolved, o: Option, state: str | None) -> dict[str, str]:
+    """Where tensors live and in what dtype, for one candidate (the module docstring's rule)."""
+    given = {k: s.value for k, s in r.settings.items() if k.endswith("_dtype")}
+    c = _compute_storage(r.value("precision"))
+    param = given.get("param_dtype")
+    master = given.get("master_dtype")
+    if o.offload != "none":
+        wide = param if param is not None and param != c else "fp32"
+        gpu = {"param_dtype": c, "grad_dtype": c, "embedding_dtype": c}
+        master = master if master not in (None, "none") else wide
+    elif param is None and master is None and o.zero_stage in (1, 2) and c != "fp32":
+        gpu = {"param_dtype": c, "grad_dtype": c, "embedding_dtype": c}
+        master = "fp32"
+    else:
+        param = param or "fp32"
+        gpu = {
+            "param_dtype": param,
+            "grad_dtype": given.get("grad_dtype") or param,
+            "embedding_dtype": given.get("embedding_dtype") or param,
+        }
+        master = master or "none"
+    if o.offload == "none":
+        gpu["embedding_dtype"] = given.get("embedding_dtype") or gpu["embedding_dtype"]
+    dense_state = state or (master if master != "none" else gpu["param_dtype"])
+    table_state = state or (master if master != "none" else gpu["embedding_dtype"])
+    return {
+        **gpu,
+        "master_dtype": master,
+        "state_dtype": dense_state,
+        "embedding_state_dtype": table_state,
+    }
+
+
+def _model(question: Question) -> ModelSpec:
+    model = question.model
+    return model if isinstance(model, ModelSpec) else catalog.find_model(model)
+
+
+def _gpu(question: Question) -> GpuSpec:
+    gpu = question.gpu
+    return gpu if isinstance(gpu, GpuSpec) else catalog.find_gpu(gpu)
+
+
+def _hardware(question: Question) -> HardwareSpec:
+    system = question.system
+    node = catalog.find_system(system) if isinstance(system, str) else system
+    return build(
+        HardwareSpec,
+        "hardware",
+        gpu=_gpu(question),
+        count=question.gpus,
+        gpus_per_node=question.gpus_per_node,
+        system=node,
+    )
+
+
+def machine_for(hw: HardwareSpec) -> Machine:
+    """The engine's view of the hardware: device, links and memory policy."""
+    per_node = hw.gpus_per_node or (hw.system.gpus_per_node if hw.system else min(hw.count, 8))
+    links = catalog.links_for(hw.gpu, gpus_per_node=per_node, system=hw.system)
+    return Machine(
+        device=Device(hw.gpu, catalog.efficiency()),
+        links=links,
+        n_gpus=hw.count,
+        policy=catalog.memory_policy(),
+    )
+
+
+def _settings(spec: ModelSpec, user: TrainingSpec) -> dict[str, Setting]:
+    """Every setting outside the planner's, with its source."""
+    recipe = TrainingSpec(**catalog.model_recipe(spec))
+    planned = [k for k in recipe.given() if k in PLANNED]
+    if planned:
+        raise SpecError(
+            f"model recipe of {spec.name!r} sets {planned[0]}, which the planner chooses"
+        )
+    merged = recipe.under(user)
+    out: dict[str, Setting] = {}
+    for name in TrainingSpec.model_fields:
+        if name in PLANNED:
+            continue
+        value = getattr(merged, name)
+        if value is not None:
+            source = "given" if getattr(user, name) is not None else "recipe"
+            out[name] = Setting(
+                name, value, source, f"{spec.family} recipe" if source == "recipe" else ""
+            )
+        elif name in DEFAULTS and not (name == "tokens_per_param" and merged.tokens is not None):
+            default, reason = DEFAULTS[name]
+            out[name] = Setting(name, default, "default", reason)
+    return out
+
+
+def _check_pins(spec: ModelSpec, pins: dict[str, Any], n_gpus: int, opt: OptimizerSpec) -> None:
+    """Refuse a pinned layout that cannot exist, naming the values and what is allowed."""
+    tp, pp, cp = pins.get("tp", 1), pins.get("pp", 1), pins.get("cp", 1)
+    if n_gpus % (tp * pp * cp):
+        raise SpecError(
+            f"gpus={n_gpus} is not a multiple of tp x pp x cp = {tp} x {pp} x {cp} = {tp * pp * cp}"
+        )
+    if pins.get("zero_stage") == 3 and pp > 1:
+        raise SpecError(
+            f"zero_stage=3 with pp={pp}: ZeRO-3 / FSDP does not combine with pipeline "
+            "parallelism in Megatron-LM, DeepSpeed or torchtitan; use zero_stage 0-2"
+        )
+    if pins.get("offload_update") == "gpu" and opt.matrix_update == "none":
+        raise SpecError(
+            f"offload_update='gpu' with optimizer={opt.name!r}: only optimizers whose update is "
+            "matrix math (muon) run it on the GPU from offloaded state; use offload_update='cpu'"
+        )
+
+
+def resolve(question: Question) -> Resolved:
+    """Settle every setting the planner does not choose, once, with its source."""
+    spec = _model(question)
+    hw = _hardware(question)
+    user = question.training
+    if user.seq_len is not None and user.seq_len != spec.seq_len:
+        spec = build(
+            ModelSpec, f"model {spec.name}", **{**spec.model_dump(), "seq_len": user.seq_len}
+        )
+    settings = _settings(spec, user)
+    settings["seq_len"] = Setting(
+        "seq_len",
+        spec.seq_len,
+        settings["seq_len"].source if "seq_len" in settings else "recipe",
+        "" if "seq_len" in settings else f"{spec.name}'s sequence length",
+    )
+    pins = {k: v for k, v in user.given().items() if k in PLANNED}
+    opt = catalog.find_optimizer(settings["optimizer"].value)
+    _check_pins(spec, pins, hw.count, opt)
+    params = count_params(spec).total
+    if "tokens" in settings:
+        tokens = float(settings["tokens"].value)
+    else:
+        tokens = settings["tokens_per_param"].value * params
+    return Resolved(
+        question=question,
+        spec=spec,
+        hardware=hw,
+        machine=machine_for(hw),
+        tokens=tokens,
+        settings=settings,
+        pins=pins,
+    )
