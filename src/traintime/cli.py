@@ -243,7 +243,8 @@ _SCENARIO = typer.Option(
     None,
     "--scenario",
     "-s",
-    help="Scenario TOML ([model], [training], [hardware], [economics], [plan]); flags override it.",
+    help=r"Scenario TOML (\[model], \[training], \[hardware], \[economics], \[plan]); "
+    "flags override it.",
 )
 
 

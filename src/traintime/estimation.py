@@ -18,6 +18,7 @@ from traintime.economics import cost_report, energy_report
 from traintime.engine.device import usable_precision
 from traintime.engine.evaluate import Evaluation, evaluate
 from traintime.engine.flops import FlopsPerToken, counted_as, flops_per_token
+from traintime.engine.numerics import outside_fp8
 from traintime.engine.ops import Misaligned
 from traintime.engine.params import count_params
 from traintime.engine.schedule import Schedule, make_schedule
@@ -324,9 +325,7 @@ def _throughput(
     r: Resolved, ev: Evaluation, flops: FlopsPerToken, recipe: Recipe
 ) -> ThroughputReport:
     hw, step = r.hardware, ev.step
-    mfu_precision = usable_precision(
-        hw.gpu, "bf16" if recipe.precision == "fp8" else recipe.precision
-    )
+    mfu_precision = usable_precision(hw.gpu, outside_fp8(recipe.precision))
     peak = hw.gpu.peak(mfu_precision) or float("nan")
     rate = peak * TFLOP * hw.count
     tokens_per_sec = step.tokens / step.step_time_s

@@ -45,8 +45,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from traintime.engine.evaluate import Sizing, needed_gib, size, time
-from traintime.engine.memory import peak_memory
+from traintime.engine.evaluate import Sizing, size, time
 from traintime.engine.step import StepTime, pass_lower_bound
 from traintime.errors import SpecError
 from traintime.resolve import Option, Resolved
@@ -491,16 +490,21 @@ def _alternatives(r: Resolved, rows: list[_Row], chosen: _Row, top: int) -> list
 
 def _chose(r: Resolved, row: _Row) -> list[str]:
     """The settings the planner chose (those the user left unset), worded."""
-    o = row.option
+    o, pins = row.option, r.pins
     out = []
-    free = [k for k in _LABELS if k not in r.pins]
-    for name in free:
-        value = getattr(o, name)
-        if name in ("tp", "pp", "cp", "pp_interleave") and value == 1 and r.hardware.count == 1:
-            continue
-        if name == "offload_update" and o.offload == "none":
-            continue
-        out.append(f"{_LABELS[name]} {value}")
+    if "micro_batch" not in pins:
+        out.append(f"micro-batch {o.micro_batch}")
+    if "act_ckpt" not in pins:
+        out.append(f"activation checkpointing {o.act_ckpt}")
+    if "offload" not in pins or ("offload_update" not in pins and o.offload != "none"):
+        where = f" (update on the {o.offload_update.upper()})" if o.offload != "none" else ""
+        out.append(f"offload {o.offload}{where}")
+    if "zero_stage" not in pins and r.hardware.count > 1:
+        out.append(f"ZeRO stage {o.zero_stage}")
+    free = [k for k in ("tp", "pp", "cp", "pp_interleave") if k not in pins]
+    if free and r.hardware.count > 1:
+        chunks = f", {o.pp_interleave} chunks per stage" if o.pp_interleave > 1 else ""
+        out.append(f"layout TP {o.tp} x PP {o.pp} x CP {o.cp}{chunks}")
     return out
 
 
@@ -526,8 +530,7 @@ def _advice(r: Resolved, row: _Row) -> list[str]:
             continue
         layout = Layout(dp=n, zero_stage=3)
         recipe = r.recipe(replace(lean, zero_stage=3))
-        mem = peak_memory(r.spec, recipe, layout)
-        if needed_gib(mem.total / GIB, r.machine.policy, n) <= gpu.memory_gib:
+        if size(r.spec, recipe, layout, replace(r.machine, n_gpus=n)).fits:
             out.append(
                 f"or {n} of these GPUs with ZeRO-3 / FSDP (micro-batch 1, full checkpointing)"
             )

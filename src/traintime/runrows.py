@@ -141,18 +141,26 @@ def _layout(row: dict[str, str], n: int, assumed: list[str]) -> dict[str, int]:
     return {k: v for k, v in given.items() if k != "dp"}
 
 
-_SP_OFF = re.compile(r"megatron|deepspeed")
+_MEGATRON = re.compile(r"megatron|deepspeed")
 
 
-def _sequence_parallel(row: dict[str, str], assumed: list[str]) -> bool | None:
+def _megatron_defaults(row: dict[str, str], zero: int | None, assumed: list[str]) -> dict[str, Any]:
     """Megatron-LM and DeepSpeed leave Korthikanti-style sequence parallelism off unless asked
-    (Megatron-LM's ``--sequence-parallel`` flag, 2022; Megatron-DeepSpeed has none): a row from
-    them that does not name it ran plain tensor parallelism. Other rows: the tool's default."""
+    (Megatron-LM's ``--sequence-parallel``, 2022; Megatron-DeepSpeed has none) and shard
+    nothing unless configured (Megatron-LM's ``--use-distributed-optimizer`` is off by default,
+    DeepSpeed's ``zero_optimization.stage`` defaults to 0): a row from them that names neither
+    ran their defaults. Other rows leave both to the tool, like any question."""
     text = f"{row.get('framework') or ''} {row.get('notes') or ''}".lower()
-    if _SP_OFF.search(text) and "sequence parallel" not in text:
+    if not _MEGATRON.search(text):
+        return {}
+    out: dict[str, Any] = {}
+    if "sequence parallel" not in text:
+        out["sequence_parallel"] = False
         assumed.append("sequence_parallel=false (Megatron-LM / DeepSpeed default)")
-        return False
-    return None
+    if zero is None:
+        out["zero_stage"] = 0
+        assumed.append("zero_stage=0 (Megatron-LM / DeepSpeed default)")
+    return out
 
 
 def _interleave(row: dict[str, str]) -> int | None:
@@ -244,13 +252,13 @@ def row_question(row: dict[str, str], assumed: list[str]) -> Question:
         "compiled": bool_cell(row, "compiled"),
         "norm_kernels": _norm_kernels(row),
         "zero_stage": zero,
-        "sequence_parallel": _sequence_parallel(row, assumed),
         "pp_interleave": _interleave(row),
         # no column for offload: the code bases offload only when configured to, and no row
         # says it was
         "offload": "none",
         **layout,
         **_dtype_layout(row),
+        **_megatron_defaults(row, zero, assumed),
     }
     training = build(
         TrainingSpec,

@@ -9,6 +9,8 @@ from traintime.errors import SpecError
 KB, MB, GB, TB = 1e3, 1e6, 1e9, 1e12
 KIB, MIB, GIB = 2.0**10, 2.0**20, 2.0**30
 TFLOP = 1e12
+US = 1e-6  # a microsecond
+MHZ = 1e6
 HOUR = 3600.0
 DAY = 86400.0
 

@@ -23,9 +23,11 @@ from pydantic import BaseModel, ConfigDict
 from traintime import catalog
 from traintime.engine.device import usable_precision
 from traintime.engine.evaluate import needed_gib
+from traintime.engine.numerics import outside_fp8
 from traintime.errors import DataError, TraintimeError
 from traintime.estimation import estimate_question
 from traintime.runrows import bool_cell, int_cell, number_cell, row_question
+from traintime.units import TFLOP
 
 __all__ = ["Report", "RowResult", "Summary", "predict_row", "read_rows", "validate"]
 
@@ -140,8 +142,8 @@ def _as_measured(allocated_gib: float, kind: str, n_gpus: int) -> float:
 def _baseline(row: dict[str, str], gpu: Any, precision: str) -> float:
     """The envelope: tokens/s = peak x 40% / (6 N), N = params_total."""
     n = int_cell(row, "params_total") or 0
-    peak = gpu.peak(usable_precision(gpu, "bf16" if precision == "fp8" else precision)) or 0.0
-    return peak * 1e12 * BASELINE_EFFICIENCY / (6.0 * n) if n else float("nan")
+    peak = gpu.peak(usable_precision(gpu, outside_fp8(precision))) or 0.0
+    return peak * TFLOP * BASELINE_EFFICIENCY / (6.0 * n) if n else float("nan")
 
 
 def _evaluate(row: dict[str, str]) -> RowResult:

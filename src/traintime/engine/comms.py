@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 from traintime.specs import Efficiency, FabricSpec, GpuSpec, Links, NodeSpec
+from traintime.units import GB, US
 
 _FACTOR = {"all_reduce": 2.0, "reduce_scatter": 1.0, "all_gather": 1.0}
 
@@ -55,7 +56,7 @@ def collective_time(
         latency = eff.base_latency_us + steps * links.intra_step_us
     if kind == "all_reduce" and spans_nodes:
         latency = min(latency, _tree_latency_us(n, links, eff))
-    return factor * (n - 1) / n * nbytes / (bw * 1e9) + latency * 1e-6
+    return factor * (n - 1) / n * nbytes / (bw * GB) + latency * US
 
 
 def _tree_latency_us(n: int, links: Links, eff: Efficiency) -> float:

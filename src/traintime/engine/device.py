@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 from traintime.specs import Efficiency, GpuSpec
-from traintime.units import GB, TFLOP
+from traintime.units import GB, MHZ, TFLOP, US
 
 #: Precisions to try when a device lacks one, best first.
 _FALLBACK = {
@@ -107,7 +107,7 @@ class Device:
         per_sm = self.matmul_rate(precision) / sms
         return (
             self.eff.gemm_tile_latency_us
-            * 1e-6
+            * US
             * per_sm
             / (2.0 * self.eff.gemm_tile_m * self.eff.gemm_tile_n)
         )
@@ -151,11 +151,11 @@ class Device:
             shape *= self.eff.gemm_unaligned_fraction
         compute = flops / (self.matmul_rate(precision) * shape)
         memory = batch * elt * (m * k + k * n + m * n) / self.mem_bw
-        return max(compute, memory, self.eff.gpu_min_us * 1e-6)
+        return max(compute, memory, self.eff.gpu_min_us * US)
 
     def memory_time(self, nbytes: float, kernels: int = 1) -> float:
         """Element-wise work: bytes over sustained bandwidth, at least the launch latency."""
-        return max(nbytes / self.mem_bw, kernels * self.eff.gpu_min_us * 1e-6)
+        return max(nbytes / self.mem_bw, kernels * self.eff.gpu_min_us * US)
 
     @property
     def hopper_class(self) -> bool:
@@ -195,7 +195,7 @@ class Device:
         sms, clock = self.gpu.sm_count, self.gpu.boost_clock_mhz
         if not (peak and sms and clock):
             return 1.0
-        per_sm_clk = peak * TFLOP / (sms * clock * 1e6)
+        per_sm_clk = peak * TFLOP / (sms * clock * MHZ)
         return min(1.0, self.eff.attention_max_flop_per_sm_clk / per_sm_clk)
 
     def attention_time(
@@ -214,4 +214,4 @@ class Device:
         rate = self.matmul_rate(precision) * fraction
         if masked or impl != "flash3":
             rate *= self.per_sm_clock_scale(precision)
-        return max(flops / rate, nbytes / self.mem_bw, self.eff.gpu_min_us * 1e-6)
+        return max(flops / rate, nbytes / self.mem_bw, self.eff.gpu_min_us * US)

@@ -122,7 +122,7 @@ def _activation_bytes_per_token_layer(spec: ModelSpec, r: Recipe, seq: int) -> f
     # eager saves each norm's input and output and QK-norm's input; under torch.compile the
     # min-cut partitioner recomputes the norm outputs in backward instead
     elems = 2 * d + qkv + mlp if r.compiled else 4 * d + qkv + qk_norm + mlp
-    internals = a * attn_out + 4.0 * spec.n_head  # attention output + fp32 log-sum-exp
+    internals = a * attn_out + dtype_bytes("fp32") * spec.n_head  # + fp32 log-sum-exp
     if r.attention_impl == "eager":
         internals += a * spec.n_head * seq  # the softmax probabilities, T keys per query
     if r.dropout > 0:  # dropout keeps 1-byte masks for backward (fused attention kernels
@@ -236,7 +236,7 @@ def peak_memory(spec: ModelSpec, r: Recipe, layout: Layout) -> Memory:
     if layout.offload != "none":
         host = optimizer
         if layout.offload_update == "cpu":  # an fp32 copy of the gradients for the CPU update
-            host += (dense + tables) * 4.0 / layout.shards
+            host += (dense + tables) * dtype_bytes("fp32") / layout.shards
         else:  # two layers' state and master copy in flight, and the update's own working set
             temporaries = 2 * optimizer / max(1, -(-spec.n_layer // layout.pp))
             temporaries += _optimizer_temporaries(spec, r, layout, adam_params=0.0)
@@ -270,7 +270,7 @@ def _optimizer_temporaries(
     temp = adam_params * dtype_bytes(r.state_dtype) if name in ("adamw", "muon") else 0.0
     if r.optimizer.matrix_update != "none":
         d, f = spec.d_model, spec.ffn_hidden / layout.tp
-        temp += 2.0 * (d * f + 2 * min(d, f) ** 2)
+        temp += dtype_bytes("bf16") * (d * f + 2 * min(d, f) ** 2)
     return temp
 
 

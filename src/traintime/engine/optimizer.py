@@ -123,7 +123,8 @@ def muon_update_bytes_per_param(*, param: str, grad: str, state: str) -> float:
     """Muon's element-wise traffic per matrix parameter: read the gradient, read and write the
     momentum, read and write the weight, and write then read the bf16 copy Newton-Schulz runs
     on."""
-    return dtype_bytes(grad) + 2 * dtype_bytes(state) + 2 * dtype_bytes(param) + 2 * 2.0
+    bf16 = dtype_bytes("bf16")
+    return dtype_bytes(grad) + 2 * dtype_bytes(state) + 2 * dtype_bytes(param) + 2 * bf16
 
 
 def muon_time(

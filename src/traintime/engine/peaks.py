@@ -7,10 +7,12 @@ v2.02 Appendix A). PCIe: ``lanes x per-lane rate`` per direction (PCI-SIG rates 
 
 from __future__ import annotations
 
+from traintime.units import MHZ, TFLOP
+
 
 def derived_peak_tflops(units: int, boost_clock_mhz: float, flops_per_unit_clk: float) -> float:
     """Dense peak in TFLOPS: SMs (or CUs) x clock x FLOP per unit per clock."""
-    return units * boost_clock_mhz * 1e6 * flops_per_unit_clk / 1e12
+    return units * boost_clock_mhz * MHZ * flops_per_unit_clk / TFLOP
 
 
 def matmul_ceiling(

@@ -47,6 +47,7 @@ from traintime.engine.optimizer import (
 )
 from traintime.engine.params import count_params
 from traintime.specs import Efficiency, Layout, Links, ModelSpec, Recipe
+from traintime.units import GB, TFLOP, US
 
 CATEGORIES = ("matmul", "attention", "memory", "optimizer", "communication", "offload", "overhead")
 
@@ -140,7 +141,7 @@ def _pp_comm(spec: ModelSpec, ms: Stage, links: Links) -> float:
         return 0.0
     nbytes = ms.act_bytes * ms.tokens * spec.d_model / layout.tp
     bw = links.inter_gbs or links.intra_gbs
-    return 2 * layout.pp_interleave * (nbytes / (bw * 1e9) + links.inter_step_us * 1e-6)
+    return 2 * layout.pp_interleave * (nbytes / (bw * GB) + links.inter_step_us * US)
 
 
 def _dp_comm(
@@ -238,15 +239,15 @@ def _host_update(
     CPU's update at host-memory bandwidth and, for Muon, its Newton-Schulz matmuls."""
     local = params / layout.shards
     c = compute_bytes(recipe.precision)
-    transfer = local * (c + c) / (links.host_gbs * 1e9)
-    cpu = local * eff.cpu_adam_bytes_per_param / (eff.host_memory_bw_gbs * 1e9)
+    transfer = local * (c + c) / (links.host_gbs * GB)
+    cpu = local * eff.cpu_adam_bytes_per_param / (eff.host_memory_bw_gbs * GB)
     opt = recipe.optimizer
     if opt.matrix_update == "newton_schulz":
         ns = sum(
             count * newton_schulz_flops(m, n, opt.iterations)
             for m, n, count in muon_matrices(spec, layout.tp, layers)
         )
-        cpu += ns / layout.shards / (eff.cpu_matmul_tflops * 1e12)
+        cpu += ns / layout.shards / (eff.cpu_matmul_tflops * TFLOP)
     return max(transfer, cpu)
 
 
@@ -262,7 +263,7 @@ def _streamed_update(
     """Exposed time of an update run on the GPU from state kept in host memory: each layer's
     state and master weights stream in and back out (full duplex) behind the update of the
     layer before; one layer's transfer fills the pipeline."""
-    stream = optimizer_state_bytes(spec, recipe, layout) / (links.host_gbs * 1e9)
+    stream = optimizer_state_bytes(spec, recipe, layout) / (links.host_gbs * GB)
     return max(stream - gpu_update, 0.0) + stream / max(layers, 1)
 
 
@@ -274,7 +275,7 @@ def _param_fetch(
     if layout.offload != "optimizer+params":
         return 0.0
     c = compute_bytes(recipe.precision)
-    fetch = 2 * params * c / (links.host_gbs * 1e9)
+    fetch = 2 * params * c / (links.host_gbs * GB)
     return max(fetch - t_micro, fetch / max(layers, 1))
 
 
@@ -321,10 +322,10 @@ def step_time(
     breakdown["offload"] = offload
     # Host launch time, per phase: the forward/backward micro-steps (compiled or eager) and the
     # optimizer, which runs outside torch.compile's graph and launches its kernels eagerly.
-    per_kernel = (eff.cpu_compiled_us if recipe.compiled else eff.cpu_eager_us) * 1e-6
+    per_kernel = (eff.cpu_compiled_us if recipe.compiled else eff.cpu_eager_us) * US
     host_micro = micro_steps * sum(op.kernels for op in ops) * per_kernel
     gpu_micro = micro_steps * t_micro + bubble  # the host launches while the GPU runs or waits
-    host_opt = sum(op.kernels for op in opt) * eff.cpu_eager_us * 1e-6
+    host_opt = sum(op.kernels for op in opt) * eff.cpu_eager_us * US
     waiting = max(host_micro - gpu_micro, 0.0) + max(host_opt - breakdown["optimizer"], 0.0)
     breakdown["overhead"] = bubble + waiting
     executed = micro_steps * sum(op.flops for op in ops) + sum(op.flops for op in opt)
