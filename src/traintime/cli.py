@@ -64,7 +64,11 @@ _RECIPE: dict[str, tuple[str, Any, Any]] = {
     "batch_tokens": (
         "global_batch_tokens",
         str,
-        _opt("--batch-tokens", help="Global batch in tokens per optimizer step (default 524288)."),
+        _opt(
+            "--batch-tokens",
+            help="Global batch in tokens per optimizer step (default: the model's recipe, else "
+            "{global_batch_tokens}).",
+        ),
     ),
     "micro_batch": (
         "micro_batch",
@@ -634,8 +638,11 @@ def report(
 def _fill_help(command: Any) -> None:
     """Fill the {placeholders} of help texts from the data files (one source for defaults)."""
     from traintime import catalog
+    from traintime.resolve import DEFAULTS
 
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {
+        k: f"{v:g}" if isinstance(v, float) else v for k, (v, _) in DEFAULTS.items()
+    }
     for table in catalog.energy_defaults().values():
         values.update({k: f"{v:g}" for k, v in table.items()})
     for sub in getattr(command, "commands", {}).values():

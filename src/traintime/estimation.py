@@ -49,13 +49,6 @@ from traintime.specs import (
 )
 from traintime.units import GIB, HOUR, TFLOP
 
-#: What an offload mode needs from the training code.
-_OFFLOAD_NEEDS = {
-    "cpu": "DeepSpeed (ZeRO-Offload) and FSDP2 (CPUOffloadPolicy) offload Adam-style optimizers "
-    "with the update on the CPU; nanochat has no offload",
-    "gpu": "training code that keeps the optimizer state in host memory and streams it through "
-    "the update on the GPU layer by layer; nanochat, DeepSpeed and FSDP2 do not do this",
-}
 _QUESTION_KEYS = {
     "model",
     "gpu",
@@ -282,7 +275,7 @@ def _training_report(
         seq_len=schedule.seq_len,
         micro_batch=recipe.micro_batch,
         sequences_per_step=schedule.sequences_per_step,
-        grad_accum_steps=schedule.grad_accum_steps or 1,
+        grad_accum_steps=schedule.grad_accum_steps,
         model_flops_total=flops.model * schedule.tokens,
         executed_flops_total=flops.executed * schedule.tokens,
         notes=_notes(r, p, layout) + schedule.notes,
@@ -306,11 +299,29 @@ def _notes(r: Resolved, p: Plan, layout: Any) -> list[str]:
     if p.chose:
         notes.append("the planner chose (you left these unset): " + ", ".join(p.chose))
     if layout.offload != "none":
-        notes.append(
-            f"offload {layout.offload} with the update on the {layout.offload_update.upper()}: "
-            f"needs {_OFFLOAD_NEEDS[layout.offload_update]}"
-        )
+        notes.append(_offload_note(layout, r.optimizer))
     return notes
+
+
+def _offload_note(layout: Any, opt: Any) -> str:
+    """The offload mode, and what it needs from the training code."""
+    what = f"offload {layout.offload} with the update on the {layout.offload_update.upper()}"
+    if layout.offload_update == "gpu":
+        needs = (
+            "training code that keeps the optimizer state in host memory and streams it through "
+            "the update on the GPU layer by layer (nanochat, DeepSpeed and FSDP2 do not)"
+        )
+    elif opt.matrix_update == "none":
+        needs = (
+            "an offloading trainer: DeepSpeed's ZeRO-Offload or FSDP2's CPUOffloadPolicy runs "
+            "Adam-style updates on the CPU (nanochat has no offload)"
+        )
+    else:
+        needs = (
+            f"a CPU implementation of {opt.name} over offloaded state (DeepSpeed and FSDP2 offload "
+            "only Adam-style optimizers; nanochat has no offload)"
+        )
+    return f"{what}: needs {needs}"
 
 
 def _misaligned_note(m: Misaligned, fraction: float) -> str:

@@ -13,6 +13,7 @@ US = 1e-6  # a microsecond
 MHZ = 1e6
 HOUR = 3600.0
 DAY = 86400.0
+YEAR = 365.25 * DAY
 
 #: Bytes per element of each storage dtype (int8 for 8-bit optimizer states).
 DTYPE_BYTES: dict[str, float] = {
@@ -52,7 +53,9 @@ def human_count(x: float) -> str:
 
 
 def human_duration(seconds: float) -> str:
-    """Format seconds as '31.3 h' or '92.4 days' or '12.5 min'."""
+    """Format seconds as '31.3 h' or '92.4 days' or '12.5 min' (or '462 years')."""
+    if seconds >= 2 * YEAR:
+        return f"{seconds / YEAR:,.0f} years"
     if seconds >= 2 * DAY:
         return f"{seconds / DAY:.1f} days"
     if seconds >= 2 * HOUR:

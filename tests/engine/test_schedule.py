@@ -24,7 +24,7 @@ def test_rounding_is_reported():
         global_batch_tokens=524_288,
         seq_len=2048,
         data_parallel=1,
-        micro_batch=None,
+        micro_batch=1,
     )
     assert s.steps == 1 and s.tokens == 524_288
     assert "rounded down" in s.notes[0]
@@ -44,7 +44,7 @@ def test_impossible_schedules(kwargs, field):
         "global_batch_tokens": 524_288,
         "seq_len": 2048,
         "data_parallel": 1,
-        "micro_batch": None,
+        "micro_batch": 1,
         **kwargs,
     }
     with pytest.raises(SpecError, match=field):

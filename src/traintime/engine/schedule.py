@@ -23,8 +23,8 @@ class Schedule(BaseModel):
     global_batch_tokens: int
     seq_len: int
     sequences_per_step: int
-    micro_batch: int | None
-    grad_accum_steps: int | None
+    micro_batch: int
+    grad_accum_steps: int
     notes: list[str]
 
 
@@ -34,7 +34,7 @@ def make_schedule(
     global_batch_tokens: int,
     seq_len: int,
     data_parallel: int,
-    micro_batch: int | None,
+    micro_batch: int,
 ) -> Schedule:
     """Split ``tokens`` into whole optimizer steps of ``global_batch_tokens``."""
     if global_batch_tokens % seq_len:
@@ -55,17 +55,15 @@ def make_schedule(
             f"({steps:,} steps of {global_batch_tokens:,})"
         )
     sequences = global_batch_tokens // seq_len
-    accum = None
-    if micro_batch is not None:
-        per_pass = micro_batch * seq_len * data_parallel
-        if global_batch_tokens % per_pass:
-            raise SpecError(
-                f"micro_batch={micro_batch} cannot divide the global batch: "
-                f"global_batch_tokens={global_batch_tokens} is not a multiple of "
-                f"micro_batch x seq_len x data-parallel GPUs = {micro_batch} x {seq_len} x "
-                f"{data_parallel} = {per_pass}"
-            )
-        accum = global_batch_tokens // per_pass
+    per_pass = micro_batch * seq_len * data_parallel
+    if global_batch_tokens % per_pass:
+        raise SpecError(
+            f"micro_batch={micro_batch} cannot divide the global batch: "
+            f"global_batch_tokens={global_batch_tokens} is not a multiple of "
+            f"micro_batch x seq_len x data-parallel GPUs = {micro_batch} x {seq_len} x "
+            f"{data_parallel} = {per_pass}"
+        )
+    accum = global_batch_tokens // per_pass
     return Schedule(
         tokens_requested=tokens,
         tokens=trained,
