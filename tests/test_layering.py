@@ -74,3 +74,15 @@ def test_only_cli_imports_typer_and_nothing_imports_torch():
         assert "torch" not in names, path
         if _module_key(path) != "cli":
             assert "typer" not in names, path
+
+
+def test_engine_tests_use_toy_specs():
+    """Engine unit tests build their specs in code (tests/engine/toys.py): none reads the
+    catalog, so retuning a data file cannot break them."""
+    tests = Path(__file__).parent / "engine"
+    for path in tests.glob("*.py"):
+        names = _imports(path)
+        assert not {
+            n for n in names if n.startswith(("traintime.catalog", "traintime.estimation"))
+        }, path
+        assert "traintime" not in names or path.name == "toys.py", path

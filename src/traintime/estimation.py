@@ -121,6 +121,11 @@ def estimate(
     fits; ``economics`` overrides prices, PUE and CO2 intensity.
     Raises :class:`~traintime.errors.TraintimeError` (one-line message) on bad input.
     """
+    if "plan" in training_overrides:
+        raise SpecError(
+            "plan is not a setting: the planner always chooses the settings you leave unset "
+            "(estimate.plan shows what it chose and the alternatives)"
+        )
     founding = catalog.load_scenario(None)
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
         raise SpecError(f"gpus={gpus!r}: the number of GPUs must be a whole number >= 1")
@@ -295,6 +300,15 @@ def _notes(r: Resolved, p: Plan, layout: Any) -> list[str]:
             f"{layout.dp} data-parallel GPU(s): {p.chosen.global_batch_tokens:,} tokens, the "
             "nearest that does"
         )
+    defaults = [
+        f"{name.replace('_', ' ')} {setting.value}"
+        for name, setting in r.settings.items()
+        if setting.source == "default"
+        and name not in ("tokens_per_param", "global_batch_tokens")
+        and (name != "sequence_parallel" or layout.tp > 1)
+    ]
+    if defaults:
+        notes.append("defaults (you left these unset): " + ", ".join(defaults))
     notes += [f"changed the training math: {m}" for m in p.chosen.math_changes]
     if p.chose:
         notes.append("the planner chose (you left these unset): " + ", ".join(p.chose))

@@ -458,8 +458,19 @@ def plan(r: Resolved, *, top: int = 8) -> Plan:
 
 
 def _kind(row: _Row) -> tuple[Any, ...]:
+    """What kind of setup a row is: its memory measures and its layout (any context
+    parallelism counts as one kind)."""
     o = row.option
-    return (o.act_ckpt, o.offload, o.offload_update, o.zero_stage, o.tp, o.pp, o.cp, o.eight_bit)
+    return (
+        o.act_ckpt,
+        o.offload,
+        o.offload_update,
+        o.zero_stage,
+        o.tp,
+        o.pp,
+        o.cp > 1,
+        o.eight_bit,
+    )
 
 
 def _alternatives(r: Resolved, rows: list[_Row], chosen: _Row, top: int) -> list[_Row]:
@@ -472,7 +483,7 @@ def _alternatives(r: Resolved, rows: list[_Row], chosen: _Row, top: int) -> list
     kinds.pop(_kind(chosen), None)
     order = sorted(kinds, key=lambda k: min(_row_key(x, time=_bound(r, x)) for x in kinds[k]))
     out = [chosen] if chosen.fits else []
-    for kind in order[: max(0, top - 3)]:
+    for kind in order[: max(0, top - 3)]:  # room for the chosen and two that do not fit
         best = _fastest(r, kinds[kind], _row_key)
         if best is not None:
             out.append(best)
