@@ -137,6 +137,7 @@ class _Row:
     changed: tuple[str, ...]
     step: StepTime | None = None
     steps: int = 0
+    bound: float | None = None
 
     def key(self, *, time: float | None = None) -> tuple[Any, ...]:
         """The objective: the user's settings changed, 8-bit states (a last resort), total time
@@ -317,14 +318,34 @@ def _time(r: Resolved, row: _Row) -> _Row:
 
 
 def _bound(r: Resolved, row: _Row) -> float:
-    """A lower bound of the row's total time."""
-    recipe, layout = r.recipe(row.option), r.layout(row.option)
-    steps = int(r.tokens // row.option.global_batch_tokens)
-    return steps * pass_lower_bound(r.spec, recipe, layout, r.machine.device)
+    """A lower bound of the row's total time (kept on the row): the passes of its group's
+    setup without checkpointing, which recomputes nothing."""
+    if row.bound is None:
+        key = ("bound", _group(row.option))
+        if key not in r.memo:
+            o = replace(row.option, act_ckpt="none")
+            steps = int(r.tokens // o.global_batch_tokens)
+            r.memo[key] = steps * pass_lower_bound(
+                r.spec, r.recipe(o), r.layout(o), r.machine.device
+            )
+        row.bound = r.memo[key]
+    return row.bound
 
 
-def _group(o: Option) -> Option:
-    return replace(o, act_ckpt="none")
+def _group(o: Option) -> tuple[Any, ...]:
+    """An option without its checkpointing mode: the candidates that differ only by it."""
+    return (
+        o.micro_batch,
+        o.offload,
+        o.offload_update,
+        o.zero_stage,
+        o.tp,
+        o.pp,
+        o.cp,
+        o.pp_interleave,
+        o.global_batch_tokens,
+        o.eight_bit,
+    )
 
 
 def _undominated(rows: list[_Row]) -> list[_Row]:

@@ -212,8 +212,10 @@ def _state_total(
     )
 
 
+@functools.lru_cache(maxsize=65536)
 def peak_memory(spec: ModelSpec, r: Recipe, layout: Layout) -> Memory:
-    """Peak bytes on the busiest GPU, and the host RAM that offload needs."""
+    """Peak bytes on the busiest GPU, and the host RAM that offload needs (memoized: it does
+    not depend on the GPU, so a comparison across GPUs sizes each setup once)."""
     blocks, head, tables = _parameter_classes(spec, layout)
     p, g = dtype_bytes(r.param_dtype), dtype_bytes(r.grad_dtype)
     e, c = dtype_bytes(r.embedding_dtype), compute_bytes(r.precision)

@@ -428,8 +428,30 @@ def pass_ops(spec: ModelSpec, ms: Stage, dev: Device) -> list[Op]:
     """Every op of one forward + backward pass on the busiest pipeline stage (the one with the
     LM head), without the weight traffic: the same for every ZeRO stage, offload and dtype
     layout, so the planner's candidates share it (memoized on the Device)."""
+    memo = dev.memo
+    key = _pass_key(spec, ms)
+    if key not in memo:
+        windows = spec.layer_windows(ms.seq_len)
+        # this stage's layers: the last `ms.layers` of the model (they hold the full-attention
+        # last layer of windowed patterns); identical layers are timed once and counted
+        ops: list[Op] = []
+        for window, count in Counter(windows[len(windows) - ms.layers :]).items():
+            ops += [scaled(op, count) for op in block_ops(spec, ms, dev, window, fp8=ms.fp8)]
+        memo[key] = ops + head_ops(spec, ms, dev)
+    return memo[key]  # type: ignore[return-value]
+
+
+def pass_seconds(spec: ModelSpec, ms: Stage, dev: Device) -> float:
+    """The GPU time of :func:`pass_ops` (memoized on the Device)."""
+    key = ("seconds", _pass_key(spec, ms))
+    if key not in dev.memo:
+        dev.memo[key] = sum(op.seconds for op in pass_ops(spec, ms, dev))
+    return dev.memo[key]  # type: ignore[return-value]
+
+
+def _pass_key(spec: ModelSpec, ms: Stage) -> tuple[object, ...]:
     r = ms.recipe
-    key = (
+    return (
         spec,
         r.micro_batch,
         r.precision,
@@ -445,16 +467,6 @@ def pass_ops(spec: ModelSpec, ms: Stage, dev: Device) -> list[Op]:
         ms.layers,
         ms.seq_len,
     )
-    memo = dev.memo
-    if key not in memo:
-        windows = spec.layer_windows(ms.seq_len)
-        # this stage's layers: the last `ms.layers` of the model (they hold the full-attention
-        # last layer of windowed patterns); identical layers are timed once and counted
-        ops: list[Op] = []
-        for window, count in Counter(windows[len(windows) - ms.layers :]).items():
-            ops += [scaled(op, count) for op in block_ops(spec, ms, dev, window, fp8=ms.fp8)]
-        memo[key] = ops + head_ops(spec, ms, dev)
-    return memo[key]
 
 
 def microstep_ops(spec: ModelSpec, ms: Stage, dev: Device) -> list[Op]:

@@ -37,7 +37,7 @@ from traintime.engine.comms import collective_time
 from traintime.engine.device import Device
 from traintime.engine.memory import optimizer_state_bytes
 from traintime.engine.numerics import compute_bytes, dtype_bytes
-from traintime.engine.ops import Misaligned, Op, Stage, microstep_ops, misaligned, pass_ops
+from traintime.engine.ops import Misaligned, Op, Stage, microstep_ops, misaligned, pass_seconds
 from traintime.engine.optimizer import (
     matrix_params,
     muon_matrices,
@@ -91,7 +91,7 @@ def pass_lower_bound(spec: ModelSpec, recipe: Recipe, layout: Layout, dev: Devic
     offload, host waiting) is never negative, so no step is faster; the planner uses it to skip
     candidates that cannot win."""
     ms = stage_of(spec, recipe, layout)
-    return ms.accum_steps * sum(op.seconds for op in pass_ops(spec, ms, dev))
+    return ms.accum_steps * pass_seconds(spec, ms, dev)
 
 
 def _sum(ops: list[Op], category: str) -> float:
