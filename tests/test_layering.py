@@ -77,7 +77,7 @@ def test_only_cli_imports_typer_and_nothing_imports_torch():
 
 
 def test_engine_tests_use_toy_specs():
-    """Engine unit tests build their specs in code (tests/engine/toys.py): none reads the
+    """Engine unit tests build their specs in code (tests/engine/conftest.py): none reads the
     catalog, so retuning a data file cannot break them."""
     tests = Path(__file__).parent / "engine"
     for path in tests.glob("*.py"):
@@ -85,4 +85,4 @@ def test_engine_tests_use_toy_specs():
         assert not {
             n for n in names if n.startswith(("traintime.catalog", "traintime.estimation"))
         }, path
-        assert "traintime" not in names or path.name == "toys.py", path
+        assert "traintime" not in names or path.name == "conftest.py", path

@@ -3,7 +3,7 @@ bandwidth definition), plus NCCL's latency model."""
 
 import pytest
 
-from tests.engine.toys import EFF, ada, gpu
+from tests.engine.conftest import EFF, ada, gpu
 from traintime.engine.comms import collective_time, make_links
 from traintime.specs import Links, NodeSpec
 

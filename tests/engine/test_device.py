@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.engine.toys import EFF, ada, blackwell, device, gpu
+from tests.engine.conftest import EFF, ada, blackwell, device, gpu
 from traintime.engine.device import Device, usable_precision
 
 

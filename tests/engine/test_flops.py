@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.engine.toys import gpt2, llama8b, nanochat
+from tests.engine.conftest import gpt2, llama8b, nanochat
 from traintime.engine.flops import causal_mean_keys, executed_keys, flops_per_token
 
 

@@ -1,11 +1,11 @@
 """Memory model: hand-computed components, ZeRO monotonicity, checkpointing, offload, and the
-peak's phase (its parts add up to it). Toy specs from tests/engine/toys.py."""
+peak's phase (its parts add up to it). Toy specs from tests/engine/conftest.py."""
 
 from dataclasses import replace
 
 import pytest
 
-from tests.engine.toys import (
+from tests.engine.conftest import (
     ADAFACTOR,
     ADAMW,
     ADAMW8BIT,

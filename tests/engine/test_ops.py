@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.engine.toys import EFF
+from tests.engine.conftest import EFF
 from traintime.engine.flops import causal_mean_keys
 from traintime.engine.ops import _tile_waste
 

@@ -1,6 +1,6 @@
-"""Parameter counts by component, on specs built in code (tests/engine/toys.py)."""
+"""Parameter counts by component, on specs built in code (tests/engine/conftest.py)."""
 
-from tests.engine.toys import gpt2, llama8b, nanochat
+from tests.engine.conftest import gpt2, llama8b, nanochat
 from traintime.engine.params import count_params, matmul_params
 
 

@@ -1,6 +1,6 @@
 """Step-time composition and the properties any honest time model must have: never faster than
 executed FLOPs at peak, never faster than its passes alone (the planner's lower bound),
-checkpointing never makes a step faster. Toy specs from tests/engine/toys.py."""
+checkpointing never makes a step faster. Toy specs from tests/engine/conftest.py."""
 
 import math
 from dataclasses import replace
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.engine.toys import (
+from tests.engine.conftest import (
     ADAMW,
     EFF,
     MUON,

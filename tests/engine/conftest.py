@@ -1,4 +1,6 @@
 """Toy specs for engine unit tests, built in code: retuning a data file cannot break them.
+Tests import the builders from here (``from tests.engine.conftest import gpu, recipe, ...``);
+``tests/test_layering.py`` checks that no engine test reads the catalog.
 
 The GPUs are modelled on real parts (their datasheet numbers are written here, with the part
 named) and the constants are a fixed copy, so each test checks the engine's formulas, not the
@@ -15,7 +17,6 @@ from traintime.engine.evaluate import Machine
 from traintime.specs import (
     Efficiency,
     GpuSpec,
-    Layout,
     Links,
     MemoryPolicy,
     ModelSpec,
@@ -254,6 +255,3 @@ def nanochat_recipe(**kw: Any) -> Recipe:
         micro_batch=1,
     )
     return replace(base, **kw)
-
-
-__all__ = ["Layout"]
