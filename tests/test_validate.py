@@ -215,27 +215,48 @@ def test_torchtitan_and_hf_eager_norms_are_tensor_op_chains(tmp_path):
     assert tps["titan-compiled"] == pytest.approx(tps["other-compiled"])
 
 
+def _settings(row):
+    from traintime.runrows import row_question
+
+    return row_question(row, []).training
+
+
 def test_llm_foundry_rows_run_flash_attention_in_triton(tmp_path):
     """llm-foundry's pretraining yamls and benchmark script set `attn_impl: triton` until March
     2024 (llm-foundry c26309de5); FlashAttention-2 is 1.3-1.5x faster forward and ~2x faster
     backward than that kernel (Dao 2023, section 4.1), so the same row runs slower."""
+    foundry = {**ROW, "compiled": "false", "framework": "llm-foundry / Composer"}
+    assert _settings(foundry).attention_impl == "triton"
+    assert _settings({**foundry, "attention_impl": "sdpa"}).attention_impl == "sdpa"  # kept
+    assert _settings({**ROW, "compiled": "false"}).attention_impl == "flash"  # the cell
     rows = [
-        {**ROW, "id": "other", "compiled": "false"},
-        {**ROW, "id": "foundry", "compiled": "false", "framework": "llm-foundry / Composer"},
-        {
-            **ROW,
-            "id": "sdpa",
-            "compiled": "false",
-            "framework": "llm-foundry",
-            "attention_impl": "sdpa",
-        },
+        {**foundry, "id": "triton"},
+        {**foundry, "id": "fa2", "framework": "llm-foundry, flash-attn 2.4.2"},
     ]
     tps = {
         r.id: r.predicted_tokens_per_sec_per_gpu
         for r in validate(_write(tmp_path / "r.csv", rows)).rows
     }
-    assert tps["foundry"] < tps["other"]
-    assert tps["sdpa"] == pytest.approx(tps["other"])  # an explicit sdpa cell is kept
+    assert tps["triton"] < tps["fa2"]
+
+
+def test_fused_losses_of_llm_c_and_llm_foundry(tmp_path):
+    """llm.c's fused classifier and llm-foundry's default `loss_fn: fused_crossentropy`
+    (FlashAttention's Triton cross-entropy) compute the loss in one kernel: less memory and
+    traffic than PyTorch's eager cross-entropy on an fp32 upcast."""
+    assert _settings({**ROW, "framework": "llm.c"}).loss_impl == "fused"
+    assert _settings({**ROW, "framework": "llm-foundry / Composer"}).loss_impl == "fused"
+    assert _settings({**ROW, "framework": "PyTorch DDP"}).loss_impl is None
+    rows = [
+        {**ROW, "id": "eager", "compiled": "false", "framework": "PyTorch"},
+        {**ROW, "id": "fused", "compiled": "false", "framework": "llm.c"},
+    ]
+    by_id = {r.id: r for r in validate(_write(tmp_path / "r.csv", rows)).rows}
+    assert by_id["fused"].predicted_peak_mem_gib < by_id["eager"].predicted_peak_mem_gib
+    assert (
+        by_id["fused"].predicted_tokens_per_sec_per_gpu
+        > by_id["eager"].predicted_tokens_per_sec_per_gpu
+    )
 
 
 def test_biases_are_read_from_the_parameter_count():
@@ -274,19 +295,11 @@ def test_malformed_cells_skip_the_row_with_the_reason(tmp_path, column, cell, re
     assert by_id["good"].status == "used"
 
 
-def test_a_framework_that_names_flashattention_2_keeps_it(tmp_path):
+def test_a_framework_that_names_flashattention_2_keeps_it():
     """llm-foundry's large-scale sweep (5e85bd62d) installed flash-attn 2.4.2 and passed
     --attn_impl flash: a framework cell that says so is timed as FA2, not Triton."""
-    rows = [
-        {**ROW, "id": "triton", "compiled": "false", "framework": "llm-foundry"},
-        {**ROW, "id": "fa2", "compiled": "false", "framework": "llm-foundry, flash-attn 2.4.2"},
-        {**ROW, "id": "plain", "compiled": "false"},
-    ]
-    tps = {
-        r.id: r.predicted_tokens_per_sec_per_gpu
-        for r in validate(_write(tmp_path / "r.csv", rows)).rows
-    }
-    assert tps["fa2"] == pytest.approx(tps["plain"]) and tps["triton"] < tps["fa2"]
+    named = {**ROW, "compiled": "false", "framework": "llm-foundry, flash-attn 2.4.2"}
+    assert _settings(named).attention_impl == "flash"
 
 
 def test_interleaved_pipeline_named_by_the_framework(tmp_path):

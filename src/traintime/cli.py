@@ -140,6 +140,15 @@ _RECIPE: dict[str, tuple[str, Any, Any]] = {
             "fused | composite (tensor-op chains, as in HF and torchtitan).",
         ),
     ),
+    "loss_impl": (
+        "loss_impl",
+        str,
+        _opt(
+            "--loss",
+            help="Loss kernel: eager (fp32 upcast) | compiled | fused (chunked, as llm.c and "
+            "Liger; default: follows --compile).",
+        ),
+    ),
     "tp": ("tp", int, _opt("--tp", help="Tensor-parallel degree (default: the planner's).")),
     "sequence_parallel": (
         "sequence_parallel",

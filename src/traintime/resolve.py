@@ -146,6 +146,7 @@ class Resolved:
             compiled=self.value("compiled"),
             norm_kernels=self.value("norm_kernels"),
             dropout=self.value("dropout"),
+            loss_impl=self.value("loss_impl"),
             **dtypes,
         )
 
@@ -261,6 +262,14 @@ def _settings(spec: ModelSpec, user: TrainingSpec) -> dict[str, Setting]:
         elif name in DEFAULTS and not (name == "tokens_per_param" and merged.tokens is not None):
             default, reason = DEFAULTS[name]
             out[name] = Setting(name, default, "default", reason)
+    if "loss_impl" not in out:  # the loss follows the rest of the step: compiled or eager
+        compiled = out["compiled"].value
+        out["loss_impl"] = Setting(
+            "loss_impl",
+            "compiled" if compiled else "eager",
+            "derived",
+            "torch.compile fuses the loss" if compiled else "eager PyTorch cross-entropy",
+        )
     return out
 
 

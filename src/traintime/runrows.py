@@ -210,6 +210,17 @@ def _checkpointing(row: dict[str, str]) -> str:
 _COMPOSITE_NORMS = re.compile(r"torchtitan|hugging ?face|\btransformers\b|\bhf\b|litgpt|lit-gpt")
 
 
+_FUSED_LOSS = re.compile(r"llm\.c|llm-foundry|\bcomposer\b|mosaicml")
+
+
+def _loss_impl(row: dict[str, str]) -> str | None:
+    """Code bases whose loss is one fused kernel: llm.c's fused classifier (train_gpt2.cu
+    ``fused_classifier``), llm-foundry's default ``loss_fn: fused_crossentropy``
+    (FlashAttention's Triton cross-entropy, llmfoundry/models/mpt/modeling_mpt.py). Others run
+    PyTorch's cross-entropy, eager or compiled as the row says."""
+    return "fused" if _FUSED_LOSS.search((row.get("framework") or "").lower()) else None
+
+
 def _norm_kernels(row: dict[str, str]) -> str:
     """How the code base runs RMSNorm and rotary in eager mode: torchtitan, Hugging Face
     Transformers and LitGPT write them as chains of tensor ops (fp32 upcast, square, mean,
@@ -251,6 +262,7 @@ def row_question(row: dict[str, str], assumed: list[str]) -> Question:
         "attention_impl": _attention_kernel(row, assumed),
         "compiled": bool_cell(row, "compiled"),
         "norm_kernels": _norm_kernels(row),
+        "loss_impl": _loss_impl(row),
         "zero_stage": zero,
         "pp_interleave": _interleave(row),
         # no column for offload: the code bases offload only when configured to, and no row

@@ -33,6 +33,7 @@ Optimizer = Literal["adamw", "muon", "adamw8bit", "adafactor", "sgd"]
 Checkpointing = Literal["none", "selective", "selective-op", "full"]
 AttentionImpl = Literal["flash", "flash3", "triton", "sdpa", "eager"]
 NormKernels = Literal["fused", "composite"]
+LossImpl = Literal["eager", "compiled", "fused"]
 Offload = Literal["none", "optimizer", "optimizer+params"]
 OffloadUpdate = Literal["cpu", "gpu"]
 
@@ -185,6 +186,10 @@ class TrainingSpec(_Frozen):
     compiled: bool | None = None
     dropout: float | None = Field(default=None, ge=0.0, lt=1.0)
     norm_kernels: NormKernels | None = None
+    loss_impl: LossImpl | None = Field(
+        default=None,
+        description="the loss kernel: eager (fp32 upcast), compiled, or fused / chunked",
+    )
     tp: int | None = Field(default=None, gt=0, description="tensor-parallel degree")
     pp: int | None = Field(default=None, gt=0, description="pipeline-parallel degree")
     cp: int | None = Field(default=None, gt=0, description="context-parallel degree")
@@ -289,6 +294,7 @@ class Recipe:
     compiled: bool
     norm_kernels: str
     dropout: float
+    loss_impl: str = "eager"
 
 
 @dataclass(frozen=True, slots=True)

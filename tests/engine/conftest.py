@@ -239,7 +239,10 @@ def recipe(**kw: Any) -> Recipe:
         "compiled": False,
         "norm_kernels": "fused",
         "dropout": 0.0,
+        "loss_impl": "eager",
     }
+    if kw.get("compiled") and "loss_impl" not in kw:
+        base["loss_impl"] = "compiled"
     return Recipe(**{**base, **kw})
 
 
@@ -250,6 +253,7 @@ def nanochat_recipe(**kw: Any) -> Recipe:
         embedding_dtype="bf16",
         embedding_state_dtype="bf16",
         compiled=True,
+        loss_impl="compiled",
         attention_impl="sdpa",
         global_batch_tokens=524288,
         micro_batch=1,

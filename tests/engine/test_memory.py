@@ -98,7 +98,19 @@ def test_logits_scale_with_vocab_and_tokens():
     a = _mem(micro_batch=1).logits
     b = _mem(micro_batch=2).logits
     assert b == pytest.approx(2 * a)
-    assert a == pytest.approx(2048 * 65536 * 6)  # bf16 logits + fp32 copy
+    assert a == pytest.approx(2048 * 65536 * 6)  # compiled: bf16 logits + fp32 copy
+
+
+def test_loss_memory_follows_the_loss_kernel():
+    """Per logit at the start of backward: eager cross-entropy on an fp32 upcast keeps the bf16
+    logits, the fp32 copy, the fp32 log-softmax and writes the gradient (12 B); compiled keeps
+    the logits and one fp32 copy (6 B); a fused kernel the logits and their gradient (4 B)."""
+    entries = 4 * 1024 * 50257
+    per = {
+        impl: peak_memory(gpt2(), recipe(loss_impl=impl), Layout()).logits / entries
+        for impl in ("eager", "compiled", "fused")
+    }
+    assert per == pytest.approx({"eager": 12.0, "compiled": 6.0, "fused": 4.0})
 
 
 def test_eager_dropout_keeps_one_byte_masks():

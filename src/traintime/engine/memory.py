@@ -19,9 +19,14 @@
   output and the attention output; full checkpointing keeps each block's input plus one block
   being recomputed. Tensor/sequence
   parallel divides them by tp; 1F1B pipelining keeps pp micro-batches in flight on stage 0.
-* The loss: bf16 logits plus one fp32 working copy (6 B per vocab entry per token: autocast runs
-  cross-entropy in fp32, nanochat upcasts explicitly); an eager softcap keeps two more fp32
-  tensors.
+* The loss, per vocabulary entry per token at the start of backward (``LOSS_BYTES``): eager
+  PyTorch cross-entropy on an fp32 upcast (autocast runs it in fp32; Hugging Face and nanochat
+  upcast explicitly) holds the bf16 logits (2 B), their fp32 copy (4 B), the fp32 log-softmax
+  it saves for backward (4 B) and the gradient it writes (2 B): 12 B. Compiled, the upcast and
+  log-softmax fuse and only the logits and one fp32 working copy remain (6 B). A fused loss
+  kernel (FlashAttention's Triton cross-entropy, llm.c's fused classifier, Liger's chunked
+  linear cross-entropy) keeps at most the 16-bit logits and writes their 16-bit gradient (4 B;
+  llm.c overwrites the logits in place, 2 B). An eager softcap keeps two more fp32 tensors.
 * The peak is the larger of the forward/backward phase (activations and logits) and the
   optimizer step (its temporaries), on top of weights, gradients, optimizer state and buffers.
 * Offload (ZeRO-Offload, Ren et al. 2021, section 4): the optimizer's master weights and states
@@ -171,10 +176,16 @@ def activation_bytes(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
     return layers * per_layer * in_flight
 
 
+#: Bytes per vocabulary entry per token the loss holds at the start of backward, by kernel.
+LOSS_BYTES = {"eager": 12.0, "compiled": 6.0, "fused": 4.0}
+
+
 def logits_bytes(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
-    """The loss: bf16 logits plus one fp32 working copy; an eager softcap two more fp32."""
+    """The loss's logits and working copies (``LOSS_BYTES``); an eager softcap keeps two more
+    fp32 tensors (its tanh input and output)."""
     tokens = r.micro_batch * spec.seq_len / layout.cp
-    per_entry = 6.0 + (8.0 if spec.logit_softcap and not r.compiled else 0.0)
+    softcap = 8.0 if spec.logit_softcap and r.loss_impl == "eager" else 0.0
+    per_entry = LOSS_BYTES[r.loss_impl] + softcap
     return tokens * spec.vocab / layout.tp * per_entry
 
 

@@ -379,7 +379,10 @@ def head_ops(spec: ModelSpec, ms: Stage, dev: Device) -> list[Op]:
     t, d, a = ms.tokens, spec.d_model, ms.act_bytes
     v = spec.vocab / ms.tp
     ops = _linear(dev, ms, "lm_head", d, _per_rank(spec.vocab, "vocabulary", ms.tp), fp8=False)
-    if ms.recipe.compiled:  # fused cast + softcap + log-softmax; fp32 logits saved for backward
+    loss = ms.recipe.loss_impl
+    if loss == "fused":  # one kernel reads the bf16 logits twice and writes their gradient
+        per_token, kernels = 6.0 * v, 1
+    elif loss == "compiled":  # fused cast + softcap + log-softmax; fp32 logits saved
         per_token, kernels = 16.0 * v, 4
     else:
         per_token = 36.0 * v + (60.0 * v if spec.logit_softcap else 0.0)
@@ -460,6 +463,7 @@ def _pass_key(spec: ModelSpec, ms: Stage) -> tuple[object, ...]:
         r.dropout,
         r.attention_impl,
         r.act_ckpt,
+        r.loss_impl,
         r.embedding_dtype,
         ms.layout.tp,
         ms.layout.cp,
