@@ -109,8 +109,11 @@ def test_never_pairs_zero3_with_pipelining():
     est = traintime.estimate("llama-3.1-8b", "4090", gpus=8, tokens="1B")
     for c in [est.plan.chosen, *est.plan.alternatives]:
         assert not (c.zero_stage == 3 and c.pp > 1)
-    with pytest.raises(traintime.SpecError, match="zero_stage=3 with pp=2"):
-        traintime.estimate("llama-3.1-8b", "4090", gpus=8, zero_stage=3, pp=2)
+    pinned = traintime.estimate("llama-3.1-8b", "4090", gpus=8, zero_stage=3, tokens="1B")
+    assert pinned.plan.chosen.pp == 1  # a given ZeRO-3 gets no pipeline from the planner
+    # torchtitan combines FSDP with pipeline parallelism: given both, they are kept
+    both = traintime.estimate("llama-3.1-8b", "h100", gpus=8, zero_stage=3, pp=2, tokens="1B")
+    assert both.plan.chosen.zero_stage == 3 and both.plan.chosen.pp == 2
 
 
 # --- brute force -----------------------------------------------------------------------------
@@ -150,11 +153,11 @@ def _space(r):
                 per_stage = -(-spec.n_layer // pp)
                 vs = [v for v in divisors(per_stage) if pp > 1 and spec.n_layer % (pp * v) == 0]
                 for v in vs or [1]:
-                    zeros = [
-                        z for z in range(4) if (dp * cp > 1 or z == 0) and not (z == 3 and pp > 1)
-                    ]
+                    zeros = [z for z in range(4) if dp * cp > 1 or z == 0]
                     if "zero_stage" in pins:  # a given stage is kept as given
                         zeros = [pins["zero_stage"]]
+                    if pp > 1 and "pp" not in pins:  # no ZeRO-3 with a pipeline it chose
+                        zeros = [z for z in zeros if z != 3]
                     for zero, micro, ckpt in itertools.product(zeros, divisors(share), RECOMPUTE):
                         if v > 1 and (share // micro) % pp:
                             continue

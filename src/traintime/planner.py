@@ -10,8 +10,9 @@ alternative costs.
   ``optimizer+params``, with the update on the CPU or, for optimizers whose update is matrix
   math (Muon), on the GPU from streamed state (offload needs support in the training code, so
   it is a last resort, not a speed-up);
-* ZeRO stage 0-3 when weights are replicated over more than one GPU (never ZeRO-3 with
-  pipeline parallelism, which no mainstream framework supports);
+* ZeRO stage 0-3 when weights are replicated over more than one GPU (never ZeRO-3 with a
+  pipeline it chose: only torchtitan combines FSDP with pipeline parallelism, which a user may
+  set);
 * tensor parallelism: divisors of the GPUs per node that divide the attention heads (and the
   KV heads, or are a multiple of them: KV heads are then replicated);
 * pipeline parallelism: divisors of the GPU count up to the layer count, each with every
@@ -248,9 +249,9 @@ def _options(r: Resolved, *, allow_math: bool, eight_bit: bool, free: bool, offl
         if "zero_stage" in pins:
             zeros = [pins["zero_stage"]]
         else:
-            zeros = [
-                z for z in (0, 1, 2, 3) if (replicas > 1 or z == 0) and not (z == 3 and pp > 1)
-            ]
+            zeros = [z for z in (0, 1, 2, 3) if replicas > 1 or z == 0]
+        if pp > 1 and "pp" not in pins:  # the planner pairs no ZeRO-3 with a pipeline it chose
+            zeros = [z for z in zeros if z != 3]
         for batch, math_changes in _batches(r, dp, pins.get("micro_batch"), allow_math):
             share = batch // (r.spec.seq_len * dp)
             micros = [pins["micro_batch"]] if "micro_batch" in pins else divisors(share)

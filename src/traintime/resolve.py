@@ -280,11 +280,6 @@ def _check_pins(spec: ModelSpec, pins: dict[str, Any], n_gpus: int, opt: Optimiz
         raise SpecError(
             f"gpus={n_gpus} is not a multiple of tp x pp x cp = {tp} x {pp} x {cp} = {tp * pp * cp}"
         )
-    if pins.get("zero_stage") == 3 and pp > 1:
-        raise SpecError(
-            f"zero_stage=3 with pp={pp}: ZeRO-3 / FSDP does not combine with pipeline "
-            "parallelism in Megatron-LM, DeepSpeed or torchtitan; use zero_stage 0-2"
-        )
     if pins.get("offload_update") == "gpu" and opt.matrix_update == "none":
         raise SpecError(
             f"offload_update='gpu' with optimizer={opt.name!r}: only optimizers whose update is "

@@ -172,3 +172,27 @@ def test_peak_parts_add_up_and_name_their_phase():
     big = replace(small, activations=0.0, logits=0.0, optimizer_temporaries=10 * GIB)
     assert big.phase == "optimizer step" and "activations" not in big.peak_parts()
     assert sum(big.peak_parts().values()) == pytest.approx(big.total)
+
+
+def test_fsdp_with_pipelining_keeps_gradients_and_weights_whole():
+    """FSDP2 under pipeline parallelism defers the gradient reduction to the last micro-batch
+    and does not reshard after forward: the stage's gradients stay whole in fp32 and its weights
+    gathered for the step (torchtitan's FSDP + PP)."""
+    spec, r = llama8b(), recipe(micro_batch=1)
+    fsdp = peak_memory(spec, r, Layout(dp=8, zero_stage=3))
+    piped = peak_memory(spec, r, Layout(dp=4, pp=2, zero_stage=3))
+    stage = 8_030_261_248 / 2  # about half the model per stage
+    assert piped.gradients == pytest.approx(4.0 * stage, rel=0.1)
+    assert piped.buffers > fsdp.buffers + 1.5 * stage  # the stage's weights, gathered in bf16
+    assert fsdp.gradients == pytest.approx(4.0 * 8_030_261_248 / 8, rel=0.01)
+
+
+def test_fsdp_holds_the_root_module_and_a_staged_gradient():
+    # beside the two gathered blocks: one block's fp32 gradient for its reduce-scatter, and the
+    # root's embedding and output weights (bf16) with the output layer's fp32 gradient
+    spec = llama8b()
+    m = peak_memory(spec, recipe(micro_batch=1), Layout(dp=8, zero_stage=3))
+    block = (8_030_261_248 - 2 * 128256 * 4096 - 4096) / 32
+    root = 2 * 128256 * 4096
+    expected = 2 * block * 2 + block * 4 + root * 2 + root / 2 * 4
+    assert m.buffers == pytest.approx(expected, rel=0.01)

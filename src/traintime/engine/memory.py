@@ -7,8 +7,13 @@
   one byte per moment plus block scales, Adafactor a row and a column per matrix, SGD one
   momentum. A master copy (``master_dtype``) sits with the optimizer state.
 * ZeRO (Rajbhandari et al. 2020): stage 1 shards optimizer state (and master weights) over the
-  data-parallel ranks, 2 also gradients, 3 also weights (plus two gathered layers in flight).
-  DDP (stage 0, several GPUs) keeps a flat copy of the gradients in its buckets.
+  data-parallel ranks, 2 also gradients, 3 also weights (plus, unsharded: two gathered blocks,
+  one block's fp32 gradient staged for its reduce-scatter, and the root module's weights and
+  output gradient, see ``_fsdp_buffers``). DDP (stage 0, several GPUs) keeps a flat copy of
+  the gradients in its buckets. FSDP under PyTorch's pipeline schedules (torchtitan) defers the
+  gradient reduction to the last micro-batch and does not reshard after forward: the stage's
+  gradients stay whole, in the fp32 reduce dtype, and its weights gathered, for the step
+  (Llama 3's own ZeRO-2 + PP shards gradients, as its paper says).
 * Activations saved for backward per token and layer (Korthikanti et al. 2022, section 4, for
   a flash kernel that keeps no scores): norm inputs and outputs, q/k/v, the attention output
   and its log-sum-exp, the MLP's up projection and activation output; eager attention also keeps
@@ -235,13 +240,17 @@ def peak_memory(spec: ModelSpec, r: Recipe, layout: Layout) -> Memory:
     weights = dense * p + tables * e
     grads = dense * g + tables * e
     replicas = layout.replicas
-    if layout.zero_stage >= 2:
+    deferred = layout.pp > 1 and layout.zero_stage >= 3 and replicas > 1
+    if deferred:  # FSDP under pipelining reduces once, after the last micro-batch: fp32, whole
+        grads = (dense + tables) * dtype_bytes("fp32")
+    elif layout.zero_stage >= 2:
         grads /= replicas
-    layer = (blocks / max(1, -(-spec.n_layer // layout.pp))) * c
+    layer_params = blocks / max(1, -(-spec.n_layer // layout.pp))
+    layer = layer_params * c
     buffers = 0.0
     if layout.zero_stage >= 3:
         weights /= replicas
-        buffers += 2 * layer  # the layer in use and the one being prefetched
+        buffers += _fsdp_buffers(layer_params, head, tables, c, deferred=deferred, dense=dense)
     elif replicas > 1 and layout.zero_stage == 0:
         buffers += grads  # DDP's flat gradient buckets
     host = 0.0
@@ -270,6 +279,21 @@ def peak_memory(spec: ModelSpec, r: Recipe, layout: Layout) -> Memory:
         optimizer_temporaries=temporaries,
         host=host,
     )
+
+
+def _fsdp_buffers(
+    layer_params: float, head: float, tables: float, c: float, *, deferred: bool, dense: float
+) -> float:
+    """What FSDP holds unsharded beside the sharded state, at the start of backward: the block
+    in use and the one prefetched (compute dtype), the fp32 gradient of one block staged for its
+    reduce-scatter, and the root module (embedding and output layer), which is not resharded
+    after forward, with the output layer's fp32 gradient (PyTorch FSDP2 ``fully_shard``:
+    ``reshard_after_forward`` is False for the root; torchtitan applies it that way). Under
+    pipeline parallelism FSDP2 does not reshard after forward at all: the stage's weights stay
+    gathered for the whole step."""
+    fp32 = dtype_bytes("fp32")
+    gathered = dense * c if deferred else 2 * layer_params * c
+    return gathered + layer_params * fp32 + (head + tables) * c + head * fp32
 
 
 def _optimizer_temporaries(
