@@ -32,7 +32,19 @@ def test_economics_overrides():
         economics={"electricity_usd_per_kwh": 0.0, "pue": 1.0, "rent_usd_per_gpu_hour": 1.0},
     )
     assert est.energy.electricity_cost == 0.0
-    assert est.cost.rent_on_demand == pytest.approx(est.time.total_hours * 1.0)
+    # renting pays for the wall-clock: steady-state training over the goodput
+    assert est.cost.rent_on_demand == pytest.approx(est.time.expected_hours * 1.0)
+    assert est.time.expected_hours == pytest.approx(est.time.total_hours / est.time.goodput)
+
+
+def test_goodput_scales_with_the_cluster():
+    """Llama 3: >90% effective training time on 16,384 GPUs; the lost share grows with the GPU
+    count, and a given goodput replaces it."""
+    small = traintime.estimate("gpt2", "h100", gpus=8, tokens="1B").time
+    big = traintime.estimate("llama-3.1-8b", "h100", gpus=16384, tokens="15T").time
+    assert small.goodput > 0.999 and big.goodput == pytest.approx(0.90)
+    given = traintime.estimate("gpt2", "h100", tokens="1B", economics={"goodput": 0.8}).time
+    assert given.goodput == 0.8 and given.expected_hours == pytest.approx(given.total_hours / 0.8)
 
 
 def test_compare_sorted_by_time_and_cost():

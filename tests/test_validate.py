@@ -313,3 +313,24 @@ def test_interleaved_pipeline_named_by_the_framework(tmp_path):
     by_id = {r.id: r for r in validate(_write(tmp_path / "r.csv", rows)).rows}
     assert any(a.startswith("pp_interleave=") for a in by_id["inter"].assumed)
     assert not any(a.startswith("pp_interleave=") for a in by_id["plain"].assumed)
+
+
+def test_whole_run_averages_are_their_own_class(tmp_path):
+    """A throughput averaged over a whole run (GPU-hours, days) includes restarts and downtime:
+    it is compared with steady state x goodput and kept out of the summary, which describes
+    steady-state training; classes report it, and each GPU generation and code base."""
+    rows = [
+        {**ROW, "id": "steady"},
+        {**ROW, "id": "whole", "notes": "DOUBTFUL (not steady-state): from total GPU-hours"},
+    ]
+    report = validate(_write(tmp_path / "r.csv", rows))
+    by_id = {r.id: r for r in report.rows}
+    whole, steady = by_id["whole"], by_id["steady"]
+    assert (whole.row_class, steady.row_class) == ("whole-run", "steady-state")
+    assert whole.predicted_tokens_per_sec_per_gpu == pytest.approx(
+        steady.predicted_tokens_per_sec_per_gpu * whole.goodput
+    )
+    assert report.summary.n_throughput == 1
+    assert report.classes["whole-run"].n_throughput == 1
+    assert report.classes["gpu: Ada"].n_throughput == 2
+    assert steady.code_base == "other"  # the framework cell says "test"

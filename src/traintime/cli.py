@@ -246,8 +246,27 @@ _RECIPE: dict[str, tuple[str, Any, Any]] = {
         float,
         _opt("--lifetime", help="Years to write owned hardware off (default {lifetime_years})."),
     ),
+    "goodput": (
+        "goodput",
+        float,
+        _opt(
+            "--goodput",
+            help="Share of wall-clock time spent training, restarts and downtime excluded "
+            "(default: Llama 3's {reference_goodput} at {reference_gpus} GPUs, scaled by GPU "
+            "count).",
+        ),
+    ),
 }
-_ECONOMICS = {"electricity_price", "co2", "pue", "rent_price", "gpu_price", "spot", "lifetime"}
+_ECONOMICS = {
+    "electricity_price",
+    "co2",
+    "pue",
+    "rent_price",
+    "gpu_price",
+    "spot",
+    "lifetime",
+    "goodput",
+}
 _HARDWARE: dict[str, tuple[str, Any, Any]] = {
     "gpu": ("gpu", str, _opt("--gpu", "-g", help="GPU name as you would type it: 4070, h100.")),
     "gpus": ("gpus", int, _opt("--gpus", "-n", help="Number of GPUs (default 1).")),
@@ -654,6 +673,7 @@ def _fill_help(command: Any) -> None:
     }
     for table in catalog.energy_defaults().values():
         values.update({k: f"{v:g}" for k, v in table.items()})
+    values.update({k: v for k, v in catalog.goodput_defaults().items() if k != "source"})
     for sub in getattr(command, "commands", {}).values():
         for param in sub.params:
             text = getattr(param, "help", None)

@@ -18,6 +18,7 @@ from traintime.economics import cost_report, energy_report
 from traintime.engine.device import usable_precision
 from traintime.engine.evaluate import Evaluation, evaluate
 from traintime.engine.flops import FlopsPerToken, counted_as, flops_per_token
+from traintime.engine.goodput import goodput
 from traintime.engine.numerics import outside_fp8
 from traintime.engine.ops import Misaligned
 from traintime.engine.params import count_params
@@ -213,6 +214,7 @@ def _report(r: Resolved, p: Plan, recipe: Recipe, ev: Evaluation) -> Estimate:
     )
     seconds = step.step_time_s * schedule.steps
     energy = energy_report(step, schedule.steps, hw, r.question.economics)
+    wall_hours = seconds / HOUR / _goodput(r)[0]  # renting pays for the wall-clock
     return Estimate(
         model=ModelReport(
             name=spec.name, spec=spec, params=count_params(spec), flops_per_token=flops
@@ -220,11 +222,11 @@ def _report(r: Resolved, p: Plan, recipe: Recipe, ev: Evaluation) -> Estimate:
         training=_training_report(r, p, recipe, layout, schedule, flops),
         hardware=_hardware_report(r, flops.executed * schedule.tokens),
         throughput=_throughput(r, ev, flops, recipe),
-        time=_time(seconds, runs=ev.sizing.fits),
+        time=_time(seconds, runs=ev.sizing.fits, r=r),
         memory=_memory_report(r, ev),
         plan=p,
         energy=energy,
-        cost=cost_report(seconds / HOUR, hw, r.question.economics, energy),
+        cost=cost_report(wall_hours, hw, r.question.economics, energy),
     )
 
 
@@ -382,9 +384,28 @@ def _band() -> tuple[float, float, str]:
     return float(doc["log_ratio_p10"]), float(doc["log_ratio_p90"]), str(doc["source"])
 
 
-def _time(seconds: float, *, runs: bool) -> TimeReport:
+def _goodput(r: Resolved) -> tuple[float, str]:
+    """The share of wall-clock time spent training: given, or scaled from Llama 3's."""
+    given = r.question.economics.goodput
+    if given is not None:
+        return given, "given"
+    d = catalog.goodput_defaults()
+    value = goodput(
+        r.hardware.count,
+        reference_gpus=int(d["reference_gpus"]),
+        reference_goodput=float(d["reference_goodput"]),
+        max_lost_fraction=float(d["max_lost_fraction"]),
+    )
+    return value, (
+        f"Llama 3's >{d['reference_goodput']:.0%} effective training time on "
+        f"{d['reference_gpus']:,} GPUs, lost time scaled by GPU count ({d['source']})"
+    )
+
+
+def _time(seconds: float, *, runs: bool, r: Resolved) -> TimeReport:
     p10, p90, source = _band()
     hours = seconds / HOUR
+    share, why = _goodput(r)
     # actual time = predicted time x (predicted / measured throughput)
     return TimeReport(
         runs=runs,
@@ -393,6 +414,9 @@ def _time(seconds: float, *, runs: bool) -> TimeReport:
         high_hours=hours * math.exp(p90),
         total_days=hours / 24,
         band_source=source,
+        goodput=share,
+        expected_hours=hours / share,
+        goodput_source=why,
     )
 
 

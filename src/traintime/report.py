@@ -119,6 +119,14 @@ def _speed_lines(est: Estimate) -> list[tuple[str, str]]:
             + ("" if tm.runs else "; the time if memory were unlimited: this setup does not fit"),
         ),
     ]
+    if tm.goodput < 0.995:
+        rows.append(
+            (
+                "",
+                f"wall-clock with restarts and downtime: {human_duration(tm.expected_hours * HOUR)}"
+                f" (goodput {tm.goodput:.0%}: {tm.goodput_source})",
+            )
+        )
     rows += [("", f"note: {n}") for n in tp.notes]
     ref = tm.reference
     if ref is not None:

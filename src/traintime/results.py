@@ -106,7 +106,8 @@ class TimeReport(_Result):
     """Wall-clock for the whole run: the estimate and a band from the model's own validation
     error (10th-90th percentile of predicted/measured throughput on published runs).
     ``runs`` is false when the setup does not fit: the time is then what the run would take if
-    memory were unlimited."""
+    memory were unlimited. ``total_hours`` is steady-state training; ``expected_hours`` the
+    wall-clock with restarts, lost work and downtime (``total_hours / goodput``)."""
 
     runs: bool
     total_hours: float
@@ -114,6 +115,9 @@ class TimeReport(_Result):
     high_hours: float
     total_days: float
     band_source: str
+    goodput: float
+    expected_hours: float
+    goodput_source: str
     reference: ReferenceComparison | None = None
 
 

@@ -520,6 +520,9 @@ class Economics(_Frozen):
     spot_fraction: float | None = Field(default=None, gt=0, le=1)
     lifetime_years: float | None = Field(default=None, gt=0)
     host_w_per_gpu: float | None = Field(default=None, ge=0)
+    goodput: float | None = Field(
+        default=None, gt=0, le=1, description="share of wall-clock time spent training"
+    )
 
     def under(self, upper: Economics) -> Economics:
         """These prices with ``upper``'s set fields on top."""

@@ -188,15 +188,28 @@ def render_validation(report: Any) -> RenderableType:
         return "n/a" if x is None else f"{x:.1%}"
 
     lines = [
-        f"throughput MdAPE {pct(s.throughput_mdape)}, within +-25% {pct(s.throughput_within_25)} "
-        f"over {s.n_throughput} rows (constant-efficiency baseline: MdAPE "
-        f"{pct(s.baseline_throughput_mdape)}, within +-25% {pct(s.baseline_within_25)})",
+        f"steady-state rows: throughput MdAPE {pct(s.throughput_mdape)}, within +-25% "
+        f"{pct(s.throughput_within_25)} over {s.n_throughput} rows (constant-efficiency baseline: "
+        f"MdAPE {pct(s.baseline_throughput_mdape)}, within +-25% {pct(s.baseline_within_25)})",
         f"peak-memory MdAPE {pct(s.memory_mdape)} over {s.n_memory} rows; fit/OOM accuracy "
         f"{pct(s.oom_accuracy)} over {s.n_oom} rows",
-        f"{s.n_rows} rows: {s.n_skipped} skipped (reason in the table), {s.n_unreliable} marked "
-        f"unreliable (shown, not in the summary)",
+        f"{len(report.rows)} rows: {s.n_skipped} skipped (reason in the table), "
+        f"{s.n_unreliable} marked unreliable (shown, not in the summary); whole-run averages "
+        "are their own class, predicted with the goodput",
     ]
-    return Group(table, Text("\n".join(lines)))
+    classes = Table(title="By class (rows with a throughput)")
+    for col in ("class", "rows", "MdAPE", "within +-25%", "memory MdAPE"):
+        classes.add_column(col, justify="left" if col == "class" else "right")
+    for name, c in report.classes.items():
+        if c.n_throughput or c.n_memory:
+            classes.add_row(
+                name,
+                str(c.n_throughput),
+                pct(c.throughput_mdape),
+                pct(c.throughput_within_25),
+                pct(c.memory_mdape),
+            )
+    return Group(table, Text("\n".join(lines)), classes)
 
 
 def render_comparison(rows: list[Any], *, limit: int | None = None) -> RenderableType:

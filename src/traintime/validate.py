@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import statistics
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -56,6 +57,10 @@ class RowResult(BaseModel):
     capacity_gib: float | None = None
     predicted_fits: bool | None = None
     measured_oom: bool | None = None
+    row_class: str = "steady-state"
+    code_base: str = "other"
+    gpu_generation: str = "other"
+    goodput: float | None = None
     assumed: list[str] = []
 
 
@@ -81,11 +86,17 @@ class Summary(BaseModel):
 
 
 class Report(BaseModel):
+    """``summary`` covers the steady-state rows, what the time model predicts; ``classes`` has
+    the same figures for each class of rows: ``steady-state`` and ``whole-run`` (averages over a
+    whole run, restarts and downtime included, predicted with the goodput), and by GPU
+    generation and by code base."""
+
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     file: str
     rows: list[RowResult]
     summary: Summary
+    classes: dict[str, Summary]
 
 
 class Prediction(BaseModel):
@@ -96,6 +107,8 @@ class Prediction(BaseModel):
     allocated_gib: float
     capacity_gib: float
     fits: bool
+    goodput: float
+    architecture: str
     assumed: list[str]
 
 
@@ -119,6 +132,8 @@ def predict_row(row: dict[str, str]) -> Prediction:
         allocated_gib=est.memory.peak_gib,
         capacity_gib=est.memory.capacity_gib,
         fits=est.memory.fits,
+        goodput=est.time.goodput,
+        architecture=est.hardware.gpu.architecture,
         assumed=assumed,
     )
 
@@ -167,17 +182,70 @@ def _evaluate(row: dict[str, str]) -> RowResult:
         "capacity_gib": pred.capacity_gib,
     }
     status = "unreliable" if unreliable else ("used" if value else "no-throughput")
+    whole = whole_run(row)
+    # a whole-run average includes restarts and downtime: compare it with the expected
+    # wall-clock throughput, steady state x goodput
+    predicted = pred.tokens_per_sec_per_gpu * (pred.goodput if whole else 1.0)
     return RowResult(
         **base,
         **memory,
         status=status,
         reason=(row.get("notes") or "")[:120] if unreliable else "",
-        predicted_tokens_per_sec_per_gpu=pred.tokens_per_sec_per_gpu,
+        predicted_tokens_per_sec_per_gpu=predicted,
         measured_tokens_per_sec_per_gpu=value,
-        throughput_error=pred.tokens_per_sec_per_gpu / value - 1.0 if value else None,
+        throughput_error=predicted / value - 1.0 if value else None,
         baseline_tokens_per_sec_per_gpu=pred.baseline if value else None,
+        row_class="whole-run" if whole else "steady-state",
+        code_base=code_base(row),
+        gpu_generation=generation(pred.architecture),
+        goodput=pred.goodput,
         assumed=pred.assumed,
     )
+
+
+_WHOLE_RUN = re.compile(r"not steady-state|whole-run|whole run")
+
+
+def whole_run(row: dict[str, str]) -> bool:
+    """A throughput averaged over a whole run (GPU-hours or days for all its tokens): the
+    schema's notes say so (shared/validation/README.md, "Row kinds and reliability")."""
+    return bool(_WHOLE_RUN.search((row.get("notes") or "").lower()))
+
+
+#: Code bases by the words their framework cells use, most specific first.
+CODE_BASES = (
+    ("llm-foundry / Composer", ("foundry", "composer", "mosaicml")),
+    ("nanochat and forks", ("nanochat",)),
+    ("llm.c", ("llm.c",)),
+    ("torchtitan", ("torchtitan",)),
+    ("Megatron / DeepSpeed", ("megatron", "deepspeed")),
+    ("Meta internal", ("meta internal",)),
+    ("Hugging Face / LitGPT / torchtune", ("hugging", "transformers", "litgpt", "torchtune")),
+    ("nanoGPT-style PyTorch", ("nanogpt", "pytorch")),
+)
+
+
+def code_base(row: dict[str, str]) -> str:
+    """The code base a row ran, from its framework cell."""
+    text = (row.get("framework") or "").lower()
+    return next((name for name, keys in CODE_BASES if any(k in text for k in keys)), "other")
+
+
+def generation(architecture: str) -> str:
+    """A GPU's generation: the first word of its architecture (Hopper, Ampere, Ada ...)."""
+    word = architecture.split(" ")[0] if architecture else ""
+    return word or "other"
+
+
+def _classes(rows: list[RowResult]) -> dict[str, Summary]:
+    """The summary figures of each class of rows."""
+    groups: dict[str, list[RowResult]] = {}
+    for r in rows:
+        if r.status == "skipped":
+            continue
+        for key in (r.row_class, f"gpu: {r.gpu_generation}", f"code base: {r.code_base}"):
+            groups.setdefault(key, []).append(r)
+    return {k: _summary(v) for k, v in sorted(groups.items())}
 
 
 def _summary(rows: list[RowResult]) -> Summary:
@@ -252,4 +320,5 @@ def validate(
     rows = read_rows(Path(path))
     iterator = progress(rows) if progress else rows
     results = [_evaluate(row) for row in iterator]
-    return Report(file=str(path), rows=results, summary=_summary(results))
+    steady = [r for r in results if r.row_class == "steady-state"]
+    return Report(file=str(path), rows=results, summary=_summary(steady), classes=_classes(results))

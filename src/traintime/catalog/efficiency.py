@@ -108,6 +108,12 @@ def find_optimizer(name: str) -> OptimizerSpec:
 
 
 @functools.cache
+def goodput_defaults() -> dict[str, Any]:
+    """The goodput anchor (``data/goodput.toml``)."""
+    return read_toml(data_dir().joinpath("goodput.toml"), what="goodput file")
+
+
+@functools.cache
 def energy_defaults() -> dict[str, dict[str, float]]:
     """Power fractions, host power, PUE and prices (``data/energy.toml``)."""
     doc = read_toml(data_dir().joinpath("energy.toml"), what="energy defaults file")
