@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import math
 import statistics
 import sys
 from collections import defaultdict
@@ -34,7 +35,8 @@ def _errors_by(report: Report, key: Callable[[RowResult], str]) -> dict[str, lis
     """Throughput errors of the rows in the summary, grouped by ``key``."""
     groups: dict[str, list[float]] = defaultdict(list)
     for row in report.rows:
-        if row.status == "used" and row.throughput_error is not None:
+        used = row.status == "used" and row.row_class == "steady-state"
+        if used and row.throughput_error is not None:
             groups[key(row)].append(row.throughput_error)
     return groups
 
@@ -57,27 +59,9 @@ def _by_class(report: Report) -> list[str]:
     return lines
 
 
-_STACKS = (
-    ("llm-foundry / Composer", ("foundry", "composer")),
-    ("nanochat and forks", ("nanochat",)),
-    ("llm.c", ("llm.c",)),
-    ("Megatron / DeepSpeed", ("megatron", "deepspeed")),
-    ("nanoGPT-style PyTorch", ("nanogpt", "pytorch")),
-)
-
-
-def _by_stack(report: Report, csv_path: Path) -> list[str]:
-    """The error by training code base (the framework column), to show where it concentrates."""
-    import csv
-
-    with csv_path.open(newline="") as f:
-        framework = {r["id"]: (r.get("framework") or "").lower() for r in csv.DictReader(f)}
-
-    def stack(row: RowResult) -> str:
-        text = framework.get(row.id, "")
-        return next((name for name, keys in _STACKS if any(k in text for k in keys)), "other")
-
-    groups = _errors_by(report, stack)
+def _by_stack(report: Report) -> list[str]:
+    """The error by training code base (``validate.code_base``), to show where it concentrates."""
+    groups = _errors_by(report, lambda r: r.code_base)
     lines = [
         "| code base | rows | MdAPE | median signed error | within +-25% |",
         "|---|---:|---:|---:|---:|",
@@ -89,6 +73,119 @@ def _by_stack(report: Report, csv_path: Path) -> list[str]:
             f"{statistics.median(errs):+.1%} | {within:.0%} |"
         )
     return ["## By code base", "", *lines, ""]
+
+
+def _steady_logs(rows: list[RowResult]) -> list[float]:
+    return sorted(
+        math.log1p(r.throughput_error)
+        for r in rows
+        if r.status == "used" and r.row_class == "steady-state" and r.throughput_error is not None
+    )
+
+
+def loco(report: Report) -> dict[str, dict[str, float]]:
+    """Leave one code base out. No constant of the time or memory model is fitted to the
+    validation table (each cites a source outside it), so a code base's held-out error is its
+    in-sample error; the one thing the table sets, the band (10th-90th percentile of
+    ln(predicted/measured)), is refitted without each code base and checked on its rows."""
+    out: dict[str, dict[str, float]] = {}
+    bases = sorted({r.code_base for r in report.rows if r.status == "used"})
+    for base in bases:
+        held = [r for r in report.rows if r.code_base == base]
+        rest = _steady_logs([r for r in report.rows if r.code_base != base])
+        logs = _steady_logs(held)
+        if not logs or len(rest) < 5:
+            continue
+        lo, hi = _quantile(rest, 0.1), _quantile(rest, 0.9)
+        errors = [math.expm1(x) for x in logs]
+        out[base] = {
+            "rows": len(logs),
+            "mdape": statistics.median(abs(e) for e in errors),
+            "within": sum(abs(e) <= 0.25 for e in errors) / len(errors),
+            "p10": lo,
+            "p90": hi,
+            "covered": sum(lo <= x <= hi for x in logs),
+        }
+    return out
+
+
+def _quantile(values: list[float], q: float) -> float:
+    pos = q * (len(values) - 1)
+    lower, upper = math.floor(pos), math.ceil(pos)
+    return values[lower] + (values[upper] - values[lower]) * (pos - lower)
+
+
+def loco_summary(report: Report) -> dict[str, float]:
+    """The pooled held-out figures: MdAPE, share within +-25%, and how many held-out rows the
+    band fitted without their code base covers."""
+    folds = loco(report)
+    rows = sum(f["rows"] for f in folds.values())
+    errors = [
+        abs(math.expm1(x))
+        for base in folds
+        for x in _steady_logs([r for r in report.rows if r.code_base == base])
+    ]
+    return {
+        "rows": rows,
+        "mdape": statistics.median(errors),
+        "within": sum(e <= 0.25 for e in errors) / len(errors),
+        "coverage": sum(f["covered"] for f in folds.values()) / rows,
+    }
+
+
+def _loco(report: Report) -> list[str]:
+    folds, pooled = loco(report), loco_summary(report)
+    lines = [
+        "## Leave one code base out",
+        "",
+        "For each code base, its steady-state rows when no constant has seen it. No constant of "
+        "the time or memory model is fitted to this table: each in `efficiency.toml`, "
+        "`ceilings.toml`, `memory.toml`, `optimizers.toml` and `goodput.toml` cites a source "
+        "outside it, and what a code base's framework cell changes (its attention kernel, loss "
+        "kernel, norm kernels, defaults) is that code base's documented behaviour, not a "
+        "factor. So a code base's held-out error is its in-sample error. The one quantity the "
+        "table sets is the time band (the 10th-90th percentile of ln(predicted/measured)); it "
+        "is refitted without each code base and checked on that code base's rows.",
+        "",
+        "| held-out code base | rows | MdAPE | within +-25% | band fitted without it | rows "
+        "inside |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for base, f in folds.items():
+        lines.append(
+            f"| {base} | {f['rows']:.0f} | {f['mdape']:.1%} | {f['within']:.0%} | "
+            f"{f['p10']:+.3f} .. {f['p90']:+.3f} | {f['covered']:.0f} of {f['rows']:.0f} |"
+        )
+    lines += [
+        "",
+        f"Pooled over the {pooled['rows']:.0f} held-out rows: throughput MdAPE "
+        f"{pooled['mdape']:.1%}, {pooled['within']:.1%} within +-25%; the band fitted without "
+        f"a row's code base holds {pooled['coverage']:.0%} of them (80% nominal). This is the "
+        "figure a user should expect on a code base the table has not seen.",
+        "",
+    ]
+    return lines
+
+
+def _classes(report: Report) -> list[str]:
+    lines = [
+        "## By class",
+        "",
+        "`traintime validate` reports these itself (`classes` in its JSON). Whole-run averages "
+        "(GPU-hours or days over a whole run: restarts, evaluation and downtime included) are "
+        "compared with steady state x goodput and are not in the summary above.",
+        "",
+        "| class | rows | MdAPE | within +-25% | memory MdAPE (rows) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, c in report.classes.items():
+        if not (c.n_throughput or c.n_memory):
+            continue
+        lines.append(
+            f"| {name} | {c.n_throughput} | {_pct(c.throughput_mdape)} | "
+            f"{_pct(c.throughput_within_25)} | {_pct(c.memory_mdape)} ({c.n_memory}) |"
+        )
+    return [*lines, ""]
 
 
 def _strict(report: Report, csv_path: Path) -> list[str]:
@@ -509,6 +606,8 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
         f"Generated by `python bench/accuracy.py` from `traintime validate {source}` on "
         f"{dt.date.today().isoformat()}. Do not edit by hand.",
         "",
+        "The summary covers the steady-state rows; every figure is also the held-out figure "
+        "(leave one code base out, below). "
         "Each run is predicted from its configuration columns only (model, sequence, precision, "
         "batch, checkpointing, attention kernel, framework, GPU, layout); measured columns are "
         "read only to compare. One set of physical constants (`src/traintime/data/"
@@ -519,10 +618,10 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
         "| metric | traintime | constant-efficiency baseline (peak x 40% / 6N) | target |",
         "|---|---:|---:|---:|",
         f"| throughput MdAPE | {_pct(s.throughput_mdape)} | {_pct(s.baseline_throughput_mdape)} "
-        f"| <= 12% |",
+        f"| <= 10% |",
         f"| rows within +-25% | {_pct(s.throughput_within_25)} | {_pct(s.baseline_within_25)} "
-        f"| >= 80% |",
-        f"| peak-memory MdAPE | {_pct(s.memory_mdape)} | - | <= 12% |",
+        f"| >= 85% |",
+        f"| peak-memory MdAPE | {_pct(s.memory_mdape)} | - | <= 10% |",
         f"| fit / OOM accuracy | {_pct(s.oom_accuracy)} | - | 100% |",
         "",
         f"Rows: {s.n_throughput} with throughput in the summary, {s.n_skipped} skipped (reason "
@@ -538,83 +637,63 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
         "",
         *_by_class(report),
         "",
-        *_by_stack(report, csv_path),
+        *_by_stack(report),
+        *_classes(report),
+        *_loco(report),
         *_external(),
         *_alignment(),
         *_foundry_tables(csv_path),
         *_scaling(),
         "## Where the model misses, and why we think so",
         "",
-        "- **llm-foundry ran FlashAttention written in Triton.** Its pretraining yamls set "
-        "`attn_impl: triton` and its benchmarking script (submit_benchmarks.py) defaults to it; "
-        "sweep.sh, which produced the tables, passes no --attn_impl (llm-foundry @061f2c7; the "
-        "yamls dropped it in c26309de5, March 2024). The validation schema files that kernel "
-        "under `flash`; `validate` reads llm-foundry / Composer rows as `triton` and times it "
-        "from the FlashAttention-2 paper's own comparison (FA2 is 1.3-1.5x faster forward and "
-        "about 2x faster backward than FlashAttention in Triton, Dao 2023 section 4.1), no "
-        "constant fitted to these rows. That took llm-foundry from MdAPE 28.7% to 19.5% (the "
-        "A100 tables to +3..+15%, MPT-7B scaling on A100 to +2..+5%) and the whole table "
-        "from 15.3% to 13.4%. One exception the columns cannot show: foundry-01, -03 and -04 "
-        "come from the large-scale table added in January 2024, whose sweep.py (llm-foundry "
-        "5e85bd62d) ran flash-attn 2.4.2 for those models; validate times them as Triton like "
-        "every llm-foundry row whose framework names no kernel. Timed as FA2 they move to "
-        "+25%, +47% and +55% and the summary stays at the same MdAPE and share within "
-        "+-25%. The large-scale table as a whole is the worst-predicted set we have (above).",
-        "- **GEMMs run slower for hours than in a benchmark.** Catalog ceilings come from short "
-        "benchmarks (MAMF, torch GEMM sweeps) on a cool GPU; training holds the tensor cores at "
-        "the power limit for hours. Azure's steady-state cuBLASLt sweep (random data, 10,000 "
-        "warm-up iterations; github.com/Azure/AI-benchmarking-guide, ND A100 v4) sustains "
-        "253.7 TFLOPS at 8192^3 on A100 80GB where a short torch benchmark of the same shape "
-        "reaches 264.5, so the model runs every GEMM at 0.96 of its catalog ceiling (on B200 "
-        "the same throttling costs 15% within 100 back-to-back iterations, flashinfer PR "
-        "#2899). The constant comes from that pair of measurements, not from this table; it "
-        "moved the throughput MdAPE from 13.0% to 10.3%, the GeForce median error from +3.7% "
-        "to +0.8% and the datacenter median from +13.3% to +9.7%.",
-        "- **Datacenter GPUs are still predicted too fast**, most on H100 (median signed error "
-        "above): llm-foundry's 2023 H100 table at a median +15% and its 2024 large-scale "
-        "table (128-512 H100s) at +29%, torchtitan's H100 checks at +17..+21%, nanochat and "
-        "llm.c at +3..+15%, against -8..+8% for the same code bases on A100 (llm-foundry's "
-        "A100 tables: median +2.0% and +1.2% over 139 cells). The same llm-foundry code on "
-        "the same model sizes is predicted within a few percent on A100 and 15-30% too fast "
-        "on H100, so what is missing is on the H100 side. What multi-GPU H100 training loses "
-        "beyond the kernels we model (clocks "
-        "with HBM and NVLink busy at the same time as the tensor cores, NCCL kernels holding "
-        "SMs longer than their transfers, attention at other head sizes than the 128 it is "
-        "calibrated at) has no published measurement we could use.",
+        "- **The loss is one kernel in llm-foundry and llm.c.** llm-foundry's MPT models default "
+        "to `loss_fn: fused_crossentropy` (FlashAttention's Triton cross-entropy, "
+        "llmfoundry/models/mpt/modeling_mpt.py) and llm.c runs a fused classifier; eager PyTorch "
+        "upcasts the logits to fp32 and keeps the log-softmax. The model now times and sizes the "
+        "loss by kernel (eager: 12 B per logit at the start of backward, 36 B of traffic; "
+        "compiled: 6 and 16; fused: 4 and 6). The physics made these code bases' rows faster: "
+        "throughput MdAPE over all rows went from 10.0% to 12.0%, and the rows it moved (the small "
+        "llm-foundry models, llm.c 124M on H100) now sit above their measurement like the rest of "
+        "those code bases' rows. The old loss cost had been hiding part of the gap below.",
+        "- **Hopper-class GPUs are predicted too fast, and we have not found why** (median "
+        "signed error by GPU generation above; llm-foundry's H100 BF16 table +16% while its H100 "
+        "FP8 table is +5% and its A100 tables +5%). Checked against measurements, none of these "
+        "closes it: sustained GEMMs (Azure's 10,000-iteration cuBLASLt sweeps keep FP8 on H100 at "
+        "0.92-0.98 of the short-benchmark ceiling by shape, the same as A100's 0.96-0.97, "
+        "github.com/Azure/AI-benchmarking-guide ND H100 v5 and ND A100 v4 results), HBM3 "
+        "bandwidth (STREAM triad 2.97 of 3.35 TB/s, 0.89, above the model's 0.85) and "
+        "FlashAttention-2 at head dim 128 (327.9 TFLOPS forward on H100 in the same guide, "
+        "consistent with the model's rate). Power-limited clocks under mixed GEMM, HBM and NCCL "
+        "load are the likeliest cause (H200s at 700 W hold ~1.5-1.65 GHz locked under full load, "
+        "tile-ai/TileOPs PR #1588), but no published measurement gives the clock of a training "
+        "step, so the model does not guess a factor.",
+        "- **Whole-run averages are their own class.** Throughputs from total GPU-hours or days "
+        "include restarts, evaluation and downtime; they are compared with steady state x "
+        "goodput (Llama 3's >90% effective training time on 16,384 GPUs, the lost share scaled "
+        "by GPU count) and kept out of the summary and the band.",
+        "- **FSDP holds more than its shards.** Two gathered blocks, one block's fp32 gradient "
+        "staged for its reduce-scatter, and the root module's embedding and output weights with "
+        "the output layer's fp32 gradient sit unsharded at the start of backward; under PyTorch's "
+        "pipeline schedules FSDP keeps the stage's gradients whole in fp32 and its weights "
+        "gathered for the step (torchtitan). No row of the table measures FSDP memory, so these "
+        "are checked by hand in the tests, not here.",
         "- **Communication behind compute is not free**: collectives that overlap compute slow "
         "it (NCCL holds SMs and memory bandwidth); the model charges the published average, "
         "18.9% of the overlapped time (Lee et al. 2025, arXiv:2507.03114), to DDP, ZeRO-2 and "
-        "FSDP runs. Adding it lowered the throughput MdAPE on this table from 16.9% to 14.9% "
-        "(rows within +-25%: 61.8% to 70.9%) and moved the two torchtitan A100 FSDP checks "
-        "then in the report from -1% and +3% to about -10% (under the per-GPU NIC share of "
-        "that time): one average cannot be right for every overlap (it "
-        "depends on how many SMs NCCL takes and on how the GEMMs' waves fit the SMs left).",
-        "- **Across nodes, a ring runs one channel per NIC.** Rings that span nodes are charged "
-        "the NIC bandwidth of the group's GPUs in one node (capped by NVLink), as nccl-tests "
-        "measures (85-96 of 100 GB/s on 8 x A100 with 4 x HDR, nccl-tests issue #119), not one "
-        "GPU's NIC share. Earlier versions charged the share: that fitted this table better "
-        "(MdAPE 14.7% against 16.0% with this change alone) because the too-slow network hid "
-        "the compute gap of multi-node datacenter rows, but it predicted the llm-foundry "
-        "scaling above wrong by up to 62% and the six torchtitan A100 checks at -10..-53%; the "
-        "change moved them to +18..+27% (the table above has them now), the same offset as the "
-        "single-node H100 checks. We keep the measured physics.",
-        "- **Selective checkpointing means two things.** Megatron and nanochat-style "
-        "`selective` recomputes the attention core (Korthikanti et al. 2022); torchtitan's "
-        "default op-level policy saves the attention output and every other matmul output and "
-        "recomputes the rest. The model has both (`selective`, `selective-op`), and `validate` "
-        "reads a torchtitan row's `selective` as the latter. Under the Megatron reading Llama 2 "
-        "70B at micro-batch 1 on 80 GB was predicted not to fit although it ran; under "
-        "torchtitan's it fits.",
-        "- **Consumer cards are predicted well** (nanochat and its forks, torch.compile, one GPU).",
-        "- **Attention on Blackwell**: the 8xB200 nanochat run used SDPA with a sliding-window "
-        "mask (no Blackwell-native kernel at the time) and was slower than 8xH100. Kernels "
-        "written before Blackwell are bound by exponential units and shared memory that "
-        "Blackwell did not grow per SM (FlashAttention-4, arXiv:2603.05451), so the model runs "
-        "them at Hopper's rate per SM-clock there: that row went from +66% to +8%.",
-        "- **Outliers with a known cause**: the "
-        "M4 Max row is a 12-step test including MPS warm-up; the TITAN Xp and A100-DDP rows mix "
-        "evaluation or unknown attention paths into the measurement; whole-run averages (MPT-7B, "
-        "StarCoderBase, BLOOM) include restarts and evaluation.",
+        "FSDP runs.",
+        "- **Across nodes, a ring runs one channel per NIC**, as nccl-tests measures (85-96 of 100 "
+        "GB/s on 8 x A100 with 4 x HDR, nccl-tests issue #119); the scaling section above shows "
+        "per-GPU throughput flat from 8 to 128 GPUs, as measured.",
+        "- **Not modelled yet**: context parallelism at degree 4-8 and 128K-256K tokens (the "
+        "per-ring-step kernels and fp32 merges add little to the attention at these lengths in "
+        "our accounting, so the measured 20-40% slowdown has another cause we have not found); "
+        "the host costs of plain PyTorch training scripts for small models (Python dispatch, "
+        "the data loader, DDP hooks, evaluation inside the timed window: the nanoGPT-style rows "
+        "above sit at +17% median); the range between plain and interleaved 1F1B for a "
+        "pipeline schedule a row does not name.",
+        "- **Outliers with a known cause**: the M4 Max row is a 12-step test including MPS "
+        "warm-up; the TITAN Xp and A100-DDP rows mix evaluation or unknown attention paths into "
+        "the measurement.",
         "",
         "## Every row",
         "",
@@ -626,14 +705,22 @@ def write_report(report: Report, path: Path, source: str, csv_path: Path) -> Non
 
 def write_band(report: Report, path: Path, source: str) -> None:
     s = report.summary
+    cv = loco_summary(report)
     path.write_text(
         "# Uncertainty band of the time estimate, from the model's own validation error: the 10th\n"
-        "# and 90th percentiles of ln(predicted / measured throughput) over the reliable rows.\n"
+        "# and 90th percentiles of ln(predicted / measured throughput) over the steady-state\n"
+        "# rows, with the figures held out by code base (bench/accuracy.py, leave one code base\n"
+        "# out: no constant is fitted to the table, so held-out errors are in-sample errors; the\n"
+        "# band refitted without each code base holds cv_coverage of that code base's rows).\n"
         "# Regenerated by bench/accuracy.py (do not edit by hand).\n"
         f"log_ratio_p10 = {s.log_ratio_p10:.4f}\n"
         f"log_ratio_p90 = {s.log_ratio_p90:.4f}\n"
         f"n_rows = {s.n_throughput}\n"
-        f'source = "traintime validate on {source} ({s.n_throughput} runs), '
+        f"cv_mdape = {cv['mdape']:.4f}\n"
+        f"cv_within_25 = {cv['within']:.4f}\n"
+        f"cv_coverage = {cv['coverage']:.4f}\n"
+        f'source = "traintime validate on {source} ({s.n_throughput} steady-state runs; held out '
+        f"by code base: MdAPE {cv['mdape']:.1%}, {cv['within']:.0%} within +-25%), "
         f'{dt.date.today().isoformat()}: see docs/accuracy.md"\n',
         encoding="utf-8",
     )
