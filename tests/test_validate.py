@@ -334,3 +334,28 @@ def test_whole_run_averages_are_their_own_class(tmp_path):
     assert report.classes["whole-run"].n_throughput == 1
     assert report.classes["gpu: Ada"].n_throughput == 2
     assert steady.code_base == "other"  # the framework cell says "test"
+
+
+def test_an_unnamed_schedule_of_an_interleaving_framework_is_a_range(tmp_path):
+    """NeMo / Megatron-Bridge recipes interleave by default: a pipelined row that does not name
+    its schedule is predicted from plain 1F1B to the interleaving the planner picks, and a
+    measurement inside that range has no error."""
+    pipe = {
+        **ROW,
+        "n_gpus": "2",
+        "pp": "2",
+        "dp": "1",
+        "gpus_per_node": "2",
+        "micro_batch": "1",
+        "global_batch_tokens": str(4 * 1024),  # 4 micro-steps: the bubble matters
+    }
+    rows = [
+        {**pipe, "id": "bridge", "framework": "Megatron-Bridge"},
+        {**pipe, "id": "named", "framework": "Megatron-Bridge, 1F1B"},
+    ]
+    by_id = {r.id: r for r in validate(_write(tmp_path / "r.csv", rows)).rows}
+    bridge = by_id["bridge"]
+    assert "pipeline schedule unnamed: plain to interleaved 1F1B" in bridge.assumed
+    assert by_id["named"].predicted_low_tokens_per_sec_per_gpu is None
+    low = bridge.predicted_low_tokens_per_sec_per_gpu
+    assert low is not None and low < bridge.predicted_tokens_per_sec_per_gpu

@@ -163,10 +163,24 @@ def _megatron_defaults(row: dict[str, str], zero: int | None, assumed: list[str]
     return out
 
 
+_INTERLEAVING_DEFAULT = re.compile(r"megatron-bridge|\bnemo\b")
+
+
+def schedule_unnamed(row: dict[str, str]) -> bool:
+    """A pipelined row from a framework whose recipes interleave by default (NeMo and
+    Megatron-Bridge set a virtual pipeline size in their performance recipes) that does not
+    name its schedule: validate reports the range between plain and interleaved 1F1B."""
+    text = f"{row.get('framework') or ''} {row.get('notes') or ''}".lower()
+    pp = int_cell(row, "pp") or 1
+    named = "interleav" in text or "1f1b" in text
+    return pp > 1 and bool(_INTERLEAVING_DEFAULT.search(text)) and not named
+
+
 def _interleave(row: dict[str, str]) -> int | None:
-    """Megatron-LM's interleaved 1F1B when the framework names it (the planner picks the chunk
-    count), else plain 1F1B."""
-    if "interleav" in (row.get("framework") or "").lower():
+    """Megatron-LM's interleaved 1F1B when the framework names it, or interleaves by default
+    (the planner picks the chunk count), else plain 1F1B."""
+    text = (row.get("framework") or "").lower()
+    if "interleav" in text or _INTERLEAVING_DEFAULT.search(text):
         return None
     return 1
 

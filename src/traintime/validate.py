@@ -26,8 +26,8 @@ from traintime.engine.device import usable_precision
 from traintime.engine.evaluate import needed_gib
 from traintime.engine.numerics import outside_fp8
 from traintime.errors import DataError, TraintimeError
-from traintime.estimation import estimate_question
-from traintime.runrows import bool_cell, int_cell, number_cell, row_question
+from traintime.estimation import estimate_question, with_overrides
+from traintime.runrows import bool_cell, int_cell, number_cell, row_question, schedule_unnamed
 from traintime.units import TFLOP
 
 __all__ = ["Report", "RowResult", "Summary", "predict_row", "read_rows", "validate"]
@@ -48,6 +48,7 @@ class RowResult(BaseModel):
     gpu: str = ""
     n_gpus: int | None = None
     predicted_tokens_per_sec_per_gpu: float | None = None
+    predicted_low_tokens_per_sec_per_gpu: float | None = None
     measured_tokens_per_sec_per_gpu: float | None = None
     throughput_error: float | None = None
     baseline_tokens_per_sec_per_gpu: float | None = None
@@ -103,6 +104,8 @@ class Prediction(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     tokens_per_sec_per_gpu: float
+    low_tokens_per_sec_per_gpu: float
+    high_tokens_per_sec_per_gpu: float
     baseline: float
     allocated_gib: float
     capacity_gib: float
@@ -120,14 +123,22 @@ def predict_row(row: dict[str, str]) -> Prediction:
     if missing:
         raise DataError(f"missing {', '.join(missing)}")
     assumed: list[str] = []
-    est = estimate_question(row_question(safe, assumed))
+    question = row_question(safe, assumed)
+    est = estimate_question(question)
     assumed += [
         f"{s.name}={s.value}"
         for s in est.training.settings
         if s.source in ("default", "planner") and s.name not in _UNREPORTED
     ]
+    low = high = est.throughput.tokens_per_sec_per_gpu
+    if schedule_unnamed(safe):  # plain 1F1B to the interleaving the planner picks
+        plain = with_overrides(question, pp_interleave=1)
+        low = min(low, estimate_question(plain).throughput.tokens_per_sec_per_gpu)
+        assumed.append("pipeline schedule unnamed: plain to interleaved 1F1B")
     return Prediction(
         tokens_per_sec_per_gpu=est.throughput.tokens_per_sec_per_gpu,
+        low_tokens_per_sec_per_gpu=low,
+        high_tokens_per_sec_per_gpu=high,
         baseline=_baseline(safe, est.hardware.gpu, est.training.recipe.precision),
         allocated_gib=est.memory.peak_gib,
         capacity_gib=est.memory.capacity_gib,
@@ -185,15 +196,18 @@ def _evaluate(row: dict[str, str]) -> RowResult:
     whole = whole_run(row)
     # a whole-run average includes restarts and downtime: compare it with the expected
     # wall-clock throughput, steady state x goodput
-    predicted = pred.tokens_per_sec_per_gpu * (pred.goodput if whole else 1.0)
+    scale = pred.goodput if whole else 1.0
+    predicted = pred.tokens_per_sec_per_gpu * scale
+    low, high = pred.low_tokens_per_sec_per_gpu * scale, pred.high_tokens_per_sec_per_gpu * scale
     return RowResult(
         **base,
         **memory,
         status=status,
         reason=(row.get("notes") or "")[:120] if unreliable else "",
         predicted_tokens_per_sec_per_gpu=predicted,
+        predicted_low_tokens_per_sec_per_gpu=low if low < high else None,
         measured_tokens_per_sec_per_gpu=value,
-        throughput_error=predicted / value - 1.0 if value else None,
+        throughput_error=_range_error(low, high, value) if value else None,
         baseline_tokens_per_sec_per_gpu=pred.baseline if value else None,
         row_class="whole-run" if whole else "steady-state",
         code_base=code_base(row),
@@ -246,6 +260,13 @@ def _classes(rows: list[RowResult]) -> dict[str, Summary]:
         for key in (r.row_class, f"gpu: {r.gpu_generation}", f"code base: {r.code_base}"):
             groups.setdefault(key, []).append(r)
     return {k: _summary(v) for k, v in sorted(groups.items())}
+
+
+def _range_error(low: float, high: float, measured: float) -> float:
+    """The error of a predicted range: none inside it, else against its nearer end."""
+    if low <= measured <= high:
+        return 0.0 if low < high else high / measured - 1.0
+    return (high if measured > high else low) / measured - 1.0
 
 
 def _summary(rows: list[RowResult]) -> Summary:
