@@ -215,3 +215,10 @@ def test_planner_matches_brute_force(seed):
         return
     assert result.fits
     assert result.chosen.total_hours * 3600 == pytest.approx(best[0][0], rel=1e-8)
+
+
+def test_interleaving_needs_a_pipeline():
+    with pytest.raises(traintime.SpecError, match="pp_interleave=2 needs pipeline parallelism"):
+        traintime.estimate("gpt2", "4090", pp_interleave=2)
+    est = traintime.estimate("llama-3.1-8b", "h100", gpus=8, pp_interleave=2, tokens="1B")
+    assert est.plan.chosen.pp > 1 and est.plan.chosen.pp_interleave == 2

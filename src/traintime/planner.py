@@ -189,7 +189,7 @@ def _layouts(r: Resolved, pins: dict[str, Any]) -> list[tuple[int, int, int, int
     for tp in [pins["tp"]] if "tp" in pins else _tps(r):
         pps = [pins["pp"]] if "pp" in pins else [p for p in divisors(n // tp) if p <= layers]
         for pp in pps:
-            if n % (tp * pp):
+            if n % (tp * pp) or (pp == 1 and pins.get("pp_interleave", 1) > 1):
                 continue
             cps = [pins["cp"]] if "cp" in pins else _cps(r, n // (tp * pp))
             for cp in cps:

@@ -280,6 +280,12 @@ def _check_pins(spec: ModelSpec, pins: dict[str, Any], n_gpus: int, opt: Optimiz
         raise SpecError(
             f"gpus={n_gpus} is not a multiple of tp x pp x cp = {tp} x {pp} x {cp} = {tp * pp * cp}"
         )
+    interleave = pins.get("pp_interleave", 1)
+    if interleave > 1 and (pp == 1 and ("pp" in pins or n_gpus == 1)):
+        raise SpecError(
+            f"pp_interleave={interleave} needs pipeline parallelism: pp > 1 (got pp={pp} on "
+            f"{n_gpus} GPU(s))"
+        )
     if pins.get("offload_update") == "gpu" and opt.matrix_update == "none":
         raise SpecError(
             f"offload_update='gpu' with optimizer={opt.name!r}: only optimizers whose update is "
