@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ def with_overrides(question: Question, **overrides: Any) -> Question:
 
 
 def estimate(
-    model: str | ModelSpec | None = None,
+    model: str | os.PathLike[str] | ModelSpec | None = None,
     gpu: str | GpuSpec | None = None,
     *,
     gpus: int = 1,

@@ -293,6 +293,13 @@ def _check_pins(spec: ModelSpec, pins: dict[str, Any], n_gpus: int, opt: Optimiz
         )
 
 
+def _seq_len_note(spec: ModelSpec) -> str:
+    """Why the sequence length is what it is when the user did not give it."""
+    if spec.seq_len_basis:
+        return f"{spec.seq_len_basis}; --seq-len sets another"
+    return f"{spec.name}'s sequence length"
+
+
 def resolve(question: Question) -> Resolved:
     """Settle every setting the planner does not choose, once, with its source."""
     spec = _model(question)
@@ -307,7 +314,7 @@ def resolve(question: Question) -> Resolved:
         "seq_len",
         spec.seq_len,
         settings["seq_len"].source if "seq_len" in settings else "recipe",
-        "" if "seq_len" in settings else f"{spec.name}'s sequence length",
+        "" if "seq_len" in settings else _seq_len_note(spec),
     )
     pins = {k: v for k, v in user.given().items() if k in PLANNED}
     opt = catalog.find_optimizer(settings["optimizer"].value)

@@ -8,6 +8,7 @@ a one-line :class:`~traintime.errors.SpecError` that names the field and what is
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -68,6 +69,7 @@ class ModelSpec(_Frozen):
     position: Position = "rotary"
     max_position: int | None = Field(default=None, gt=0, description="learned table rows")
     seq_len: int = Field(gt=0)
+    seq_len_basis: str = Field(default="", description="where seq_len comes from, when not given")
     norm: Norm = "rmsnorm"
     norm_weight: bool = True
     norm_bias: bool = False
@@ -89,6 +91,38 @@ class ModelSpec(_Frozen):
     )
     scalar_params: int = Field(default=0, ge=0)
     logit_softcap: float | None = None
+    # -- architecture of current families (Hugging Face modelling code) --
+    norms_per_layer: int = Field(default=2, ge=0, description="4 in Gemma 2/3 (pre and post)")
+    qk_norm_width: Literal["none", "head", "full"] = Field(
+        default="none",
+        description="learnable q/k norm weights: per head (Qwen3, Gemma 3) or over the whole "
+        "projection (OLMo 2, OLMoE)",
+    )
+    attn_sinks: bool = Field(default=False, description="a learned sink logit per head (gpt-oss)")
+    attn_logit_softcap: float | None = None
+    no_rope_layers: int = Field(default=0, ge=0, description="layers without rotary (NoPE)")
+    # multi-head latent attention (DeepSeek V2/V3): 0 = none
+    q_lora_rank: int = Field(default=0, ge=0, description="0: a full-rank query projection")
+    kv_lora_rank: int = Field(default=0, ge=0, description="0: no latent attention")
+    qk_nope_head_dim: int = Field(default=0, ge=0)
+    qk_rope_head_dim: int = Field(default=0, ge=0)
+    v_head_dim: int = Field(default=0, ge=0)
+    # mixture of experts: 0 experts = dense
+    n_experts: int = Field(default=0, ge=0, description="routed experts per MoE layer")
+    top_k: int = Field(default=0, ge=0, description="experts each token is routed to")
+    expert_ffn_hidden: int = Field(default=0, ge=0, description="inner width of one expert")
+    shared_ffn_hidden: int = Field(
+        default=0, ge=0, description="inner width of all shared experts together (0: none)"
+    )
+    shared_expert_gate: bool = Field(default=False, description="Linear(d, 1) gate (Qwen2-MoE)")
+    router_bias: bool = False
+    expert_bias: bool = Field(default=False, description="biases in the experts (gpt-oss)")
+    dense_layers: int = Field(
+        default=0, ge=0, description="layers with a dense MLP of ffn_hidden in an MoE model"
+    )
+    mtp_layers: int = Field(
+        default=0, ge=0, description="multi-token-prediction layers (not in the main model)"
+    )
     source: str = ""
 
     @model_validator(mode="after")
@@ -106,6 +140,25 @@ class ModelSpec(_Frozen):
             has_short = self.short_window is not None or self.short_window_fraction is not None
             if "S" in self.window_pattern and not has_short:
                 raise ValueError("window_pattern has S layers: short_window is required")
+        if self.n_experts:
+            if not 0 < self.top_k <= self.n_experts or not self.expert_ffn_hidden:
+                raise ValueError(
+                    f"top_k={self.top_k} and expert_ffn_hidden={self.expert_ffn_hidden}: an MoE "
+                    f"model needs 1 <= top_k <= n_experts={self.n_experts} and an expert width"
+                )
+            if self.dense_layers >= self.n_layer:
+                raise ValueError(
+                    f"dense_layers={self.dense_layers} leaves no MoE layer of "
+                    f"n_layer={self.n_layer}"
+                )
+        elif self.top_k or self.dense_layers:
+            raise ValueError("top_k and dense_layers need n_experts > 0")
+        if self.qk_norm_width != "none" and not self.qk_norm:
+            raise ValueError(f"qk_norm_width={self.qk_norm_width!r} needs qk_norm=true")
+        if self.kv_lora_rank and not (self.qk_rope_head_dim and self.v_head_dim):
+            raise ValueError(
+                "latent attention (kv_lora_rank) needs qk_rope_head_dim and v_head_dim"
+            )
         if self.value_embed_layers > self.n_layer:
             raise ValueError(
                 f"value_embed_layers={self.value_embed_layers} exceeds n_layer={self.n_layer}"
@@ -130,6 +183,30 @@ class ModelSpec(_Frozen):
     @property
     def gated(self) -> bool:
         return self.ffn_act in GATED_ACTS
+
+    @property
+    def moe(self) -> bool:
+        return self.n_experts > 0
+
+    @property
+    def moe_layers(self) -> int:
+        """Layers whose MLP is a mixture of experts."""
+        return self.n_layer - self.dense_layers if self.moe else 0
+
+    @property
+    def mla(self) -> bool:
+        """Multi-head latent attention (DeepSeek V2/V3)."""
+        return self.kv_lora_rank > 0
+
+    @property
+    def qk_head_dim(self) -> int:
+        """Width of one head's query and key: nope + rope parts under latent attention."""
+        return self.qk_nope_head_dim + self.qk_rope_head_dim if self.mla else self.hd
+
+    @property
+    def v_dim(self) -> int:
+        """Width of one head's value."""
+        return self.v_head_dim if self.mla else self.hd
 
     @property
     def position_rows(self) -> int:
@@ -551,3 +628,9 @@ class Question(_Frozen):
     economics: Economics = Field(default_factory=Economics)
     reference: str | None = None
     allow_math_changes: bool = False
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _path_as_name(cls, value: Any) -> Any:
+        """A ``pathlib.Path`` (config.json, model directory, .toml) is looked up by its name."""
+        return os.fspath(value) if isinstance(value, os.PathLike) else value

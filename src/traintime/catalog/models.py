@@ -1,23 +1,25 @@
 """Model presets: ``data/models/*.toml`` tables, nanochat at any depth, and local config files.
 
-A name resolves in this order: a path to a ``config.json`` (Hugging Face) or a model ``.toml``;
-a preset name or alias; a nanochat ``<family>-d<depth>`` pattern.
+A name resolves in this order: a path to a ``config.json`` (Hugging Face), a model directory or
+a model ``.toml``; a preset name or alias; a nanochat ``<family>-d<depth>`` pattern; a Hugging
+Face repo id in the local hub cache.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Any
 
-from traintime.catalog._files import data_dir, read_toml
-from traintime.catalog.hf import load_hf_config
+from traintime.catalog._files import data_dir, read_json, read_toml
+from traintime.catalog.hf import load_hf_config, parse_hf_config
 from traintime.errors import DataError, UnknownNameError
 from traintime.families import nanochat_spec
 from traintime.specs import ModelSpec, build
 
-_META = {"aliases", "recipe", "description"}
+_META = {"aliases", "recipe", "description", "published"}
 
 
 @functools.cache
@@ -41,6 +43,13 @@ def _tables() -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, dict
 
 
 def _spec_from_table(name: str, table: dict[str, Any]) -> ModelSpec:
+    if "config" in table:  # a shipped Hugging Face config.json
+        spec = parse_hf_config(
+            read_json(data_dir() / "models" / table["config"], what="preset config"),
+            where=f"preset {name}",
+            source=table.get("source", ""),
+        )
+        return spec.model_copy(update={"name": name})
     fields = {k: v for k, v in table.items() if k not in _META}
     return build(ModelSpec, f"model {name}", name=name, **fields)
 
@@ -55,13 +64,18 @@ def _family_match(name: str) -> tuple[dict[str, Any], int] | None:
     return None
 
 
-def find_model(name: str) -> ModelSpec:
-    """Resolve a preset name, alias, nanochat pattern or local file path into a ModelSpec."""
-    key = name.strip()
+def find_model(name: str | os.PathLike[str]) -> ModelSpec:
+    """Resolve a model: a local ``config.json``, model directory or model ``.toml``; a preset
+    name or alias (hub repo ids are aliases of the presets that ship their config); a nanochat
+    ``<family>-d<depth>`` pattern; or a Hugging Face repo id found in the local cache."""
+    key = os.fspath(name).strip()
+    path = Path(key).expanduser()
     if key.endswith(".json"):
-        return load_hf_config(Path(key))
+        return load_hf_config(path)
     if key.endswith(".toml"):
-        return _load_model_file(Path(key))
+        return _load_model_file(path)
+    if path.is_dir():
+        return _load_model_dir(path)
     presets, aliases, _ = _tables()
     lower = key.lower()
     canonical = lower if lower in presets else aliases.get(lower)
@@ -73,8 +87,60 @@ def find_model(name: str) -> ModelSpec:
         if not 1 <= depth <= 256:
             raise DataError(f"nanochat depth={depth} is out of range; allowed 1..256")
         return nanochat_spec(depth, facts, name=lower)
+    if _REPO_ID.fullmatch(key):
+        return _load_cached(key)
     raise UnknownNameError(
-        "model", name, list_models() + list(aliases), hint="(`traintime models` lists presets)"
+        "model", key, list_models() + list(aliases), hint="(`traintime models` lists presets)"
+    )
+
+
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def _load_model_dir(path: Path) -> ModelSpec:
+    config = path / "config.json"
+    if not config.is_file():
+        raise DataError(f"model directory {str(path)!r} has no config.json")
+    return load_hf_config(config)
+
+
+def hf_cache_dirs() -> list[Path]:
+    """Where the Hugging Face hub cache may be, in huggingface_hub's order of precedence:
+    ``HF_HUB_CACHE``, ``HF_HOME``/hub, ``XDG_CACHE_HOME``/huggingface/hub,
+    ~/.cache/huggingface/hub (huggingface_hub constants.py)."""
+    env = os.environ
+    if env.get("HF_HUB_CACHE"):
+        return [Path(env["HF_HUB_CACHE"]).expanduser()]
+    if env.get("HF_HOME"):
+        return [Path(env["HF_HOME"]).expanduser() / "hub"]
+    xdg = env.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return [base / "huggingface" / "hub"]
+
+
+def _load_cached(repo_id: str) -> ModelSpec:
+    """The repo's config.json in the hub cache layout ``models--org--name/snapshots/<rev>/``:
+    the revision ``refs/main`` names, else the newest snapshot. Never the network."""
+    folder = "models--" + repo_id.replace("/", "--")
+    looked = []
+    for cache in hf_cache_dirs():
+        repo = cache / folder
+        looked.append(str(repo / "snapshots"))
+        ref = repo / "refs" / "main"
+        candidates = []
+        if ref.is_file():
+            candidates.append(repo / "snapshots" / ref.read_text().strip() / "config.json")
+        snapshots = repo / "snapshots"
+        if snapshots.is_dir():
+            found = sorted(snapshots.glob("*/config.json"), key=lambda p: p.stat().st_mtime)
+            candidates += reversed(found)
+        for config in candidates:
+            if config.is_file():
+                return load_hf_config(config)
+    raise DataError(
+        f"model {repo_id!r} is not a preset and has no config.json in the local Hugging Face "
+        f"cache (looked in {', '.join(looked)}); traintime never downloads: pass a config.json "
+        f"or model directory, or fetch it with `hf download {repo_id} config.json`"
     )
 
 

@@ -8,6 +8,9 @@ mask. Recompute and the optimizer are not counted. This is the numerator of the 
 *Executed FLOPs* are the matrix-multiply FLOPs the hardware actually runs:
 
 * every weight matmul runs 2 FLOPs per weight forward and 4 backward (input and weight gradients);
+  in a mixture of experts a token runs the router, its top-k routed experts and the shared
+  experts, so the weights counted are the active ones (the active-parameter convention of
+  DeepSeek-V3 and Megatron-Core's MFU);
 * attention scores (QK^T) and values (PV) run over the keys each query really visits: with a
   flash kernel only the causal (and windowed) triangle, ``mean_i min(i, w)`` keys; eager attention
   computes the whole T x T matrix and masks it; PyTorch SDPA takes its causal flash path for full
@@ -30,7 +33,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from traintime.engine.params import matmul_params
+from traintime.engine.params import attention_weights_per_layer, dense_mlp_layers, matmul_params
 from traintime.specs import AttentionImpl, Checkpointing, ModelSpec
 
 OpKind = Literal["matmul", "attention"]
@@ -99,14 +102,19 @@ def _matmul_op(name: str, weights: float, *, recompute: float) -> OpFlops:
 def _attention_ops(
     spec: ModelSpec, seq_len: int, *, impl: AttentionImpl, ckpt: Checkpointing
 ) -> list[OpFlops]:
-    width = spec.n_head * spec.hd
+    """Scores run over the query/key width (``qk_head_dim``: 192 under DeepSeek's latent
+    attention), values over the value width."""
     windows = spec.layer_windows(seq_len)
     model_keys = float(sum(windows))
     exec_keys = sum(executed_keys(seq_len, w, impl) for w in windows)
     backward = 2.5 if impl in ("flash", "sdpa") else 2.0
     recompute = 1.0 if ckpt in ("full", "selective") else 0.0
     ops = []
-    for name in ("attention.scores", "attention.values"):
+    widths = {
+        "attention.scores": spec.n_head * spec.qk_head_dim,
+        "attention.values": spec.n_head * spec.v_dim,
+    }
+    for name, width in widths.items():
         fwd = 2.0 * width * exec_keys
         ops.append(
             OpFlops(
@@ -120,26 +128,52 @@ def _attention_ops(
     return ops
 
 
+def _mlp_ops(spec: ModelSpec, *, recompute: float, capacity_factor: float) -> list[OpFlops]:
+    """Dense MLPs; in a mixture of experts the router, the top-k routed experts (padded to
+    ``capacity_factor`` when tokens are dropped or padded to a capacity: the padding executes,
+    it is not model FLOPs) and the shared experts."""
+    mats = 3 if spec.gated else 2
+    d = spec.d_model
+    ops = []
+    dense = dense_mlp_layers(spec) * mats * d * spec.ffn_hidden
+    if dense:
+        ops.append(_matmul_op("mlp", dense, recompute=recompute))
+    if spec.moe:
+        layers = spec.moe_layers
+        ops.append(_matmul_op("moe.router", layers * d * spec.n_experts, recompute=recompute))
+        experts = _matmul_op(
+            "moe.experts",
+            layers * spec.top_k * mats * d * spec.expert_ffn_hidden,
+            recompute=recompute,
+        )
+        ops.append(experts.model_copy(update={"executed": experts.executed * capacity_factor}))
+        shared = mats * d * spec.shared_ffn_hidden + (d if spec.shared_expert_gate else 0)
+        if shared:
+            ops.append(_matmul_op("moe.shared", layers * shared, recompute=recompute))
+    return ops
+
+
 def flops_per_token(
     spec: ModelSpec,
     *,
     seq_len: int | None = None,
     attention_impl: AttentionImpl = "flash",
     act_ckpt: Checkpointing = "none",
+    capacity_factor: float = 1.0,
 ) -> FlopsPerToken:
     """FLOPs per token of one training step (forward + backward [+ recompute])."""
     t = seq_len or spec.seq_len
     layers = spec.n_layer
-    d, hd = spec.d_model, spec.hd
+    d = spec.d_model
     full = {"full": 1.0, "selective-op": 0.5}.get(act_ckpt, 0.0)
-    mlp_mats = 3 if spec.gated else 2
+    out = spec.n_head * spec.v_dim * d
     ops = [
         _matmul_op(
-            "attention.qkv", layers * d * (spec.n_head + 2 * spec.kv_heads) * hd, recompute=full
+            "attention.qkv", layers * (attention_weights_per_layer(spec) - out), recompute=full
         ),
         *_attention_ops(spec, t, impl=attention_impl, ckpt=act_ckpt),
-        _matmul_op("attention.out", layers * spec.n_head * hd * d, recompute=full),
-        _matmul_op("mlp", layers * mlp_mats * d * spec.ffn_hidden, recompute=full),
+        _matmul_op("attention.out", layers * out, recompute=full),
+        *_mlp_ops(spec, recompute=full, capacity_factor=capacity_factor),
     ]
     gates = spec.value_embed_layers * spec.value_embed_gate_in * spec.kv_heads
     if gates or spec.extra_matmul_params:
