@@ -179,6 +179,46 @@ _RECIPE: dict[str, tuple[str, Any, Any]] = {
             "--offload-update", help="Where an offloaded optimizer's update runs: cpu | gpu (Muon)."
         ),
     ),
+    "ep": (
+        "ep",
+        int,
+        _opt("--ep", help="Expert-parallel degree, MoE models (default: the planner's)."),
+    ),
+    "etp": (
+        "etp",
+        int,
+        _opt("--etp", help="Expert tensor-parallel degree, MoE models (default 1)."),
+    ),
+    "moe_dispatcher": (
+        "moe_dispatcher",
+        str,
+        _opt(
+            "--moe-dispatcher",
+            help="Token dispatch: alltoall (NCCL) | deepep | allgather (default {moe_dispatcher}).",
+        ),
+    ),
+    "moe_routing": (
+        "moe_routing",
+        str,
+        _opt(
+            "--moe-routing",
+            help="balanced (forced, as benchmarks) | dropless | capacity (drops tokens: needs "
+            "--allow-math-changes; default {moe_routing}).",
+        ),
+    ),
+    "capacity_factor": (
+        "capacity_factor",
+        float,
+        _opt("--capacity-factor", help="Expert capacity / mean load, with --moe-routing capacity."),
+    ),
+    "moe_overlap": (
+        "moe_overlap",
+        bool,
+        _opt(
+            "--moe-overlap/--no-moe-overlap",
+            help="Overlap the expert all-to-all with another micro-batch (Megatron, DualPipe).",
+        ),
+    ),
     "system": (
         "system",
         str,

@@ -8,6 +8,7 @@ same question always gets the same answer.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -18,6 +19,7 @@ from traintime import catalog
 from traintime.economics import cost_report, energy_report
 from traintime.engine.device import usable_precision
 from traintime.engine.evaluate import Evaluation, evaluate
+from traintime.engine.evaluate import time as step_of
 from traintime.engine.flops import FlopsPerToken, counted_as, flops_per_token
 from traintime.engine.goodput import goodput
 from traintime.engine.numerics import outside_fp8
@@ -42,6 +44,7 @@ from traintime.specs import (
     PLANNED,
     Economics,
     GpuSpec,
+    Layout,
     ModelSpec,
     NodeSpec,
     Question,
@@ -187,6 +190,8 @@ def _option(c: Candidate) -> Option:
         pp_interleave=c.pp_interleave,
         global_batch_tokens=c.global_batch_tokens,
         eight_bit=c.eight_bit_states,
+        ep=c.ep,
+        etp=c.etp,
     )
 
 
@@ -204,7 +209,10 @@ def _report(r: Resolved, p: Plan, recipe: Recipe, ev: Evaluation) -> Estimate:
     step = ev.step
     layout = r.layout(_option(p.chosen))
     flops = flops_per_token(
-        spec, attention_impl=counted_as(recipe.attention_impl), act_ckpt=recipe.act_ckpt
+        spec,
+        attention_impl=counted_as(recipe.attention_impl),
+        act_ckpt=recipe.act_ckpt,
+        capacity_factor=recipe.padding,
     )
     schedule = make_schedule(
         tokens=r.tokens,
@@ -223,7 +231,12 @@ def _report(r: Resolved, p: Plan, recipe: Recipe, ev: Evaluation) -> Estimate:
         training=_training_report(r, p, recipe, layout, schedule, flops),
         hardware=_hardware_report(r, flops.executed * schedule.tokens),
         throughput=_throughput(r, ev, flops, recipe),
-        time=_time(seconds, runs=ev.sizing.fits, r=r),
+        time=_time(
+            seconds,
+            runs=ev.sizing.fits,
+            r=r,
+            balanced_s=_balanced_step(r, recipe, layout) * schedule.steps,
+        ),
         memory=_memory_report(r, ev),
         plan=p,
         energy=energy,
@@ -241,6 +254,8 @@ def _settings(r: Resolved, p: Plan, recipe: Recipe, layout: Any) -> list[Setting
     ]
     chosen = p.chosen
     for name in PLANNED:
+        if name in ("ep", "etp") and not r.spec.moe:
+            continue
         value = getattr(chosen, name)
         source = "given" if name in r.pins else "planner"
         out.append(SettingReport(name=name, value=value, source=source, reason=""))
@@ -309,6 +324,7 @@ def _notes(r: Resolved, p: Plan, layout: Any) -> list[str]:
         if setting.source == "default"
         and name not in ("tokens_per_param", "global_batch_tokens")
         and (name != "sequence_parallel" or layout.tp > 1)
+        and (name != "capacity_factor" or r.value("moe_routing") == "capacity")
     ]
     if defaults:
         notes.append("defaults (you left these unset): " + ", ".join(defaults))
@@ -403,7 +419,16 @@ def _goodput(r: Resolved) -> tuple[float, str]:
     )
 
 
-def _time(seconds: float, *, runs: bool, r: Resolved) -> TimeReport:
+def _balanced_step(r: Resolved, recipe: Recipe, layout: Layout) -> float:
+    """The step time of the same setup with routing forced even: the other end of the
+    load-imbalance band (0 when routing is not dropless: nothing to band)."""
+    if not r.spec.moe or recipe.moe_routing != "dropless":
+        return 0.0
+    balanced = dataclasses.replace(recipe, moe_routing="balanced")
+    return step_of(r.spec, balanced, layout, r.machine).step_time_s
+
+
+def _time(seconds: float, *, runs: bool, r: Resolved, balanced_s: float = 0.0) -> TimeReport:
     p10, p90, source = _band()
     hours = seconds / HOUR
     share, why = _goodput(r)
@@ -418,6 +443,7 @@ def _time(seconds: float, *, runs: bool, r: Resolved) -> TimeReport:
         goodput=share,
         expected_hours=hours / share,
         goodput_source=why,
+        balanced_routing_hours=balanced_s / HOUR if balanced_s else None,
     )
 
 

@@ -20,6 +20,9 @@ alternative costs.
   micro-steps are a multiple of the stages (Megatron-LM's condition for interleaving);
 * context parallelism: divisors of the remaining GPUs that split the sequence into ``2 cp``
   load-balanced chunks of at least one attention tile;
+* expert parallelism (mixture-of-experts models): divisors of the expert count that divide a
+  pipeline stage's ``tp x cp x dp`` GPUs (Megatron-Core's parallel folding carves the expert
+  layout out of them), with expert tensor parallelism 1 unless the user sets it;
 * with ``allow_math_changes`` only: a global batch that does not split over the data-parallel
   GPUs is replaced by the nearest that do, on both sides; and when nothing fits otherwise,
   8-bit optimizer states (16-bit for Muon).
@@ -74,6 +77,8 @@ _LABELS = {
     "pp": "pipeline parallel",
     "cp": "context parallel",
     "pp_interleave": "pipeline chunks per stage",
+    "ep": "expert parallel",
+    "etp": "expert tensor parallel",
 }
 
 
@@ -91,6 +96,8 @@ class Candidate(BaseModel):
     pp: int
     cp: int
     pp_interleave: int
+    ep: int
+    etp: int
     global_batch_tokens: int
     optimizer: str
     optimizer_state_dtype: str
@@ -182,8 +189,19 @@ def _cps(r: Resolved, rest: int) -> list[int]:
     return [c for c in divisors(rest) if c == 1 or (seq % (2 * c) == 0 and seq // (2 * c) >= tile)]
 
 
-def _layouts(r: Resolved, pins: dict[str, Any]) -> list[tuple[int, int, int, int]]:
-    """(tp, pp, cp, v) in the search space."""
+def _eps(r: Resolved, pins: dict[str, Any], per_stage: int) -> list[tuple[int, int]]:
+    """(ep, etp) for a pipeline stage of ``per_stage`` GPUs: every split of the experts whose
+    expert layout fits in the stage."""
+    spec = r.spec
+    if not spec.moe:
+        return [(1, 1)]
+    etps = [pins["etp"]] if "etp" in pins else [1]
+    eps = [pins["ep"]] if "ep" in pins else divisors(spec.n_experts)
+    return [(e, t) for e in eps for t in etps if per_stage % (e * t) == 0]
+
+
+def _layouts(r: Resolved, pins: dict[str, Any]) -> list[tuple[int, int, int, int, int, int]]:
+    """(tp, pp, cp, v, ep, etp) in the search space."""
     n, layers = r.hardware.count, r.spec.n_layer
     out = []
     for tp in [pins["tp"]] if "tp" in pins else _tps(r):
@@ -200,8 +218,8 @@ def _layouts(r: Resolved, pins: dict[str, Any]) -> list[tuple[int, int, int, int
                     vs = [pins["pp_interleave"]]
                 else:
                     vs = [v for v in divisors(per_stage) if pp > 1 and layers % (pp * v) == 0]
-                for v in vs or [1]:
-                    out.append((tp, pp, cp, v))
+                for v, (ep, etp) in itertools.product(vs or [1], _eps(r, pins, n // pp)):
+                    out.append((tp, pp, cp, v, ep, etp))
     return out
 
 
@@ -243,7 +261,7 @@ def _options(r: Resolved, *, allow_math: bool, eight_bit: bool, free: bool, offl
         offloads = [pins["offload"]] if (pins["offload"] != "none") == offload else []
     else:
         offloads = ["optimizer", "optimizer+params"] if offload else ["none"]
-    for tp, pp, cp, v in _layouts(r, pins):
+    for tp, pp, cp, v, ep, etp in _layouts(r, pins):
         dp = n // (tp * pp * cp)
         replicas = dp * cp
         if "zero_stage" in pins:
@@ -278,6 +296,8 @@ def _options(r: Resolved, *, allow_math: bool, eight_bit: bool, free: bool, offl
                             pp=pp,
                             cp=cp,
                             pp_interleave=v,
+                            ep=ep,
+                            etp=etp,
                             global_batch_tokens=batch,
                             eight_bit=eight_bit,
                         ),
@@ -344,6 +364,8 @@ def _group(o: Option) -> tuple[Any, ...]:
         o.pp,
         o.cp,
         o.pp_interleave,
+        o.ep,
+        o.etp,
         o.global_batch_tokens,
         o.eight_bit,
     )
@@ -389,6 +411,8 @@ def _candidate(r: Resolved, row: _Row, fastest_s: float) -> Candidate:
         pp=o.pp,
         cp=o.cp,
         pp_interleave=o.pp_interleave,
+        ep=o.ep,
+        etp=o.etp,
         global_batch_tokens=o.global_batch_tokens,
         optimizer=recipe.optimizer.name,
         optimizer_state_dtype=recipe.state_dtype,
@@ -491,6 +515,7 @@ def _kind(row: _Row) -> tuple[Any, ...]:
         o.tp,
         o.pp,
         o.cp > 1,
+        o.ep,
         o.eight_bit,
     )
 
@@ -538,6 +563,8 @@ def _chose(r: Resolved, row: _Row) -> list[str]:
     if free and r.hardware.count > 1:
         chunks = f", {o.pp_interleave} chunks per stage" if o.pp_interleave > 1 else ""
         out.append(f"layout TP {o.tp} x PP {o.pp} x CP {o.cp}{chunks}")
+    if r.spec.moe and r.hardware.count > 1 and not {"ep", "etp"} <= set(pins):
+        out.append(f"expert parallel EP {o.ep}" + (f" x ETP {o.etp}" if o.etp > 1 else ""))
     return out
 
 
@@ -557,6 +584,8 @@ def _advice(r: Resolved, row: _Row) -> list[str]:
         pp=1,
         cp=1,
         pp_interleave=1,
+        ep=1,
+        etp=1,
     )
     for n in (2, 4, 8, 16, 32, 64, 128, 256):
         if n <= r.hardware.count:

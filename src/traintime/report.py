@@ -28,13 +28,34 @@ def _model_lines(est: Estimate) -> list[tuple[str, str]]:
     window = ""
     if spec.window_pattern:
         window = f", windows {spec.window_pattern} (short {spec.short_window})"
+    active = ""
+    if spec.moe:
+        active = f", {human_count(params.active)} active per token"
+    mlp = f"{spec.ffn_act} MLP {spec.ffn_hidden}"
+    if spec.moe:
+        shared = f" + shared {spec.shared_ffn_hidden}" if spec.shared_ffn_hidden else ""
+        dense = (
+            f", {spec.dense_layers} dense layers of {spec.ffn_hidden}" if spec.dense_layers else ""
+        )
+        mlp = (
+            f"{spec.n_experts} experts (top {spec.top_k}) of {spec.ffn_act} "
+            f"{spec.expert_ffn_hidden}{shared}{dense}"
+        )
+    heads = f"{spec.n_head} heads ({spec.kv_heads} kv)"
+    if spec.mla:
+        heads = (
+            f"{spec.n_head} heads, latent attention (kv rank {spec.kv_lora_rank}, "
+            f"q rank {spec.q_lora_rank or 'full'})"
+        )
     return [
-        ("Model", f"{spec.name}: {params.total:,} parameters ({human_count(params.total)})"),
+        (
+            "Model",
+            f"{spec.name}: {params.total:,} parameters ({human_count(params.total)}){active}",
+        ),
         (
             "",
-            f"{spec.n_layer} layers, d_model {spec.d_model}, {spec.n_head} heads"
-            f" ({spec.kv_heads} kv), {spec.ffn_act} MLP {spec.ffn_hidden}, vocab {spec.vocab:,},"
-            f" seq {spec.seq_len}{window}",
+            f"{spec.n_layer} layers, d_model {spec.d_model}, {heads}, {mlp}, "
+            f"vocab {spec.vocab:,}, seq {spec.seq_len}{window}",
         ),
         (
             "FLOPs/token",
@@ -120,6 +141,17 @@ def _speed_lines(est: Estimate) -> list[tuple[str, str]]:
             + ("" if tm.runs else "; the time if memory were unlimited: this setup does not fit"),
         ),
     ]
+    if tm.balanced_routing_hours:
+        imbalance = est.training.recipe.moe_imbalance
+        rows.append(
+            (
+                "",
+                f"load imbalance: {human_duration(tm.balanced_routing_hours * HOUR)} with routing "
+                f"forced even (as MoE benchmarks run) to "
+                f"{human_duration(tm.total_hours * HOUR)} dropless with the busiest expert rank "
+                f"at {imbalance:g}x the mean",
+            )
+        )
     if tm.goodput < 0.995:
         rows.append(
             (
@@ -195,6 +227,8 @@ def describe(c: Candidate) -> str:
     if c.tp > 1 or c.pp > 1 or c.cp > 1:
         chunks = f" (x{c.pp_interleave} chunks)" if c.pp_interleave > 1 else ""
         what += f", TP {c.tp} PP {c.pp}{chunks}" + (f" CP {c.cp}" if c.cp > 1 else "")
+    if c.ep > 1 or c.etp > 1:
+        what += f", EP {c.ep}" + (f" ETP {c.etp}" if c.etp > 1 else "")
     return what
 
 

@@ -52,7 +52,14 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "dropout": (0.0, "no dropout"),
     "norm_kernels": ("fused", "fused norm and rotary kernels"),
     "sequence_parallel": (True, "sequence parallelism with tensor parallelism"),
+    "moe_dispatcher": ("alltoall", "NCCL all-to-all token dispatch"),
+    "moe_routing": ("dropless", "dropless routing, with the busiest expert rank's imbalance"),
+    "capacity_factor": (1.0, "capacity of one mean load per expert"),
+    "moe_overlap": (False, "expert all-to-all not overlapped with compute"),
 }
+
+#: Settings that only a mixture-of-experts model has.
+MOE_SETTINGS = ("ep", "etp", "moe_dispatcher", "moe_routing", "capacity_factor", "moe_overlap")
 
 #: Settings that change what is learned: a value from the user or the recipe is part of the
 #: training math, changed only with ``allow_math_changes``.
@@ -85,6 +92,8 @@ class Option:
     pp_interleave: int
     global_batch_tokens: int
     eight_bit: bool = False
+    ep: int = 1
+    etp: int = 1
 
 
 @dataclass(frozen=True)
@@ -147,8 +156,21 @@ class Resolved:
             norm_kernels=self.value("norm_kernels"),
             dropout=self.value("dropout"),
             loss_impl=self.value("loss_impl"),
+            **self._moe(),
             **dtypes,
         )
+
+    def _moe(self) -> dict[str, Any]:
+        """The routing and dispatch of a mixture-of-experts model (nothing for a dense one)."""
+        if not self.spec.moe:
+            return {}
+        return {
+            "moe_dispatcher": self.value("moe_dispatcher"),
+            "moe_routing": self.value("moe_routing"),
+            "capacity_factor": self.value("capacity_factor"),
+            "moe_imbalance": self.machine.device.eff.moe_dropless_imbalance,
+            "moe_overlap": self.value("moe_overlap"),
+        }
 
     def layout(self, o: Option) -> Layout:
         """The layout one candidate runs."""
@@ -162,6 +184,8 @@ class Resolved:
             zero_stage=o.zero_stage,
             offload=o.offload,
             offload_update=o.offload_update,
+            ep=o.ep,
+            etp=o.etp,
         )
 
 
@@ -251,7 +275,7 @@ def _settings(spec: ModelSpec, user: TrainingSpec) -> dict[str, Setting]:
     merged = recipe.under(user)
     out: dict[str, Setting] = {}
     for name in TrainingSpec.model_fields:
-        if name in PLANNED:
+        if name in PLANNED or (name in MOE_SETTINGS and not spec.moe):
             continue
         value = getattr(merged, name)
         if value is not None:
@@ -273,9 +297,43 @@ def _settings(spec: ModelSpec, user: TrainingSpec) -> dict[str, Setting]:
     return out
 
 
+def _check_moe(spec: ModelSpec, user: TrainingSpec, question: Question) -> None:
+    """Refuse MoE settings on a dense model, and token dropping without leave to change the
+    training math."""
+    given = [k for k in MOE_SETTINGS if getattr(user, k) is not None]
+    if given and not spec.moe:
+        value = getattr(user, given[0])
+        raise SpecError(
+            f"{given[0]}={value!r}: {spec.name} is a dense model (no experts); expert settings "
+            "apply to mixture-of-experts models"
+        )
+    if user.moe_routing == "capacity" and not question.allow_math_changes:
+        raise SpecError(
+            "moe_routing='capacity' drops the tokens past each expert's capacity, a change to "
+            "the training math: add --allow-math-changes (or use dropless / balanced)"
+        )
+    if user.capacity_factor is not None and user.moe_routing != "capacity":
+        raise SpecError(
+            f"capacity_factor={user.capacity_factor} applies to moe_routing='capacity' only "
+            f"(got moe_routing={user.moe_routing!r})"
+        )
+
+
 def _check_pins(spec: ModelSpec, pins: dict[str, Any], n_gpus: int, opt: OptimizerSpec) -> None:
     """Refuse a pinned layout that cannot exist, naming the values and what is allowed."""
     tp, pp, cp = pins.get("tp", 1), pins.get("pp", 1), pins.get("cp", 1)
+    ep, etp = pins.get("ep", 1), pins.get("etp", 1)
+    if spec.moe and spec.n_experts % ep:
+        raise SpecError(f"ep={ep} must divide the {spec.n_experts} experts of {spec.name}")
+    if spec.moe and etp > 1 and spec.expert_ffn_hidden % etp:
+        raise SpecError(
+            f"etp={etp} must divide the expert width expert_ffn_hidden={spec.expert_ffn_hidden}"
+        )
+    if (n_gpus // pp) % (ep * etp) or n_gpus % pp:
+        raise SpecError(
+            f"ep x etp = {ep} x {etp} = {ep * etp} must divide the {n_gpus // max(pp, 1)} GPUs "
+            f"of a pipeline stage (gpus={n_gpus} / pp={pp})"
+        )
     if n_gpus % (tp * pp * cp):
         raise SpecError(
             f"gpus={n_gpus} is not a multiple of tp x pp x cp = {tp} x {pp} x {cp} = {tp * pp * cp}"
@@ -316,6 +374,7 @@ def resolve(question: Question) -> Resolved:
         settings["seq_len"].source if "seq_len" in settings else "recipe",
         "" if "seq_len" in settings else _seq_len_note(spec),
     )
+    _check_moe(spec, user, question)
     pins = {k: v for k, v in user.given().items() if k in PLANNED}
     opt = catalog.find_optimizer(settings["optimizer"].value)
     _check_pins(spec, pins, hw.count, opt)

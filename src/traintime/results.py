@@ -107,7 +107,10 @@ class TimeReport(_Result):
     error (10th-90th percentile of predicted/measured throughput on published runs).
     ``runs`` is false when the setup does not fit: the time is then what the run would take if
     memory were unlimited. ``total_hours`` is steady-state training; ``expected_hours`` the
-    wall-clock with restarts, lost work and downtime (``total_hours / goodput``)."""
+    wall-clock with restarts, lost work and downtime (``total_hours / goodput``). For a
+    mixture of experts under dropless routing, ``balanced_routing_hours`` is the same setup
+    with routing forced even (as published benchmarks run): the fast end of the load-imbalance
+    band whose slow end is ``total_hours``."""
 
     runs: bool
     total_hours: float
@@ -118,6 +121,7 @@ class TimeReport(_Result):
     goodput: float
     expected_hours: float
     goodput_source: str
+    balanced_routing_hours: float | None = None
     reference: ReferenceComparison | None = None
 
 

@@ -37,6 +37,8 @@ NormKernels = Literal["fused", "composite"]
 LossImpl = Literal["eager", "compiled", "fused"]
 Offload = Literal["none", "optimizer", "optimizer+params"]
 OffloadUpdate = Literal["cpu", "gpu"]
+MoeDispatcher = Literal["alltoall", "deepep", "allgather"]
+MoeRouting = Literal["balanced", "dropless", "capacity"]
 
 GATED_ACTS: frozenset[str] = frozenset({"swiglu", "geglu"})
 
@@ -193,6 +195,16 @@ class ModelSpec(_Frozen):
         """Layers whose MLP is a mixture of experts."""
         return self.n_layer - self.dense_layers if self.moe else 0
 
+    def moe_layer_flags(self) -> list[bool]:
+        """Whether each layer's MLP is a mixture of experts: the dense layers first (DeepSeek's
+        ``first_k_dense_replace``; an interleaved layout, Llama 4 Maverick's, does the same
+        work per layer and differs only in which pipeline stage holds which)."""
+        return (
+            [i >= self.dense_layers for i in range(self.n_layer)]
+            if self.moe
+            else [False] * self.n_layer
+        )
+
     @property
     def mla(self) -> bool:
         """Multi-head latent attention (DeepSeek V2/V3)."""
@@ -277,6 +289,21 @@ class TrainingSpec(_Frozen):
     offload_update: OffloadUpdate | None = Field(
         default=None, description="where an offloaded optimizer's update runs: cpu or gpu"
     )
+    ep: int | None = Field(default=None, gt=0, description="expert-parallel degree (MoE)")
+    etp: int | None = Field(default=None, gt=0, description="expert tensor-parallel degree")
+    moe_dispatcher: MoeDispatcher | None = Field(
+        default=None, description="how tokens reach their experts: alltoall, deepep, allgather"
+    )
+    moe_routing: MoeRouting | None = Field(
+        default=None,
+        description="balanced (forced even load), dropless, or capacity (drops past a factor)",
+    )
+    capacity_factor: float | None = Field(
+        default=None, gt=0, description="expert capacity as a multiple of the mean load"
+    )
+    moe_overlap: bool | None = Field(
+        default=None, description="expert all-to-all overlapped with another micro-batch's compute"
+    )
 
     @field_validator("tokens", "global_batch_tokens", mode="before")
     @classmethod
@@ -319,6 +346,8 @@ PLANNED = (
     "pp",
     "cp",
     "pp_interleave",
+    "ep",
+    "etp",
 )
 
 
@@ -372,12 +401,32 @@ class Recipe:
     norm_kernels: str
     dropout: float
     loss_impl: str = "eager"
+    moe_dispatcher: str = "alltoall"
+    moe_routing: str = "dropless"
+    capacity_factor: float = 1.0
+    moe_imbalance: float = 1.0
+    moe_overlap: bool = False
+
+    @property
+    def expert_load(self) -> float:
+        """Token copies the busiest expert rank computes, relative to an even share: the
+        imbalance under dropless routing, the padded capacity under a capacity factor, 1 when
+        routing is forced even."""
+        if self.moe_routing == "capacity":
+            return self.capacity_factor
+        return self.moe_imbalance if self.moe_routing == "dropless" else 1.0
+
+    @property
+    def padding(self) -> float:
+        """Executed expert FLOPs over the routed ones: padding to capacity runs."""
+        return self.capacity_factor if self.moe_routing == "capacity" else 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class Layout:
     """How one candidate spreads the work and the training state: ``dp x tp x pp x cp`` GPUs,
-    the ZeRO stage, and what is offloaded to host memory (and where its update runs)."""
+    the ZeRO stage, and what is offloaded to host memory (and where its update runs). Routed
+    experts are split ``ep`` ways (and each expert ``etp`` ways) over the same GPUs."""
 
     dp: int = 1
     tp: int = 1
@@ -388,10 +437,24 @@ class Layout:
     zero_stage: int = 0
     offload: str = "none"
     offload_update: str = "cpu"
+    ep: int = 1
+    etp: int = 1
 
     @property
     def n_gpus(self) -> int:
         return self.dp * self.tp * self.pp * self.cp
+
+    @property
+    def expert_replicas(self) -> int:
+        """GPUs that hold the same expert shard: the expert layout is carved out of the same
+        tp x cp x dp GPUs of a pipeline stage (Megatron-Core's MoE parallel folding), so
+        ``ep x etp`` of them split the experts and the rest replicate them."""
+        return max(1, self.dp * self.tp * self.cp // (self.ep * self.etp))
+
+    @property
+    def expert_shards(self) -> int:
+        """Ranks the experts' optimizer state is split over: their replicas from ZeRO-1 on."""
+        return self.expert_replicas if self.zero_stage >= 1 else 1
 
     @property
     def replicas(self) -> int:
@@ -526,6 +589,8 @@ class Efficiency(_Frozen):
     host_memory_bw_gbs: float = Field(gt=0)
     cpu_adam_bytes_per_param: float = Field(gt=0)
     cpu_matmul_tflops: float = Field(gt=0)
+    grouped_gemm_fraction: float = Field(gt=0, le=1)
+    moe_dropless_imbalance: float = Field(ge=1)
 
 
 class MemoryPolicy(_Frozen):

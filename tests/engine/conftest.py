@@ -57,6 +57,8 @@ EFF = Efficiency(
     host_memory_bw_gbs=60.0,
     cpu_adam_bytes_per_param=28,
     cpu_matmul_tflops=1.0,
+    grouped_gemm_fraction=0.85,
+    moe_dropless_imbalance=1.3,
 )
 
 POLICY = MemoryPolicy(
@@ -217,6 +219,56 @@ def nanochat(depth: int = 32, **kw: Any) -> ModelSpec:
         "norm_weight": False,
         "qk_norm": True,
         "logit_softcap": 15.0,
+    }
+    return ModelSpec(**{**base, **kw})
+
+
+def moe(**kw: Any) -> ModelSpec:
+    """A Qwen3-30B-A3B-shaped mixture of experts (Qwen/Qwen3-30B-A3B config.json): 48 layers,
+    128 experts of 768, top 8, per-head q/k norms, untied."""
+    base: dict[str, Any] = {
+        "name": "toy-moe",
+        "n_layer": 48,
+        "d_model": 2048,
+        "n_head": 32,
+        "n_kv_head": 4,
+        "head_dim": 128,
+        "ffn_hidden": 6144,
+        "ffn_act": "swiglu",
+        "vocab": 151936,
+        "seq_len": 4096,
+        "qk_norm": True,
+        "qk_norm_width": "head",
+        "n_experts": 128,
+        "top_k": 8,
+        "expert_ffn_hidden": 768,
+    }
+    return ModelSpec(**{**base, **kw})
+
+
+def mla(**kw: Any) -> ModelSpec:
+    """DeepSeek-V2-Lite-shaped latent attention (deepseek-ai/DeepSeek-V2-Lite config.json):
+    27 layers of d 2048, 16 heads, kv rank 512, qk 128 + 64 rope, v 128, full-rank query,
+    64 experts of 1408, top 6, 2 shared, the first layer dense."""
+    base: dict[str, Any] = {
+        "name": "toy-mla",
+        "n_layer": 27,
+        "d_model": 2048,
+        "n_head": 16,
+        "head_dim": 128,
+        "ffn_hidden": 10944,
+        "ffn_act": "swiglu",
+        "vocab": 102400,
+        "seq_len": 4096,
+        "kv_lora_rank": 512,
+        "qk_nope_head_dim": 128,
+        "qk_rope_head_dim": 64,
+        "v_head_dim": 128,
+        "n_experts": 64,
+        "top_k": 6,
+        "expert_ffn_hidden": 1408,
+        "shared_ffn_hidden": 2816,
+        "dense_layers": 1,
     }
     return ModelSpec(**{**base, **kw})
 

@@ -121,3 +121,60 @@ def make_links(
         host_gbs=host,
         description=described,
     )
+
+
+def expert_exchange_time(
+    tokens: float,
+    *,
+    top_k: int,
+    token_bytes: float,
+    load: float,
+    ep: int,
+    dispatcher: str,
+    links: Links,
+    eff: Efficiency,
+    per_node: int,
+) -> float:
+    """One dispatch (or combine) of an MoE layer over ``ep`` expert-parallel ranks, ``per_node``
+    of them in each node. Each GPU sends its ``tokens x top_k`` copies (``token_bytes`` each)
+    to the ranks holding their experts, an even ``1/ep`` share each under balanced routing; the
+    busiest rank receives ``load`` times that. Copies for ranks in the node cross NVLink (or
+    PCIe) at the node's bus bandwidth, those for other nodes the GPU's share of the NICs; both
+    run at once.
+
+    * ``alltoall`` (NCCL): every copy travels on its own.
+    * ``deepep`` (DeepEP, Megatron's flex dispatcher): a token crosses the network once per
+      destination node and is forwarded inside it over NVLink (DeepEP README: "removes
+      redundant tokens during cross-node communication"); with uniform routing over ``N``
+      nodes a token reaches ``(N-1)(1-(1-1/N)^k)`` other nodes on average.
+    * ``allgather``: every rank gathers all tokens of the group (Megatron's allgather
+      dispatcher), a ring all-gather of ``ep x tokens`` (and a reduce-scatter to combine).
+    """
+    if ep <= 1 or tokens <= 0:
+        return 0.0
+    in_node = max(1, min(ep, per_node))
+    spans = ep > in_node
+    if dispatcher == "allgather":
+        return collective_time(
+            ep * tokens * token_bytes,
+            ep,
+            kind="all_gather",
+            links=links,
+            eff=eff,
+            spans_nodes=spans,
+            per_node=in_node,
+        )
+    copies = tokens * top_k * token_bytes * load
+    inside = copies * (in_node - 1) / ep
+    across = copies * (ep - in_node) / ep
+    if dispatcher == "deepep" and spans:
+        nodes = math.ceil(ep / in_node)
+        reached = (nodes - 1) * (1 - (1 - 1 / nodes) ** top_k)
+        across = tokens * token_bytes * load * reached
+    seconds = inside / (links.intra_gbs * GB)
+    latency = eff.base_latency_us + links.intra_step_us
+    if across:
+        inter = links.inter_gbs or links.intra_gbs
+        seconds = max(seconds, across / (inter * GB))
+        latency = eff.base_latency_us + links.inter_step_us
+    return seconds + latency * US

@@ -104,35 +104,60 @@ class Memory:
         return {k: v / GIB for k, v in self.peak_parts().items()}
 
 
-def _parameter_classes(spec: ModelSpec, layout: Layout) -> tuple[float, float, float]:
-    """(block matrices + small params, LM head, embedding tables) on the busiest GPU."""
-    return _classes(spec, layout.tp, layout.pp)
+def _parameter_classes(spec: ModelSpec, layout: Layout) -> tuple[float, float, float, float]:
+    """(block matrices + small params, routed experts, LM head, embedding tables) on the
+    busiest GPU."""
+    return _classes(spec, layout.tp, layout.pp, layout.ep, layout.etp)
 
 
 @functools.lru_cache(maxsize=4096)
-def _classes(spec: ModelSpec, tp: int, pp: int) -> tuple[float, float, float]:
+def _classes(
+    spec: ModelSpec, tp: int, pp: int, ep: int = 1, etp: int = 1
+) -> tuple[float, float, float, float]:
     counts = count_params(spec)
     head = spec.vocab * spec.d_model if not spec.tied_embeddings else 0.0
     tables = float(counts.lookup)
-    blocks = counts.total - head - tables
+    blocks = counts.total - head - tables - counts.experts
     per_stage_blocks = blocks / pp
+    # routed experts are split over the expert-parallel ranks (ep x etp) instead of tp
+    experts = counts.experts / (pp * ep * etp)
     # with pipelining the embedding sits on the first stage and the head on the last
     if pp > 1:
-        return per_stage_blocks / tp, max(head, tables) / tp, 0.0
-    return per_stage_blocks / tp, head / tp, tables / tp
+        return per_stage_blocks / tp, experts, max(head, tables) / tp, 0.0
+    return per_stage_blocks / tp, experts, head / tp, tables / tp
 
 
-def _activation_bytes_per_token_layer(spec: ModelSpec, r: Recipe, seq: int) -> float:
+def _mlp_elements(spec: ModelSpec, r: Recipe, *, moe: bool) -> tuple[float, float]:
+    """(elements saved per token by the layer's MLP, its matmul outputs): a dense MLP keeps
+    its up projection and the activation's output; an MoE layer keeps, for each of a token's
+    ``top_k`` copies (times the busiest rank's load), the permuted input, the expert's up
+    projection and activation output, and the expert output the combine's gradient needs,
+    plus its shared experts like a dense MLP."""
+    up = 2 if spec.gated else 1
+    if not moe:
+        return (up + 1) * spec.ffn_hidden, up * spec.ffn_hidden + spec.d_model
+    copies = spec.top_k * r.expert_load
+    f, fs = spec.expert_ffn_hidden, spec.shared_ffn_hidden
+    saved = copies * (2 * spec.d_model + (up + 1) * f) + (up + 1) * fs
+    outputs = copies * (up * f + spec.d_model) + up * fs + spec.d_model
+    return saved, outputs
+
+
+def _activation_bytes_per_token_layer(
+    spec: ModelSpec, r: Recipe, seq: int, *, moe: bool = False
+) -> float:
     a = compute_bytes(r.precision)
-    d, hd = spec.d_model, spec.hd
-    qkv = (spec.n_head + 2 * spec.kv_heads) * hd
-    attn_out = spec.n_head * hd
-    mlp = (3 if spec.gated else 2) * spec.ffn_hidden
-    qk_norm = (spec.n_head + spec.kv_heads) * hd if spec.qk_norm else 0
+    d = spec.d_model
+    qkv = spec.n_head * spec.qk_head_dim + spec.kv_heads * (spec.qk_head_dim + spec.v_dim)
+    attn_out = spec.n_head * spec.v_dim
+    mlp, mm_out = _mlp_elements(spec, r, moe=moe)
+    qk_norm = (spec.n_head + spec.kv_heads) * spec.hd if spec.qk_norm else 0
     # eager saves each norm's input and output and QK-norm's input; under torch.compile the
     # min-cut partitioner recomputes the norm outputs in backward instead
     elems = 2 * d + qkv + mlp if r.compiled else 4 * d + qkv + qk_norm + mlp
     internals = a * attn_out + dtype_bytes("fp32") * spec.n_head  # + fp32 log-sum-exp
+    if moe:  # the router's fp32 probabilities
+        internals += dtype_bytes("fp32") * spec.n_experts
     if r.attention_impl == "eager":
         internals += a * spec.n_head * seq  # the softmax probabilities, T keys per query
     if r.dropout > 0:  # dropout keeps 1-byte masks for backward (fused attention kernels
@@ -141,8 +166,7 @@ def _activation_bytes_per_token_layer(spec: ModelSpec, r: Recipe, seq: int) -> f
     if r.act_ckpt == "selective":
         internals = 0.0
     if r.act_ckpt == "selective-op":  # block input, every other matmul output, SDPA's output
-        mm_out = qkv + d + (2 if spec.gated else 1) * spec.ffn_hidden + d
-        elems = d + mm_out // 2
+        elems = d + (qkv + d + mm_out) // 2
     return a * elems + internals
 
 
@@ -163,7 +187,13 @@ def activation_bytes(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
     tokens = r.micro_batch * spec.seq_len / layout.cp
     layers = -(-spec.n_layer // layout.pp)
     tp = layout.tp
-    per_layer = _activation_bytes_per_token_layer(spec, r, spec.seq_len) * tokens / tp
+    # the stage's mix of dense and MoE layers (its last `layers`, as the time model runs)
+    flags = spec.moe_layer_flags()[spec.n_layer - layers :]
+    moe_share = sum(flags) / max(len(flags), 1)
+    per_token = (1 - moe_share) * _activation_bytes_per_token_layer(spec, r, spec.seq_len)
+    if moe_share:
+        per_token += moe_share * _activation_bytes_per_token_layer(spec, r, spec.seq_len, moe=True)
+    per_layer = per_token * tokens / tp
     a = compute_bytes(r.precision)
     replicated = 1.0
     if tp > 1 and not layout.sequence_parallel:
@@ -177,8 +207,18 @@ def activation_bytes(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
         # every in-flight micro-batch keeps its layer inputs; one layer's full activations
         # exist only while that layer is recomputed for the micro-batch in backward
         inputs = layers * a * spec.d_model * tokens / tp * replicated
-        return inputs * in_flight + per_layer
-    return layers * per_layer * in_flight
+        return inputs * in_flight + per_layer + permute_buffers(spec, r, layout)
+    return layers * per_layer * in_flight + permute_buffers(spec, r, layout)
+
+
+def permute_buffers(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
+    """The dispatch's send and receive buffers of the MoE layer in flight: two copies of the
+    permuted tokens (``top_k`` copies each, at the busiest rank's load)."""
+    if not spec.moe:
+        return 0.0
+    tokens = r.micro_batch * spec.seq_len / layout.cp / layout.tp
+    copies = tokens * spec.top_k * r.expert_load
+    return 2 * copies * spec.d_model * compute_bytes(r.precision)
 
 
 #: Bytes per vocabulary entry per token the loss holds at the start of backward, by kernel.
@@ -199,68 +239,98 @@ def _rows_cols(spec: ModelSpec, layout: Layout, layers: int) -> float:
     return float(sum((m + n) * c for m, n, c in muon_matrices(spec, layout.tp, layers)))
 
 
-def _states(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
-    """Optimizer state of one GPU's parameters (before ZeRO sharding)."""
+def _states(spec: ModelSpec, r: Recipe, layout: Layout) -> tuple[float, float]:
+    """Optimizer state of one GPU's (non-expert, expert) parameters, before ZeRO sharding."""
     return _state_total(
-        spec, r.optimizer, r.state_dtype, r.embedding_state_dtype, layout.tp, layout.pp
+        spec,
+        r.optimizer,
+        r.state_dtype,
+        r.embedding_state_dtype,
+        layout.tp,
+        layout.pp,
+        layout.ep,
+        layout.etp,
     )
 
 
 @functools.lru_cache(maxsize=4096)
 def _state_total(
-    spec: ModelSpec, opt: OptimizerSpec, state: str, table_state: str, tp: int, pp: int
-) -> float:
-    layout = Layout(tp=tp, pp=pp)
-    blocks, head, tables = _parameter_classes(spec, layout)
+    spec: ModelSpec,
+    opt: OptimizerSpec,
+    state: str,
+    table_state: str,
+    tp: int,
+    pp: int,
+    ep: int = 1,
+    etp: int = 1,
+) -> tuple[float, float]:
+    layout = Layout(tp=tp, pp=pp, ep=ep, etp=etp)
+    blocks, experts, head, tables = _parameter_classes(spec, layout)
     fallback = opt.fallback
     layers = -(-spec.n_layer // pp)
     rows_cols = _rows_cols(spec, layout, layers)
+    # experts: one matrix per expert and projection; Muon orthogonalizes them like the others
+    expert_rows_cols = experts / max(spec.expert_ffn_hidden, 1) + (experts / max(spec.d_model, 1))
+    expert_state = state_bytes(opt, experts, state, rows_cols=expert_rows_cols)
     if fallback is not None:  # Muon: its fallback (AdamW) off the block matrices
         return (
             state_bytes(opt, blocks, state)
             + state_bytes(fallback, head, state)
             + state_bytes(fallback, tables, table_state)
-        )
+        ), expert_state
     return (
         state_bytes(opt, blocks, state, rows_cols=rows_cols)
         + state_bytes(opt, head, state, rows_cols=spec.vocab / tp + spec.d_model)
         + state_bytes(opt, tables, table_state, rows_cols=tables / spec.d_model + spec.d_model)
-    )
+    ), expert_state
 
 
 @functools.lru_cache(maxsize=65536)
 def peak_memory(spec: ModelSpec, r: Recipe, layout: Layout) -> Memory:
     """Peak bytes on the busiest GPU, and the host RAM that offload needs (memoized: it does
-    not depend on the GPU, so a comparison across GPUs sizes each setup once)."""
-    blocks, head, tables = _parameter_classes(spec, layout)
+    not depend on the GPU, so a comparison across GPUs sizes each setup once). Routed experts
+    are sharded over their own replicas (``Layout.expert_replicas``), the rest over the
+    data-parallel replicas."""
+    blocks, experts, head, tables = _parameter_classes(spec, layout)
     p, g = dtype_bytes(r.param_dtype), dtype_bytes(r.grad_dtype)
     e, c = dtype_bytes(r.embedding_dtype), compute_bytes(r.precision)
     dense = blocks + head
     optimizer = optimizer_state_bytes(spec, r, layout)
     weights = dense * p + tables * e
     grads = dense * g + tables * e
-    replicas = layout.replicas
+    expert_weights, expert_grads = experts * p, experts * g
+    replicas, expert_replicas = layout.replicas, layout.expert_replicas
     deferred = layout.pp > 1 and layout.zero_stage >= 3 and replicas > 1
     if deferred:  # FSDP under pipelining reduces once, after the last micro-batch: fp32, whole
         grads = (dense + tables) * dtype_bytes("fp32")
+        expert_grads = experts * dtype_bytes("fp32")
     elif layout.zero_stage >= 2:
         grads /= replicas
-    layer_params = blocks / max(1, -(-spec.n_layer // layout.pp))
+        expert_grads /= expert_replicas
+    layers = max(1, -(-spec.n_layer // layout.pp))
+    layer_params = (blocks + experts) / layers
     layer = layer_params * c
     buffers = 0.0
     if layout.zero_stage >= 3:
         weights /= replicas
-        buffers += _fsdp_buffers(layer_params, head, tables, c, deferred=deferred, dense=dense)
-    elif replicas > 1 and layout.zero_stage == 0:
-        buffers += grads  # DDP's flat gradient buckets
+        expert_weights /= expert_replicas
+        buffers += _fsdp_buffers(
+            layer_params, head, tables, c, deferred=deferred, dense=dense + experts
+        )
+    elif layout.zero_stage == 0 and (replicas > 1 or expert_replicas > 1):
+        # DDP's flat gradient buckets
+        buffers += (grads if replicas > 1 else 0.0) + (expert_grads if expert_replicas > 1 else 0.0)
+    weights += expert_weights
+    grads += expert_grads
     host = 0.0
     temporaries = 0.0
     if layout.offload != "none":
         host = optimizer
         if layout.offload_update == "cpu":  # an fp32 copy of the gradients for the CPU update
             host += (dense + tables) * dtype_bytes("fp32") / layout.shards
+            host += experts * dtype_bytes("fp32") / layout.expert_shards
         else:  # two layers' state and master copy in flight, and the update's own working set
-            temporaries = 2 * optimizer / max(1, -(-spec.n_layer // layout.pp))
+            temporaries = 2 * optimizer / layers
             temporaries += _optimizer_temporaries(spec, r, layout, adam_params=0.0)
         optimizer = 0.0
         if layout.offload == "optimizer+params":
@@ -268,7 +338,10 @@ def peak_memory(spec: ModelSpec, r: Recipe, layout: Layout) -> Memory:
             weights = 2 * layer
     else:
         adam = (head + tables) if r.optimizer.matrix_update != "none" else (dense + tables)
-        temporaries = _optimizer_temporaries(spec, r, layout, adam_params=adam / layout.shards)
+        adam_local = adam / layout.shards
+        if r.optimizer.matrix_update == "none":
+            adam_local += experts / layout.expert_shards
+        temporaries = _optimizer_temporaries(spec, r, layout, adam_params=adam_local)
     return Memory(
         weights=weights,
         gradients=grads,
@@ -313,8 +386,12 @@ def _optimizer_temporaries(
 
 def optimizer_state_bytes(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
     """Optimizer state and master weights of one GPU's share (after ZeRO sharding): what an
-    offloaded optimizer keeps in host memory and streams through an update on the GPU."""
-    blocks, head, tables = _parameter_classes(spec, layout)
+    offloaded optimizer keeps in host memory and streams through an update on the GPU. Expert
+    state is sharded over the experts' own replicas (Megatron's expert data-parallel group)."""
+    blocks, experts, head, tables = _parameter_classes(spec, layout)
     dense = blocks + head
-    master = 0.0 if r.master_dtype == "none" else (dense + tables) * dtype_bytes(r.master_dtype)
-    return (_states(spec, r, layout) + master) / layout.shards
+    wide = 0.0 if r.master_dtype == "none" else dtype_bytes(r.master_dtype)
+    dense_state, expert_state = _states(spec, r, layout)
+    return (dense_state + (dense + tables) * wide) / layout.shards + (
+        expert_state + experts * wide
+    ) / layout.expert_shards

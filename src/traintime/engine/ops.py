@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from traintime.engine.device import Device, vector_elements
 from traintime.engine.flops import counted_as, executed_keys
+from traintime.engine.moe import grouped_gemm_time, grouped_wgrad_time, routing
 from traintime.engine.numerics import compute_bytes, compute_dtype, dtype_bytes, outside_fp8
 from traintime.specs import Efficiency, Layout, ModelSpec, Recipe
 
@@ -58,6 +59,7 @@ class Stage:
     accum_steps: int
     params_local: float
     lookup_params_local: float
+    expert_params_local: float = 0.0
 
     @property
     def tokens(self) -> int:
@@ -129,29 +131,75 @@ def _linear(
 
 def gemm_widths(spec: ModelSpec) -> dict[str, int]:
     """The feature widths of the model's GEMMs (whole model, before tensor parallelism)."""
-    hd = spec.hd
-    return {
-        "d_model": spec.d_model,
-        "qkv": (spec.n_head + 2 * spec.kv_heads) * hd,
-        "attention": spec.n_head * hd,
-        "mlp_up": spec.ffn_hidden * (2 if spec.gated else 1),
-        "ffn_hidden": spec.ffn_hidden,
-        "vocabulary": spec.vocab,
+    h, d = spec.n_head, spec.d_model
+    widths = {"d_model": d, "attention": h * spec.v_dim, "vocabulary": spec.vocab}
+    if spec.mla:
+        if spec.q_lora_rank:
+            widths["q_lora"] = spec.q_lora_rank
+        widths |= {
+            "q": h * spec.qk_head_dim,
+            "kv_a": spec.kv_lora_rank + spec.qk_rope_head_dim,
+            "kv_lora": spec.kv_lora_rank,
+            "kv_b": h * (spec.qk_nope_head_dim + spec.v_head_dim),
+        }
+    else:
+        widths["qkv"] = (h + 2 * spec.kv_heads) * spec.hd
+    up = 2 if spec.gated else 1
+    if not spec.moe or spec.dense_layers:
+        widths |= {"mlp_up": spec.ffn_hidden * up, "ffn_hidden": spec.ffn_hidden}
+    if spec.moe:
+        widths |= {
+            "experts": spec.n_experts,
+            "expert_up": spec.expert_ffn_hidden * up,
+            "expert_hidden": spec.expert_ffn_hidden,
+        }
+        if spec.shared_ffn_hidden:
+            widths |= {"shared_up": spec.shared_ffn_hidden * up, "shared": spec.shared_ffn_hidden}
+    return widths
+
+
+#: Widths every tensor-parallel rank holds whole (Megatron replicates MLA's down-projections
+#: and the router); expert widths split by expert tensor parallelism instead.
+_WHOLE = frozenset({"d_model", "q_lora", "kv_a", "kv_lora", "experts"})
+_EXPERT = frozenset({"expert_up", "expert_hidden"})
+
+
+def _per_rank(width: int, name: str, tp: int, etp: int = 1) -> int:
+    if name in _WHOLE:
+        return width
+    return max(1, width // (etp if name in _EXPERT else tp))
+
+
+def _block_linears(spec: ModelSpec, ms: Stage, *, moe: bool = False) -> list[tuple[str, int, int]]:
+    """The block's weight GEMMs as (name, k, n) per tensor-parallel rank; in an MoE layer the
+    dense MLP gives way to the shared experts (the routed experts are :func:`_expert_ops`)."""
+    w = {
+        name: _per_rank(width, name, ms.tp, ms.layout.etp)
+        for name, width in gemm_widths(spec).items()
     }
-
-
-def _per_rank(width: int, name: str, tp: int) -> int:
-    return width if name == "d_model" else max(1, width // tp)
-
-
-def _block_linears(spec: ModelSpec, ms: Stage) -> list[tuple[str, int, int]]:
-    w = {name: _per_rank(width, name, ms.tp) for name, width in gemm_widths(spec).items()}
-    return [
-        ("attn.qkv", w["d_model"], w["qkv"]),
-        ("attn.out", w["attention"], w["d_model"]),
-        ("mlp.up", w["d_model"], w["mlp_up"]),
-        ("mlp.down", w["ffn_hidden"], w["d_model"]),
-    ]
+    if spec.mla:
+        d = w["d_model"]
+        q = (
+            [("attn.q_a", d, w["q_lora"]), ("attn.q_b", w["q_lora"], w["q"])]
+            if "q_lora" in w
+            else [("attn.q", d, w["q"])]
+        )
+        attn = [*q, ("attn.kv_a", d, w["kv_a"]), ("attn.kv_b", w["kv_lora"], w["kv_b"])]
+    else:
+        attn = [("attn.qkv", w["d_model"], w["qkv"])]
+    attn.append(("attn.out", w["attention"], w["d_model"]))
+    if not moe:
+        return [
+            *attn,
+            ("mlp.up", w["d_model"], w["mlp_up"]),
+            ("mlp.down", w["ffn_hidden"], w["d_model"]),
+        ]
+    if "shared" in w:
+        attn += [
+            ("moe.shared_up", w["d_model"], w["shared_up"]),
+            ("moe.shared_down", w["shared"], w["d_model"]),
+        ]
+    return attn
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +224,7 @@ def misaligned(spec: ModelSpec, ms: Stage, dev: Device) -> list[Misaligned]:
     """The widths the GEMMs of :func:`_linear` run unaligned (at ``gemm_unaligned_fraction``):
     the block GEMMs at their precision (fp8 under fp8 training), the LM head at the compute
     precision (memoized on the Device)."""
-    key = ("misaligned", spec, ms.recipe.precision, ms.tp)
+    key = ("misaligned", spec, ms.recipe.precision, ms.tp, ms.layout.etp)
     if key not in dev.memo:
         dev.memo[key] = _misaligned(spec, ms, dev)
     return list(dev.memo[key])  # type: ignore[call-overload]
@@ -188,7 +236,7 @@ def _misaligned(spec: ModelSpec, ms: Stage, dev: Device) -> list[Misaligned]:
         head = name == "vocabulary"
         prec = "fp8" if ms.fp8 and not head else ms.precision
         elt = 1.0 if prec == "fp8" else ms.act_bytes
-        rank = _per_rank(width, name, ms.tp)
+        rank = _per_rank(width, name, ms.tp, ms.layout.etp)
         if not dev.aligned(rank, precision=prec, elt=elt):
             out.append(Misaligned(name, width, rank, vector_elements(elt), ms.tp))
     return out
@@ -208,6 +256,7 @@ def _attention(spec: ModelSpec, ms: Stage, dev: Device, window: int) -> tuple[Op
     """Forward and backward of the attention core for one layer."""
     heads = max(1, spec.n_head // ms.tp)
     t, b, hd = ms.seq_len, ms.recipe.micro_batch, spec.hd
+    qk, v = spec.qk_head_dim, spec.v_dim
     queries = b * math.ceil(t / ms.layout.cp)
     impl = (
         "eager"
@@ -215,7 +264,7 @@ def _attention(spec: ModelSpec, ms: Stage, dev: Device, window: int) -> tuple[Op
         else ms.recipe.attention_impl
     )  # PyTorch MPS has no fused attention kernel: SDPA runs its math path
     keys = executed_keys(t, window, counted_as(impl))  # type: ignore[arg-type]
-    fwd_flops = 4.0 * queries * heads * hd * keys
+    fwd_flops = 2.0 * queries * heads * (qk + v) * keys
     masked = impl == "sdpa" and window < t
     if impl == "eager":
         score_elems = b * heads * math.ceil(t / ms.layout.cp) * t
@@ -238,7 +287,8 @@ def _attention(spec: ModelSpec, ms: Stage, dev: Device, window: int) -> tuple[Op
             Op("attn.core.fwd", "attention", fwd, fwd_flops, 5),
             Op("attn.core.bwd", "attention", bwd, 2 * fwd_flops, 7),
         )
-    qkvo_bytes = ms.act_bytes * queries * (heads + 2 * max(1, spec.kv_heads // ms.tp) + heads) * hd
+    kv_heads = max(1, spec.kv_heads // ms.tp)
+    qkvo_bytes = ms.act_bytes * queries * (heads * qk + kv_heads * (qk + v) + heads * v)
     # masked SDPA runs the dense T x T problem: no diagonal tiles to count
     tiles = 1.0 if masked else _tile_waste(keys, window < t, dev.eff)
     fwd = dev.attention_time(
@@ -264,13 +314,16 @@ def _norm_width(spec: ModelSpec, ms: Stage) -> float:
     return spec.d_model / ms.tp if ms.layout.sequence_parallel else float(spec.d_model)
 
 
-def _elementwise(spec: ModelSpec, ms: Stage, dev: Device) -> tuple[Op, Op]:
+def _elementwise(spec: ModelSpec, ms: Stage, dev: Device, *, moe: bool = False) -> tuple[Op, Op]:
     """Norms, rotary, residual adds and the activation of one block, forward and backward. With
     sequence parallelism each tensor-parallel rank runs the d_model-wide work (norms, residual
     adds, dropout) on its 1/tp share of the tokens (Korthikanti et al. 2022, section 4.2.2);
-    without it every rank repeats that work on all tokens."""
+    without it every rank repeats that work on all tokens. ``moe``: the layer's MLP is a
+    mixture of experts."""
     a, t, d = ms.act_bytes, ms.tokens, _norm_width(spec, ms)
-    f = spec.ffn_hidden / ms.tp
+    # an MoE layer's activation runs in its shared experts here, its routed experts'
+    # in _expert_ops
+    f = (spec.shared_ffn_hidden if moe else spec.ffn_hidden) / ms.tp
     qk = (spec.n_head + spec.kv_heads) * spec.hd / ms.tp
     gated = spec.gated
     rot = 2 * qk if spec.position == "rotary" else 0.0
@@ -336,21 +389,83 @@ def _composite(spec: ModelSpec, ms: Stage) -> tuple[float, float, int, int]:
     return fwd, bwd, kf, kb
 
 
-def block_ops(spec: ModelSpec, ms: Stage, dev: Device, window: int, *, fp8: bool) -> list[Op]:
-    """One transformer block: forward, backward and any recompute."""
-    linears = _block_linears(spec, ms)
+def _expert_ops(spec: ModelSpec, ms: Stage, dev: Device, *, fp8: bool) -> tuple[list[Op], list[Op]]:
+    """The routed experts of one MoE layer on the busiest expert rank, forward and backward:
+    router, permute, grouped GEMMs, activation, unpermute (engine/moe.py)."""
+    layout, r = ms.layout, ms.recipe
+    rt = routing(
+        spec, tokens=ms.tokens, tp=layout.tp, ep=layout.ep, etp=layout.etp, load=r.expert_load
+    )
+    a, d, e = ms.act_bytes, spec.d_model, spec.n_experts
+    prec = "fp8" if fp8 else ms.precision
+    elt = 1.0 if fp8 else a
+    up = (2 if spec.gated else 1) * spec.expert_ffn_hidden // layout.etp
+    hidden = max(1, spec.expert_ffn_hidden // layout.etp)
+    g, m = rt.local_experts, rt.per_expert
+    executed = rt.copies / r.expert_load * r.padding  # token copies whose FLOPs run, on average
+
+    def grouped(name: str, k: int, n: int) -> tuple[Op, Op, Op]:
+        kw = {"groups": g, "precision": prec, "elt": elt}
+        flops = 2.0 * executed * k * n
+        return (
+            Op(f"{name}.fwd", "matmul", grouped_gemm_time(dev, m, n, k, **kw), flops),
+            Op(f"{name}.dgrad", "matmul", grouped_gemm_time(dev, m, k, n, **kw), flops),
+            Op(f"{name}.wgrad", "matmul", grouped_wgrad_time(dev, m, n, k, **kw), flops),
+        )
+
+    fc1, fc2 = grouped("moe.fc1", d, up), grouped("moe.fc2", hidden, d)
+    router = _linear(dev, ms, "moe.router", d, max(1, e // layout.tp), fp8=False)
+    scores = rt.tokens * e * dtype_bytes("fp32")
+    moved = a * (rt.tokens + rt.copies) * d  # one read and one write of every token copy
+    act_f, act_b = (3, 5) if spec.gated else (2, 3)
+    forward = [
+        router[0],
+        Op("moe.route.fwd", "memory", dev.memory_time(4 * scores, 4), 0, 4),
+        Op("moe.permute.fwd", "memory", dev.memory_time(moved, 2), 0, 2),
+        fc1[0],
+        Op("moe.act.fwd", "memory", dev.memory_time(a * act_f * hidden * rt.copies), 0, 1),
+        fc2[0],
+        Op("moe.unpermute.fwd", "memory", dev.memory_time(moved, 2), 0, 2),
+    ]
+    backward = [
+        *router[1:],
+        Op("moe.route.bwd", "memory", dev.memory_time(4 * scores, 4), 0, 4),
+        Op("moe.permute.bwd", "memory", dev.memory_time(moved, 2), 0, 2),
+        *fc1[1:],
+        Op("moe.act.bwd", "memory", dev.memory_time(a * act_b * hidden * rt.copies), 0, 1),
+        *fc2[1:],
+        Op("moe.unpermute.bwd", "memory", dev.memory_time(2 * moved, 2), 0, 2),
+    ]
+    if fp8:  # quantize each GEMM's input and weights, forward and backward
+        cast = 5.0 * (rt.copies * (d + hidden) + g * (d * up + hidden * d))
+        forward.append(Op("moe.fp8_cast", "memory", dev.memory_time(cast, 2), 0, 2))
+        backward.append(Op("moe.fp8_cast_bwd", "memory", dev.memory_time(2 * cast, 2), 0, 2))
+    return forward, backward
+
+
+def block_ops(
+    spec: ModelSpec, ms: Stage, dev: Device, window: int, *, fp8: bool, moe: bool = False
+) -> list[Op]:
+    """One transformer block (an MoE layer when ``moe``): forward, backward and any
+    recompute."""
+    linears = _block_linears(spec, ms, moe=moe)
     ops: list[Op] = []
     for name, k, n in linears:
         ops += _linear(dev, ms, name, k, n, fp8=fp8)
     attn_fwd, attn_bwd = _attention(spec, ms, dev, window)
-    elem_fwd, elem_bwd = _elementwise(spec, ms, dev)
+    elem_fwd, elem_bwd = _elementwise(spec, ms, dev, moe=moe)
     ops += [attn_fwd, attn_bwd, elem_fwd, elem_bwd]
+    experts_fwd: list[Op] = []
+    if moe:
+        experts_fwd, experts_bwd = _expert_ops(spec, ms, dev, fp8=fp8)
+        ops += experts_fwd + experts_bwd
     if ms.recipe.act_ckpt == "full":
         for name, k, n in linears:
             ops += [
                 _recompute(op) for op in _linear(dev, ms, name, k, n, fp8=fp8, forward_only=True)
             ]
         ops += [_recompute(attn_fwd), _recompute(elem_fwd)]
+        ops += [_recompute(op) for op in experts_fwd]
     elif ms.recipe.act_ckpt == "selective":
         ops.append(_recompute(attn_fwd))
     elif ms.recipe.act_ckpt == "selective-op":  # torchtitan: every other matmul and the cheap ops
@@ -360,6 +475,7 @@ def block_ops(spec: ModelSpec, ms: Stage, dev: Device, window: int, *, fp8: bool
                 for op in _linear(dev, ms, name, k, n, fp8=fp8, forward_only=True)
             ]
         ops.append(_recompute(elem_fwd))
+        ops += [scaled(_recompute(op), 0.5) for op in experts_fwd]
     return ops
 
 
@@ -371,7 +487,10 @@ def scaled(op: Op, times: float) -> Op:
 
 
 def _recompute(op: Op) -> Op:
-    return Op(op.name.replace(".fwd", ".recompute"), op.category, op.seconds, op.flops, op.kernels)
+    name = op.name.replace(".fwd", ".recompute")
+    if name == op.name:
+        name += ".recompute"
+    return Op(name, op.category, op.seconds, op.flops, op.kernels)
 
 
 def head_ops(spec: ModelSpec, ms: Stage, dev: Device) -> list[Op]:
@@ -434,12 +553,14 @@ def pass_ops(spec: ModelSpec, ms: Stage, dev: Device) -> list[Op]:
     memo = dev.memo
     key = _pass_key(spec, ms)
     if key not in memo:
-        windows = spec.layer_windows(ms.seq_len)
+        kinds = list(zip(spec.layer_windows(ms.seq_len), spec.moe_layer_flags(), strict=True))
         # this stage's layers: the last `ms.layers` of the model (they hold the full-attention
-        # last layer of windowed patterns); identical layers are timed once and counted
+        # last layer of windowed patterns, and MoE layers rather than DeepSeek's dense first
+        # ones); identical layers are timed once and counted
         ops: list[Op] = []
-        for window, count in Counter(windows[len(windows) - ms.layers :]).items():
-            ops += [scaled(op, count) for op in block_ops(spec, ms, dev, window, fp8=ms.fp8)]
+        for (window, moe), count in Counter(kinds[len(kinds) - ms.layers :]).items():
+            block = block_ops(spec, ms, dev, window, fp8=ms.fp8, moe=moe)
+            ops += [scaled(op, count) for op in block]
         memo[key] = ops + head_ops(spec, ms, dev)
     return memo[key]  # type: ignore[return-value]
 
@@ -468,6 +589,11 @@ def _pass_key(spec: ModelSpec, ms: Stage) -> tuple[object, ...]:
         ms.layout.tp,
         ms.layout.cp,
         ms.layout.sequence_parallel,
+        ms.layout.ep,
+        ms.layout.etp,
+        r.moe_routing,
+        r.capacity_factor,
+        r.moe_imbalance,
         ms.layers,
         ms.seq_len,
     )

@@ -10,6 +10,9 @@ optimizer, offload and host overhead, composed into a step time with a breakdown
   forward and two backward per layer (two more forward when recomputing), not overlapped.
 * Context parallel (ring attention, Liu et al. 2023): K and V gathered forward and backward and
   dK, dV reduce-scattered, behind each layer's attention.
+* Expert parallel (mixture of experts): dispatch and combine all-to-alls per MoE layer,
+  forward and backward (``engine/moe.py``), exposed unless overlapped with another
+  micro-batch; expert gradients reduce over the experts' own replicas.
 * Data parallel: DDP (ZeRO-0) and ZeRO-2 reduce gradients in buckets during the last backward,
   so only the part longer than that backward is exposed (never less than one layer's bucket),
   plus the slowdown of the compute it overlaps (Lee et al. 2025: 18.9% on average);
@@ -33,9 +36,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from traintime.engine.comms import collective_time
+from traintime.engine.comms import collective_time, expert_exchange_time
 from traintime.engine.device import Device
 from traintime.engine.memory import optimizer_state_bytes
+from traintime.engine.moe import routing
 from traintime.engine.numerics import compute_bytes, dtype_bytes
 from traintime.engine.ops import Misaligned, Op, Stage, microstep_ops, misaligned, pass_seconds
 from traintime.engine.optimizer import (
@@ -74,15 +78,22 @@ def stage_of(spec: ModelSpec, recipe: Recipe, layout: Layout) -> Stage:
     """The busiest GPU's share of a micro-step under this recipe and layout."""
     per_pass = recipe.micro_batch * spec.seq_len * layout.dp
     counts = count_params(spec)
+    experts = counts.experts / (layout.pp * layout.ep * layout.etp)
     return Stage(
         recipe=recipe,
         layout=layout,
         seq_len=spec.seq_len,
         layers=math.ceil(spec.n_layer / layout.pp),
         accum_steps=max(1, round(recipe.global_batch_tokens / per_pass)),
-        params_local=counts.total / (layout.tp * layout.pp),
+        params_local=(counts.total - counts.experts) / (layout.tp * layout.pp) + experts,
         lookup_params_local=counts.lookup / (layout.tp * layout.pp),
+        expert_params_local=experts,
     )
+
+
+def stage_experts(spec: ModelSpec, layout: Layout) -> float:
+    """Routed-expert parameters on one GPU."""
+    return count_params(spec).experts / (layout.pp * layout.ep * layout.etp)
 
 
 def pass_lower_bound(spec: ModelSpec, recipe: Recipe, layout: Layout, dev: Device) -> float:
@@ -133,6 +144,38 @@ def _cp_comm(spec: ModelSpec, ms: Stage, links: Links, eff: Efficiency, attentio
     return max(comm - behind, 0.0) + eff.overlap_compute_slowdown * min(comm, behind)
 
 
+def _ep_comm(spec: ModelSpec, ms: Stage, links: Links, eff: Efficiency, compute: float) -> float:
+    """Exposed expert-parallel traffic of one micro-step: each MoE layer of the stage
+    dispatches and combines forward, and again (as combine and dispatch of the gradients)
+    backward; full recomputation dispatches and combines once more. The busiest rank
+    receives its load's share. Overlapped with another micro-batch's compute
+    (``moe_overlap``: Megatron's EP A2A overlap, DeepSeek's DualPipe), exposed is the
+    overhang plus the slowdown of the compute it overlaps."""
+    layout, r = ms.layout, ms.recipe
+    if not spec.moe or layout.ep <= 1:
+        return 0.0
+    moe_layers = sum(spec.moe_layer_flags()[spec.n_layer - ms.layers :])
+    rt = routing(
+        spec, tokens=ms.tokens, tp=layout.tp, ep=layout.ep, etp=layout.etp, load=r.expert_load
+    )
+    one = expert_exchange_time(
+        rt.tokens,
+        top_k=spec.top_k,
+        token_bytes=spec.d_model * ms.act_bytes,
+        load=r.expert_load,
+        ep=layout.ep,
+        dispatcher=r.moe_dispatcher,
+        links=links,
+        eff=eff,
+        per_node=max(1, links.gpus_per_node // layout.etp),
+    )
+    transfers = 4 + (2 if r.act_ckpt == "full" else 0)
+    comm = transfers * moe_layers * one
+    if not r.moe_overlap:
+        return comm
+    return max(comm - compute, 0.0) + eff.overlap_compute_slowdown * min(comm, compute)
+
+
 def _pp_comm(spec: ModelSpec, ms: Stage, links: Links) -> float:
     """Activations sent forward and gradients back across each of the stage's ``v`` chunk
     boundaries per micro-step."""
@@ -154,12 +197,16 @@ def _dp_comm(
     t_micro: float,
     layers: int,
     micro_steps: int,
+    replicas: int | None = None,
+    per_node: int | None = None,
 ) -> float:
-    """Exposed data-parallel communication per step."""
-    n = layout.replicas
-    if n <= 1:
+    """Exposed data-parallel communication per step, over ``replicas`` ranks (default: the
+    data- and context-parallel replicas; experts pass their own)."""
+    n = layout.replicas if replicas is None else replicas
+    if n <= 1 or params <= 0:
         return 0.0
-    spans = n * layout.tp > links.gpus_per_node
+    spans = layout.replicas * layout.tp > links.gpus_per_node
+    in_node = per_node if per_node is not None else links.gpus_per_node // layout.tp
     g, p = dtype_bytes(recipe.grad_dtype), dtype_bytes(recipe.param_dtype)
     c = compute_bytes(recipe.precision)
 
@@ -171,7 +218,7 @@ def _dp_comm(
             links=links,
             eff=eff,
             spans_nodes=spans,
-            per_node=links.gpus_per_node // layout.tp,
+            per_node=in_node,
         )
 
     def behind(comm: float, compute: float) -> float:
@@ -202,6 +249,9 @@ def _optimizer(
 ) -> list[Op]:
     """The update on the GPU for this GPU's share of the parameters."""
     shards, opt = layout.shards, recipe.optimizer
+    # expert parameters are sharded over their own replicas: as many parameters over `shards`
+    experts = stage_experts(spec, layout)
+    params += experts * (shards / layout.expert_shards - 1)
     common: dict[str, Any] = {
         "param_dtype": recipe.param_dtype if recipe.master_dtype == "none" else recipe.master_dtype,
         "grad_dtype": recipe.grad_dtype,
@@ -291,6 +341,7 @@ def step_time(
         _tp_comm(spec, ms, links, eff)
         + _pp_comm(spec, ms, links)
         + _cp_comm(spec, ms, links, eff, attention=_sum(ops, "attention"))
+        + _ep_comm(spec, ms, links, eff, compute=t_ops)
     )
     fetch = _param_fetch(
         recipe, layout, links, params=params, t_micro=t_ops + t_comm_micro, layers=layers
@@ -300,9 +351,30 @@ def step_time(
     t_micro = t_ops + t_comm_micro + fetch
     pp = layout.pp
     bubble = (pp - 1) / layout.pp_interleave * t_micro if pp > 1 else 0.0
+    experts = ms.expert_params_local
     dp = _dp_comm(
-        params, recipe, layout, links, eff, t_micro=t_micro, layers=layers, micro_steps=micro_steps
+        params - experts,
+        recipe,
+        layout,
+        links,
+        eff,
+        t_micro=t_micro,
+        layers=layers,
+        micro_steps=micro_steps,
     )
+    if experts:  # expert gradients reduce over the experts' own replicas
+        dp += _dp_comm(
+            experts,
+            recipe,
+            layout,
+            links,
+            eff,
+            t_micro=t_micro,
+            layers=layers,
+            micro_steps=micro_steps,
+            replicas=layout.expert_replicas,
+            per_node=max(1, links.gpus_per_node // (layout.ep * layout.etp)),
+        )
     opt: list[Op] = []
     offload = 0.0
     if layout.offload == "none" or layout.offload_update == "gpu":
