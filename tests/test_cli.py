@@ -125,7 +125,8 @@ def test_gpu_json_keys(capsys):
     data = json.loads(out)
     assert code == 0
     assert {"name", "memory_gib", "bandwidth_gbs", "tdp_w", "peak_tflops"} <= set(data)
-    assert set(data["peak_tflops"]) == {"bf16", "fp16", "fp8", "tf32", "fp32"}
+    assert set(data["peak_tflops"]) == {"bf16", "fp16", "fp8", "fp4", "tf32", "fp32"}
+    assert data["peak_tflops"]["fp4"] is None  # Ada: no FP4 tensor path
     assert data["peak_tflops"]["bf16"] == 58.3
 
 

@@ -86,3 +86,10 @@ def test_seq_len_default_says_where_it_comes_from():
     est = traintime.estimate("qwen2.5-7b", "h100", gpus=8, tokens="1B")
     setting = next(s for s in est.training.settings if s.name == "seq_len")
     assert setting.value == 4096 and "Qwen2.5" in setting.reason
+
+
+def test_block_scaled_formats_need_blackwell():
+    with pytest.raises(SpecError, match="precision='nvfp4' needs block-scaled tensor cores"):
+        traintime.estimate("qwen3-8b", "h100", precision="nvfp4")
+    est = traintime.estimate("qwen3-8b", "b200", precision="mxfp8", tokens="1B")
+    assert est.hardware.precision == "fp8"

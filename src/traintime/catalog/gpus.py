@@ -41,6 +41,7 @@ _PEAK_COLUMNS = {
     "bf16": "bf16_fp32acc_dense_tflops",
     "fp16": "fp16_fp32acc_dense_tflops",
     "fp8": "fp8_fp32acc_dense_tflops",
+    "fp4": "fp4_dense_tflops",  # dense NVFP4/FP4; empty (None) before Blackwell
     "tf32": "tf32_dense_tflops",
     "fp32": "fp32_nontensor_tflops",
 }

@@ -25,6 +25,7 @@ _FALLBACK = {
     "bf16": ("fp16", "fp32"),
     "fp16": ("fp32",),
     "fp8": ("bf16", "fp16", "fp32"),
+    "fp4": ("fp8", "bf16", "fp16", "fp32"),
     "tf32": ("fp32",),
 }
 
@@ -87,7 +88,7 @@ class Device:
         key = ("tensor_cores", precision)
         if key not in self.memo:
             usable = usable_precision(self.gpu, precision)
-            self.memo[key] = usable in ("bf16", "fp16", "fp8", "tf32")
+            self.memo[key] = usable in ("bf16", "fp16", "fp8", "fp4", "tf32")
         return bool(self.memo[key])
 
     def aligned(self, *dims: int, precision: str, elt: float) -> bool:

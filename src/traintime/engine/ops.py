@@ -19,8 +19,8 @@ For every transformer block (layers of this pipeline stage, tensor-parallel shar
 * recompute: ``full`` checkpointing re-runs each block's forward, ``selective`` the attention
   core (Korthikanti et al. 2022).
 
-FP8 (torchao/TE tensorwise): block GEMMs at the FP8 rate, plus casting each operand (read 2 B,
-write 1 B, amax read 2 B per element).
+FP8 (torchao/TE tensorwise), MXFP8 and NVFP4: block GEMMs at the format's rate, plus quantizing
+each operand (``numerics.LOW_GEMM``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,14 @@ from dataclasses import dataclass
 from traintime.engine.device import Device, vector_elements
 from traintime.engine.flops import counted_as, executed_keys
 from traintime.engine.moe import grouped_gemm_time, grouped_wgrad_time, routing
-from traintime.engine.numerics import compute_bytes, compute_dtype, dtype_bytes, outside_fp8
+from traintime.engine.numerics import (
+    LOW_GEMM,
+    GemmFormat,
+    compute_bytes,
+    compute_dtype,
+    dtype_bytes,
+    outside_fp8,
+)
 from traintime.specs import Efficiency, Layout, ModelSpec, Recipe
 
 
@@ -73,7 +80,13 @@ class Stage:
 
     @property
     def fp8(self) -> bool:
-        return self.recipe.precision == "fp8"
+        """Whether the block GEMMs run in a low-precision format (fp8, mxfp8, nvfp4)."""
+        return self.recipe.precision in LOW_GEMM
+
+    @property
+    def low(self) -> GemmFormat:
+        """The block GEMMs' low-precision format (only when ``fp8``)."""
+        return LOW_GEMM[self.recipe.precision]
 
     @property
     def act_bytes(self) -> float:
@@ -97,17 +110,16 @@ def _linear(
 ) -> list[Op]:
     """Forward, data-gradient and weight-gradient GEMMs of one [k -> n] linear layer."""
     t = ms.tokens
-    prec = "fp8" if fp8 else ms.precision
-    elt = 1.0 if fp8 else ms.act_bytes
+    prec = ms.low.rate if fp8 else ms.precision
+    elt = ms.low.operand_bytes if fp8 else ms.act_bytes
     # weights are stored [n, k] and activations [tokens, features]: k and n are the rows'
     # lengths, the token count never is
     aligned = dev.aligned(n, k, precision=prec, elt=elt)
     fwd = dev.gemm_time(t, n, k, precision=prec, elt=elt, aligned=aligned)
     ops = [Op(f"{name}.fwd", "matmul", fwd, 2.0 * t * n * k)]
-    if fp8:  # cast both operands: read 2 B, write 1 B, amax pass 2 B per element
-        ops.append(
-            Op(f"{name}.fp8_cast", "memory", dev.memory_time(5.0 * (t * k + k * n), 2), 0, 2)
-        )
+    q = ms.low.quantize_bytes if fp8 else 0.0
+    if fp8:  # quantize both operands (numerics.LOW_GEMM)
+        ops.append(Op(f"{name}.fp8_cast", "memory", dev.memory_time(q * (t * k + k * n), 2), 0, 2))
     if forward_only:
         return ops
     dgrad = dev.gemm_time(t, k, n, precision=prec, elt=elt, aligned=aligned)
@@ -121,7 +133,7 @@ def _linear(
             Op(
                 f"{name}.fp8_cast_bwd",
                 "memory",
-                dev.memory_time(5.0 * (2 * t * n + k * n), 2),
+                dev.memory_time(q * (2 * t * n + k * n), 2),
                 0,
                 2,
             )
@@ -234,8 +246,9 @@ def _misaligned(spec: ModelSpec, ms: Stage, dev: Device) -> list[Misaligned]:
     out = []
     for name, width in gemm_widths(spec).items():
         head = name == "vocabulary"
-        prec = "fp8" if ms.fp8 and not head else ms.precision
-        elt = 1.0 if prec == "fp8" else ms.act_bytes
+        low = ms.fp8 and not head
+        prec = ms.low.rate if low else ms.precision
+        elt = ms.low.operand_bytes if low else ms.act_bytes
         rank = _per_rank(width, name, ms.tp, ms.layout.etp)
         if not dev.aligned(rank, precision=prec, elt=elt):
             out.append(Misaligned(name, width, rank, vector_elements(elt), ms.tp))
@@ -397,8 +410,8 @@ def _expert_ops(spec: ModelSpec, ms: Stage, dev: Device, *, fp8: bool) -> tuple[
         spec, tokens=ms.tokens, tp=layout.tp, ep=layout.ep, etp=layout.etp, load=r.expert_load
     )
     a, d, e = ms.act_bytes, spec.d_model, spec.n_experts
-    prec = "fp8" if fp8 else ms.precision
-    elt = 1.0 if fp8 else a
+    prec = ms.low.rate if fp8 else ms.precision
+    elt = ms.low.operand_bytes if fp8 else a
     up = (2 if spec.gated else 1) * spec.expert_ffn_hidden // layout.etp
     hidden = max(1, spec.expert_ffn_hidden // layout.etp)
     g, m = rt.local_experts, rt.per_expert
@@ -437,7 +450,7 @@ def _expert_ops(spec: ModelSpec, ms: Stage, dev: Device, *, fp8: bool) -> tuple[
         Op("moe.unpermute.bwd", "memory", dev.memory_time(2 * moved, 2), 0, 2),
     ]
     if fp8:  # quantize each GEMM's input and weights, forward and backward
-        cast = 5.0 * (rt.copies * (d + hidden) + g * (d * up + hidden * d))
+        cast = ms.low.quantize_bytes * (rt.copies * (d + hidden) + g * (d * up + hidden * d))
         forward.append(Op("moe.fp8_cast", "memory", dev.memory_time(cast, 2), 0, 2))
         backward.append(Op("moe.fp8_cast_bwd", "memory", dev.memory_time(2 * cast, 2), 0, 2))
     return forward, backward
