@@ -538,7 +538,11 @@ def gpu(
     )
 )
 def validate(
-    file: Path = typer.Argument(..., help="CSV of measured runs (shared/validation/README.md)."),
+    files: list[Path] = typer.Argument(
+        ...,
+        help="CSVs of measured runs (shared/validation/README.md), e.g. runs_dev.csv "
+        "runs_moe_dev.csv; a row's config column names a file in configs/ beside its table.",
+    ),
     json_out: bool = _JSON,
 ) -> None:
     """Predict published runs from their configuration and compare with what was measured."""
@@ -553,7 +557,7 @@ def validate(
         def progress(rows):  # type: ignore[no-untyped-def]
             return track(rows, description="predicting runs", transient=True)
 
-    report = run_validation(file, progress=progress)
+    report = run_validation(*files, progress=progress)
     if json_out:
         typer.echo(report.model_dump_json(indent=2))
         return

@@ -330,7 +330,7 @@ def _notes(r: Resolved, p: Plan, layout: Any) -> list[str]:
         if setting.source == "default"
         and name not in ("tokens_per_param", "global_batch_tokens")
         and (name != "sequence_parallel" or layout.tp > 1)
-        and (name != "capacity_factor" or r.value("moe_routing") == "capacity")
+        and r.applies(name)
     ]
     if defaults:
         notes.append("defaults (you left these unset): " + ", ".join(defaults))

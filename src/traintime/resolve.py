@@ -112,6 +112,13 @@ class Resolved:
     def value(self, name: str) -> Any:
         return self.settings[name].value
 
+    def applies(self, name: str) -> bool:
+        """Whether a setting matters to this question (a capacity factor only to capacity
+        routing): what the estimate reports among the defaults."""
+        if name == "capacity_factor":
+            return self.settings.get("moe_routing", Setting(name, "", "")).value == "capacity"
+        return True
+
     @property
     def optimizer(self) -> OptimizerSpec:
         return catalog.find_optimizer(self.value("optimizer"))

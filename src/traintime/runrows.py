@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any
 
+from traintime import catalog
 from traintime.engine.params import count_params
 from traintime.errors import DataError
 from traintime.specs import ModelSpec, Question, TrainingSpec, build
@@ -48,7 +50,9 @@ def bool_cell(row: dict[str, str], key: str) -> bool | None:
 
 #: The schema's keyword columns and their values (shared/validation/README.md).
 KEYWORDS = {
-    "precision": ("bf16", "fp8", "fp16", "fp32", "tf32"),
+    "precision": ("bf16", "fp8", "mxfp8", "nvfp4", "fp16", "fp32", "tf32"),
+    "moe_dispatcher": ("alltoall", "deepep", "allgather", "other"),
+    "moe_routing": ("balanced", "dropless", "capacity"),
     "optimizer": ("adamw", "muon", "adafactor", "sgd", "adamw8bit", "lamb", "other"),
     "act_ckpt": ("none", "selective", "full"),
     "attention_impl": ("flash", "sdpa", "eager", "other"),
@@ -63,9 +67,15 @@ def _keyword(row: dict[str, str], key: str) -> str:
     return cell
 
 
-def row_model(row: dict[str, str], assumed: list[str] | None = None) -> ModelSpec:
-    """The architecture columns as a ModelSpec (an ``other`` activation is timed as GELU, and
-    says so in ``assumed``)."""
+def row_model(
+    row: dict[str, str], assumed: list[str] | None = None, *, configs: Path | None = None
+) -> ModelSpec:
+    """The architecture: the Hugging Face config the ``config`` column names (in ``configs``,
+    the folder beside the table), at the row's sequence length; else the architecture columns
+    (an ``other`` activation is timed as GELU, and says so in ``assumed``)."""
+    config = (row.get("config") or "").strip()
+    if config:
+        return _config_model(row, config, configs)
     d, seq = int_cell(row, "d_model") or 0, int_cell(row, "seq_len") or 0
     extra = int_cell(row, "extra_embed_params") or 0
     act = (row.get("ffn_act") or "").strip()
@@ -103,6 +113,17 @@ def row_model(row: dict[str, str], assumed: list[str] | None = None) -> ModelSpe
         fields.update(qk_norm=True, logit_softcap=15.0, norm_weight=False)
     spec = build(ModelSpec, f"row {row.get('id')!r}", **fields)
     return _with_biases(spec, int_cell(row, "params_total"))
+
+
+def _config_model(row: dict[str, str], config: str, configs: Path | None) -> ModelSpec:
+    if configs is None or "/" in config or "\\" in config:
+        raise DataError(f"config={config!r}: a file name in the configs/ folder beside the table")
+    spec = catalog.load_hf_config(configs / config)
+    seq = int_cell(row, "seq_len")
+    fields = {"name": row.get("id") or spec.name, "family": "validation"}
+    if seq:
+        fields.update(seq_len=seq, seq_len_basis="")
+    return spec.model_copy(update=fields)
 
 
 def _with_biases(spec: ModelSpec, params_total: int | None) -> ModelSpec:
@@ -172,13 +193,20 @@ def schedule_unnamed(row: dict[str, str]) -> bool:
     name its schedule: validate reports the range between plain and interleaved 1F1B."""
     text = f"{row.get('framework') or ''} {row.get('notes') or ''}".lower()
     pp = int_cell(row, "pp") or 1
-    named = "interleav" in text or "1f1b" in text
+    named = "interleav" in text or "1f1b" in text or bool(_VP.search(text))
     return pp > 1 and bool(_INTERLEAVING_DEFAULT.search(text)) and not named
 
 
+_VP = re.compile(r"\bvp \(virtual pipeline degree\) = (\d+)")
+
+
 def _interleave(row: dict[str, str]) -> int | None:
-    """Megatron-LM's interleaved 1F1B when the framework names it, or interleaves by default
+    """The virtual pipeline degree when the notes record it (Megatron-Bridge's VP column);
+    Megatron-LM's interleaved 1F1B when the framework names it, or interleaves by default
     (the planner picks the chunk count), else plain 1F1B."""
+    vp = _VP.search((row.get("notes") or "").lower())
+    if vp and (int_cell(row, "pp") or 1) > 1:
+        return int(vp.group(1))
     text = (row.get("framework") or "").lower()
     if "interleav" in text or _INTERLEAVING_DEFAULT.search(text):
         return None
@@ -242,7 +270,9 @@ def _norm_kernels(row: dict[str, str]) -> str:
     return "composite" if _COMPOSITE_NORMS.search((row.get("framework") or "").lower()) else "fused"
 
 
-def row_question(row: dict[str, str], assumed: list[str]) -> Question:
+def row_question(
+    row: dict[str, str], assumed: list[str], *, configs: Path | None = None
+) -> Question:
     """A published run as a question: its columns are the user's settings; an empty column is
     unset, and is filled the way every estimate fills it (recipe defaults, then the planner's
     fastest setup that fits, since a run that ran must have fit). The framework column names
@@ -252,7 +282,7 @@ def row_question(row: dict[str, str], assumed: list[str]) -> Question:
         raise DataError("n_gpus is empty: the parallel layout cannot be known")
     if n < 1:
         raise DataError("n_gpus must be at least 1")
-    spec = row_model(row, assumed)
+    spec = row_model(row, assumed, configs=configs)
     layout = _layout(row, n, assumed)
     zero = int_cell(row, "zero_stage")
     if zero is not None and zero > 3:
@@ -279,6 +309,7 @@ def row_question(row: dict[str, str], assumed: list[str]) -> Question:
         "loss_impl": _loss_impl(row),
         "zero_stage": zero,
         "pp_interleave": _interleave(row),
+        **_moe(row, spec, assumed),
         # no column for offload: the code bases offload only when configured to, and no row
         # says it was
         "offload": "none",
@@ -299,7 +330,37 @@ def row_question(row: dict[str, str], assumed: list[str]) -> Question:
         gpus=n,
         gpus_per_node=int_cell(row, "gpus_per_node") or None,
         training=training,
+        # a capacity factor drops tokens: the row ran it, so the math change is the row's
+        allow_math_changes=settings.get("moe_routing") == "capacity",
     )
+
+
+_CAPACITY = re.compile(r"capacity[ _]factor[ =:]*([0-9.]+)")
+_A2A_OVERLAP = re.compile(r"a2a (?:1f1b )?overlap|overlap_moe_expert_parallel_comm")
+
+
+def _moe(row: dict[str, str], spec: ModelSpec, assumed: list[str]) -> dict[str, Any]:
+    """The expert layout and routing columns (README: ep, etp, moe_dispatcher, moe_routing). The
+    ``other`` dispatcher is Megatron's flex dispatcher (DeepEP / HybridEP backends): timed as
+    ``deepep``. A capacity factor, and the EP all-to-all overlap, are configuration the notes
+    record."""
+    if not spec.moe:
+        return {}
+    out: dict[str, Any] = {"ep": int_cell(row, "ep"), "etp": int_cell(row, "etp")}
+    dispatcher = _keyword(row, "moe_dispatcher")
+    if dispatcher == "other":
+        assumed.append("moe_dispatcher other timed as deepep (Megatron's flex dispatcher)")
+        dispatcher = "deepep"
+    out["moe_dispatcher"] = dispatcher or None
+    routing = _keyword(row, "moe_routing")
+    out["moe_routing"] = routing or None
+    notes = (row.get("notes") or "").lower()
+    if routing == "capacity":
+        factor = _CAPACITY.search(notes)
+        out["capacity_factor"] = float(factor.group(1).rstrip(".")) if factor else 1.0
+    if _A2A_OVERLAP.search(notes):
+        out["moe_overlap"] = True
+    return out
 
 
 def _dtype_layout(row: dict[str, str]) -> dict[str, Any]:

@@ -34,6 +34,8 @@ __all__ = ["Report", "RowResult", "Summary", "predict_row", "read_rows", "valida
 
 MEASURED = ("tokens_per_sec_per_gpu", "peak_mem_gib", "peak_mem_kind", "oom")
 REQUIRED = ("n_layer", "d_model", "n_head", "ffn_hidden", "vocab", "seq_len", "gpu")
+#: What a row whose config column names the architecture still needs.
+ARCH_FREE = ("seq_len", "gpu")
 BASELINE_EFFICIENCY = 0.40  # the constant-efficiency guess: 6 N D / (peak x 40%)
 
 
@@ -61,6 +63,7 @@ class RowResult(BaseModel):
     row_class: str = "steady-state"
     code_base: str = "other"
     gpu_generation: str = "other"
+    model_kind: str = "dense"
     goodput: float | None = None
     assumed: list[str] = []
 
@@ -112,23 +115,29 @@ class Prediction(BaseModel):
     fits: bool
     goodput: float
     architecture: str
+    moe: bool = False
     assumed: list[str]
 
 
-def predict_row(row: dict[str, str]) -> Prediction:
+def predict_row(row: dict[str, str], *, configs: Path | None = None) -> Prediction:
     """Throughput, the constant-efficiency baseline, peak memory and the fit, from config only:
-    the row as a question, through the same estimate as every other door."""
+    the row as a question, through the same estimate as every other door (``configs``: the
+    folder of the Hugging Face configs the ``config`` column names)."""
     safe = {k: v for k, v in row.items() if k not in MEASURED}
-    missing = [k for k in REQUIRED if not (safe.get(k) or "").strip()]
+    # a config file gives the architecture the columns would
+    needed = ARCH_FREE if (safe.get("config") or "").strip() else REQUIRED
+    missing = [k for k in needed if not (safe.get(k) or "").strip()]
     if missing:
         raise DataError(f"missing {', '.join(missing)}")
     assumed: list[str] = []
-    question = row_question(safe, assumed)
+    question = row_question(safe, assumed, configs=configs)
     est = estimate_question(question)
     assumed += [
         f"{s.name}={s.value}"
         for s in est.training.settings
-        if s.source in ("default", "planner") and s.name not in _UNREPORTED
+        if s.source in ("default", "planner")
+        and s.name not in _UNREPORTED
+        and (s.name != "capacity_factor" or est.training.recipe.moe_routing == "capacity")
     ]
     low = high = est.throughput.tokens_per_sec_per_gpu
     if schedule_unnamed(safe):  # plain 1F1B to the interleaving the planner picks
@@ -139,12 +148,17 @@ def predict_row(row: dict[str, str]) -> Prediction:
         tokens_per_sec_per_gpu=est.throughput.tokens_per_sec_per_gpu,
         low_tokens_per_sec_per_gpu=low,
         high_tokens_per_sec_per_gpu=high,
-        baseline=_baseline(safe, est.hardware.gpu, est.training.recipe.precision),
+        baseline=_baseline(
+            est.model.params.active if est.model.spec.moe else int_cell(safe, "params_total"),
+            est.hardware.gpu,
+            est.training.recipe.precision,
+        ),
         allocated_gib=est.memory.peak_gib,
         capacity_gib=est.memory.capacity_gib,
         fits=est.memory.fits,
         goodput=est.time.goodput,
         architecture=est.hardware.gpu.architecture,
+        moe=est.model.spec.moe,
         assumed=assumed,
     )
 
@@ -165,14 +179,15 @@ def _as_measured(allocated_gib: float, kind: str, n_gpus: int) -> float:
     return allocated_gib
 
 
-def _baseline(row: dict[str, str], gpu: Any, precision: str) -> float:
-    """The envelope: tokens/s = peak x 40% / (6 N), N = params_total."""
-    n = int_cell(row, "params_total") or 0
+def _baseline(params: int | None, gpu: Any, precision: str) -> float:
+    """The envelope: tokens/s = peak x 40% / (6 N), N = params_total (the active parameters of
+    a mixture of experts, as people size MoE compute)."""
+    n = params or 0
     peak = gpu.peak(usable_precision(gpu, outside_fp8(precision))) or 0.0
     return peak * TFLOP * BASELINE_EFFICIENCY / (6.0 * n) if n else float("nan")
 
 
-def _evaluate(row: dict[str, str]) -> RowResult:
+def _evaluate(row: dict[str, str], configs: Path | None = None) -> RowResult:
     rid = row.get("id") or "?"
     unreliable = (row.get("notes") or "").startswith("unreliable:")
     base: dict[str, Any] = {"id": rid, "gpu": row.get("gpu") or ""}
@@ -181,7 +196,7 @@ def _evaluate(row: dict[str, str]) -> RowResult:
         base["measured_oom"] = bool_cell(row, "oom")
         measured_mem = number_cell(row, "peak_mem_gib")
         value = number_cell(row, "tokens_per_sec_per_gpu") or None
-        pred = predict_row(row)
+        pred = predict_row(row, configs=configs)
     except TraintimeError as exc:
         return RowResult(**base, status="skipped", reason=str(exc))
     kind = (row.get("peak_mem_kind") or "allocated").strip() or "allocated"
@@ -212,6 +227,7 @@ def _evaluate(row: dict[str, str]) -> RowResult:
         row_class="whole-run" if whole else "steady-state",
         code_base=code_base(row),
         gpu_generation=generation(pred.architecture),
+        model_kind="moe" if pred.moe else "dense",
         goodput=pred.goodput,
         assumed=pred.assumed,
     )
@@ -257,7 +273,13 @@ def _classes(rows: list[RowResult]) -> dict[str, Summary]:
     for r in rows:
         if r.status == "skipped":
             continue
-        for key in (r.row_class, f"gpu: {r.gpu_generation}", f"code base: {r.code_base}"):
+        keys = (
+            r.row_class,
+            f"model: {r.model_kind}",
+            f"gpu: {r.gpu_generation}",
+            f"code base: {r.code_base}",
+        )
+        for key in keys:
             groups.setdefault(key, []).append(r)
     return {k: _summary(v) for k, v in sorted(groups.items())}
 
@@ -335,11 +357,19 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def validate(
-    path: str | Path, *, progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None
+    *paths: str | Path, progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None
 ) -> Report:
-    """Predict every row of ``path`` and summarize the accuracy."""
-    rows = read_rows(Path(path))
-    iterator = progress(rows) if progress else rows
-    results = [_evaluate(row) for row in iterator]
+    """Predict every row of the tables at ``paths`` and summarize the accuracy. A row's
+    ``config`` names a Hugging Face config in the ``configs/`` folder beside its table."""
+    if not paths:
+        raise DataError("validate needs at least one validation file")
+    tables = [(Path(p), row) for p in paths for row in read_rows(Path(p))]
+    iterator = progress(tables) if progress else tables
+    results = [_evaluate(row, path.parent / "configs") for path, row in iterator]
     steady = [r for r in results if r.row_class == "steady-state"]
-    return Report(file=str(path), rows=results, summary=_summary(steady), classes=_classes(results))
+    return Report(
+        file=", ".join(str(p) for p in paths),
+        rows=results,
+        summary=_summary(steady),
+        classes=_classes(results),
+    )

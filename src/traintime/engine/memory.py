@@ -46,7 +46,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from traintime.engine.numerics import compute_bytes, dtype_bytes
+from traintime.engine.numerics import LOW_GEMM, compute_bytes, dtype_bytes
 from traintime.engine.optimizer import muon_matrices, state_bytes
 from traintime.engine.params import count_params
 from traintime.specs import Layout, ModelSpec, OptimizerSpec, Recipe
@@ -127,20 +127,22 @@ def _classes(
     return per_stage_blocks / tp, experts, head / tp, tables / tp
 
 
-def _mlp_elements(spec: ModelSpec, r: Recipe, *, moe: bool) -> tuple[float, float]:
-    """(elements saved per token by the layer's MLP, its matmul outputs): a dense MLP keeps
-    its up projection and the activation's output; an MoE layer keeps, for each of a token's
-    ``top_k`` copies (times the busiest rank's load), the permuted input, the expert's up
-    projection and activation output, and the expert output the combine's gradient needs,
+def _mlp_elements(spec: ModelSpec, r: Recipe, *, moe: bool) -> tuple[float, float, float]:
+    """(elements saved per token by the layer's MLP, its matmul outputs, the saved elements
+    that are inputs of a linear layer): a dense MLP keeps its up projection and the
+    activation's output (the down projection's input); an MoE layer keeps, for each of a
+    token's ``top_k`` copies (times the busiest rank's load), the permuted input, the expert's
+    up projection and activation output, and the expert output the combine's gradient needs,
     plus its shared experts like a dense MLP."""
     up = 2 if spec.gated else 1
     if not moe:
-        return (up + 1) * spec.ffn_hidden, up * spec.ffn_hidden + spec.d_model
+        f = spec.ffn_hidden
+        return (up + 1) * f, up * f + spec.d_model, f
     copies = spec.top_k * r.expert_load
     f, fs = spec.expert_ffn_hidden, spec.shared_ffn_hidden
     saved = copies * (2 * spec.d_model + (up + 1) * f) + (up + 1) * fs
     outputs = copies * (up * f + spec.d_model) + up * fs + spec.d_model
-    return saved, outputs
+    return saved, outputs, copies * (spec.d_model + f) + fs
 
 
 def _activation_bytes_per_token_layer(
@@ -150,12 +152,22 @@ def _activation_bytes_per_token_layer(
     d = spec.d_model
     qkv = spec.n_head * spec.qk_head_dim + spec.kv_heads * (spec.qk_head_dim + spec.v_dim)
     attn_out = spec.n_head * spec.v_dim
-    mlp, mm_out = _mlp_elements(spec, r, moe=moe)
+    mlp, mm_out, mlp_inputs = _mlp_elements(spec, r, moe=moe)
     qk_norm = (spec.n_head + spec.kv_heads) * spec.hd if spec.qk_norm else 0
     # eager saves each norm's input and output and QK-norm's input; under torch.compile the
     # min-cut partitioner recomputes the norm outputs in backward instead
     elems = 2 * d + qkv + mlp if r.compiled else 4 * d + qkv + qk_norm + mlp
     internals = a * attn_out + dtype_bytes("fp32") * spec.n_head  # + fp32 log-sum-exp
+    low = LOW_GEMM.get(r.precision)
+    if low is not None and low.scale_bytes and r.act_ckpt != "selective-op":
+        # block-scaled recipes (Transformer Engine's MXFP8 / NVFP4) keep each linear layer's
+        # input quantized for its weight gradient instead of in bf16 (Megatron-Core: "Stores
+        # linear layer inputs in FP8 instead of BF16"): the norm outputs (eager), the attention
+        # output and the MLP's down-projection (and experts') inputs. Tensorwise fp8 as torchao
+        # runs it keeps them in bf16 (nanochat d24 fp8 on 8 x B200: 51.5 GiB allocated)
+        inputs = mlp_inputs + (0 if r.compiled else 2 * d)
+        saved = low.operand_bytes + low.scale_bytes
+        internals -= (a - saved) * (inputs + attn_out)
     if moe:  # the router's fp32 probabilities
         internals += dtype_bytes("fp32") * spec.n_experts
     if r.attention_impl == "eager":

@@ -41,11 +41,13 @@ def compute_bytes(precision: str) -> float:
 @dataclass(frozen=True, slots=True)
 class GemmFormat:
     """A low-precision GEMM format: the peak it runs at (``rate``: a ``GpuSpec.peak`` key),
-    bytes per operand element, and bytes moved per element to quantize one operand."""
+    bytes per operand element, bytes moved per element to quantize one operand, and the block
+    scales' bytes per element."""
 
     rate: str
     operand_bytes: float
     quantize_bytes: float
+    scale_bytes: float = 0.0
 
 
 #: Quantization traffic per element of each operand:
@@ -60,8 +62,8 @@ class GemmFormat:
 #:   transform of the weight-gradient inputs is fused into that pass (TE NVFP4 recipe).
 LOW_GEMM: dict[str, GemmFormat] = {
     "fp8": GemmFormat("fp8", 1.0, 5.0),
-    "mxfp8": GemmFormat("fp8", 1.0, 2.0 + 2 * (1.0 + 1 / 32)),
-    "nvfp4": GemmFormat("fp4", 0.5, 4.0 + 2 * (0.5 + 1 / 16)),
+    "mxfp8": GemmFormat("fp8", 1.0, 2.0 + 2 * (1.0 + 1 / 32), 1 / 32),
+    "nvfp4": GemmFormat("fp4", 0.5, 4.0 + 2 * (0.5 + 1 / 16), 1 / 16),
 }
 
 
