@@ -93,3 +93,38 @@ def test_block_scaled_formats_need_blackwell():
         traintime.estimate("qwen3-8b", "h100", precision="nvfp4")
     est = traintime.estimate("qwen3-8b", "b200", precision="mxfp8", tokens="1B")
     assert est.hardware.precision == "fp8"
+
+
+def test_compare_dense_and_moe_side_by_side():
+    """Several models, one question: each row is the same estimate `traintime estimate` makes."""
+    from traintime.compare import compare
+
+    rows = compare(["llama-3.2-1b", "olmoe-1b-7b"], ["h100"], counts=[8], tokens="1B")
+    by_model = {r.model: r for r in rows}
+    assert set(by_model) == {"llama-3.2-1b", "olmoe-1b-7b"}
+    moe = by_model["olmoe-1b-7b"]
+    assert moe.active_params < moe.params
+    one = traintime.estimate("olmoe-1b-7b", "h100", gpus=8, tokens="1B")
+    assert moe.days == pytest.approx(one.time.total_days)
+
+
+def test_compare_takes_comma_separated_models(capsys):
+    from tests.test_cli import run
+
+    code, out, _ = run(
+        capsys,
+        "compare",
+        "--model",
+        "llama-3.2-1b,olmoe-1b-7b",
+        "--gpu",
+        "h100",
+        "--count",
+        "8",
+        "--tokens",
+        "1B",
+        "--json",
+    )
+    import json
+
+    data = json.loads(out)
+    assert code == 0 and {r["model"] for r in data} == {"llama-3.2-1b", "olmoe-1b-7b"}

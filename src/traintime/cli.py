@@ -48,8 +48,9 @@ _RECIPE: dict[str, tuple[str, Any, Any]] = {
         _opt(
             "--model",
             "-m",
-            help="Preset, alias, nanochat-d<N>, or a path "
-            "to a Hugging Face config.json / model .toml.",
+            help="Preset, alias, nanochat-d<N>, a Hugging Face config.json, model directory "
+            "or repo id (Qwen/Qwen3-8B, from the local HF cache), or a model .toml "
+            "(compare: several, comma-separated).",
         ),
     ),
     "tokens": ("tokens", str, _opt("--tokens", help="Training tokens: 37.6B, 500M, 2e9.")),

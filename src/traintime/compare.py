@@ -1,5 +1,6 @@
-"""Compare one training run across GPUs and GPU counts: time, energy, money and the plan each
-needs. Every setup is one estimate, through the same path as ``traintime estimate``."""
+"""Compare training runs across models, GPUs and GPU counts: time, memory, fit, energy, money
+and the plan each needs. Every setup is one estimate, through the same path as ``traintime
+estimate``. Several models answer "dense or MoE at the same budget?" on the user's hardware."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ class ComparisonRow(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     model: str
+    params: int
+    active_params: int
+    model_flops_per_token: float
     gpu: str
     count: int
     label: str
@@ -50,6 +54,9 @@ def _row(est: Estimate) -> ComparisonRow:
     return ComparisonRow(
         math_changes=plan.chosen.math_changes,
         model=est.model.name,
+        params=est.model.params.total,
+        active_params=est.model.params.active,
+        model_flops_per_token=est.model.flops_per_token.model,
         gpu=hw.gpu.name,
         count=hw.count,
         label=f"{hw.count} x {hw.gpu.name}",
@@ -75,6 +82,8 @@ def describe_short(c: Candidate) -> str:
         how += f", ZeRO {c.zero_stage}"
     if c.tp > 1 or c.pp > 1 or c.cp > 1:
         how += f", TP {c.tp} PP {c.pp}" + (f" CP {c.cp}" if c.cp > 1 else "")
+    if c.ep > 1:
+        how += f", EP {c.ep}"
     return how
 
 
@@ -96,8 +105,17 @@ def select_gpus(
     return out
 
 
+def _models(model: str | ModelSpec | Iterable[str | ModelSpec] | None) -> list[Any]:
+    """One model or several: a list, or names separated by commas."""
+    if model is None or isinstance(model, ModelSpec):
+        return [model]
+    if isinstance(model, str):
+        return [m.strip() for m in model.split(",") if m.strip()] or [None]
+    return list(model) or [None]
+
+
 def compare(
-    model: str | ModelSpec | None = None,
+    model: str | ModelSpec | Iterable[str | ModelSpec] | None = None,
     gpus: Iterable[str] = (),
     *,
     counts: Iterable[int] = (1,),
@@ -110,16 +128,18 @@ def compare(
     scenario: str | Path | None = None,
     **overrides: Any,
 ) -> list[ComparisonRow]:
-    """Estimate one question on each GPU x count and return rows sorted by time or cost.
+    """Estimate one question for each model x GPU x count and return rows sorted by time or
+    cost.
 
     The question is ``scenario`` (a file; None: the founding question) with ``overrides``
-    (``model`` and every key of ``estimation.with_overrides``: training settings,
-    ``allow_math_changes``, ``economics``, ...); each setup goes through the same estimate as
+    (every key of ``estimation.with_overrides``: training settings, ``allow_math_changes``,
+    ``economics``, ...); ``model`` is one model or several (a list, or names separated by
+    commas), each asked the same question. Each setup goes through the same estimate as
     ``traintime estimate``, planner included."""
     if sort not in ("time", "cost"):
         raise SpecError(f"sort={sort!r} is not allowed; allowed: time, cost")
     base = catalog.load_scenario(Path(scenario) if scenario is not None else None)
-    base = with_overrides(base, model=model, **overrides)
+    bases = [with_overrides(base, model=m, **overrides) for m in _models(model)]
     counts = list(counts)
     if all_gpus:
         if min_memory_gib is None:
@@ -131,10 +151,10 @@ def compare(
         devices = [catalog.find_gpu(name) for name in gpus]
         if not devices:
             raise SpecError("give --gpu NAME[,NAME...] or --all")
-    setups = [(gpu, count) for count in counts for gpu in devices]
+    setups = [(q, gpu, count) for q in bases for count in counts for gpu in devices]
     rows = [
-        _row(estimate_question(with_overrides(base, gpu=gpu, gpus=count)))
-        for gpu, count in (progress(setups) if progress else setups)
+        _row(estimate_question(with_overrides(q, gpu=gpu, gpus=count)))
+        for q, gpu, count in (progress(setups) if progress else setups)
     ]
     key = (
         (lambda r: (r.days is None, r.days or 0.0))

@@ -213,20 +213,32 @@ def render_validation(report: Any) -> RenderableType:
 
 
 def render_comparison(rows: list[Any], *, limit: int | None = None) -> RenderableType:
-    """Setups side by side: plan, fit, time, energy and cost."""
+    """Setups side by side: model (when several), plan, fit, memory, time, energy and cost."""
     shown = rows if not limit else rows[:limit]
+    several = len({r.model for r in rows}) > 1
     table = Table(title=f"Comparison ({len(shown)} of {len(rows)} setups)")
-    for col in ("GPUs", "fits", "plan", "needs/has GiB", "time", "kWh", "cost"):
-        table.add_column(
-            col,
-            justify="right" if col in ("needs/has GiB", "time", "kWh", "cost") else "left",
-            overflow="fold",
-        )
+    columns = (["model", "params (active)"] if several else []) + [
+        "GPUs",
+        "fits",
+        "plan",
+        "needs/has GiB",
+        "time",
+        "kWh",
+        "cost",
+    ]
+    right = ("params (active)", "needs/has GiB", "time", "kWh", "cost")
+    for col in columns:
+        table.add_column(col, justify="right" if col in right else "left", overflow="fold")
     for r in shown:
         time_s = human_duration(r.days * 86400) if r.days is not None else "-"
         cost = f"${r.cost_usd:,.0f} {r.cost_kind}" if r.cost_usd is not None else "-"
         kwh = f"{r.kwh:,.0f}" if r.kwh is not None else "-"
+        model = []
+        if several:
+            active = f" ({human_count(r.active_params)})" if r.active_params != r.params else ""
+            model = [r.model, f"{human_count(r.params)}{active}"]
         table.add_row(
+            *model,
             r.label,
             "yes" if r.fits else "no",
             r.plan,
