@@ -468,15 +468,19 @@ def models(
             continue
         spec = catalog.find_model(name)
         info = catalog.describe_model(name)
+        counts = count_params(spec)
         rows.append(
             {
                 "name": name,
-                "params": count_params(spec).total,
+                "family": spec.family,
+                "params": counts.total,
+                "active_params": counts.active,
                 "n_layer": spec.n_layer,
                 "d_model": spec.d_model,
                 "vocab": spec.vocab,
                 "aliases": info.get("aliases", []),
                 "source": info.get("source", ""),
+                "published": info.get("published", ""),
             }
         )
     if json_out:

@@ -16,16 +16,16 @@ def render_models(rows: list[dict[str, Any]]) -> Table:
     table = Table(
         title="Model presets (any nanochat depth works: nanochat-d<N>, nanochat-2026-d<N>)"
     )
-    for col in ("name", "parameters", "layers", "d_model", "vocab", "source"):
-        table.add_column(
-            col,
-            justify="right" if col in ("parameters", "layers", "d_model", "vocab") else "left",
-            overflow="fold",
-        )
+    for col in ("name", "family", "parameters (active)", "layers", "d_model", "vocab", "source"):
+        right = col in ("parameters (active)", "layers", "d_model", "vocab")
+        table.add_column(col, justify="right" if right else "left", overflow="fold")
     for row in rows:
+        active = row.get("active_params", row["params"])
+        sparse = f" ({human_count(active)})" if active != row["params"] else ""
         table.add_row(
             row["name"],
-            human_count(row["params"]),
+            row.get("family", ""),
+            human_count(row["params"]) + sparse,
             str(row["n_layer"]),
             str(row["d_model"]),
             f"{row['vocab']:,}",

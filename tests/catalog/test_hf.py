@@ -329,3 +329,54 @@ def test_seq_len_is_a_training_choice():
     spec = find_model("qwen2.5-7b")
     assert spec.seq_len < 131_072 and spec.seq_len_basis
     assert find_model("deepseek-v3").seq_len == 4096  # rope_scaling original length
+
+
+# Family sizes against the vendors' published figures, to the figure's own rounding (the field
+# `published` of each preset in data/models/hf.toml names the source). (total, active) in
+# billions; None where the vendor gives none.
+PUBLISHED = {
+    "qwen3-0.6b": ((0.6, 0.05), None),
+    "qwen3-1.7b": ((1.7, 0.05), None),
+    "qwen3-4b": ((4.0, 0.5), None),
+    "qwen3-14b": ((14.8, 0.05), None),
+    "qwen3-32b": ((32.8, 0.05), None),
+    "gemma-2-2b": ((2.6, 0.05), None),
+    "gemma-2-27b": ((27.2, 0.05), None),
+    "deepseek-v2": ((236, 0.5), (21, 0.5)),
+    "mixtral-8x22b": ((141, 0.5), (39, 0.5)),
+    "llama-4-maverick": ((400, 1.0), (17, 0.5)),
+    "llama-3.2-3b": ((3.21, 0.005), None),
+    "phi-3-medium-4k": ((14, 0.5), None),
+    "phi-4": ((14, 0.7), None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_family_sizes_match_published(name):
+    counts = count_params(find_model(name))
+    (total, tol), active = PUBLISHED[name]
+    assert abs(counts.total / 1e9 - total) <= tol
+    if active is not None:
+        value, tol_a = active
+        # DeepSeek quotes active without the input embedding, Mistral and Meta with it
+        measured = counts.active_excl_embedding if name.startswith("deepseek") else counts.active
+        assert abs(measured / 1e9 - value) <= tol_a
+
+
+def test_deepseek_v2_lite_has_a_full_rank_query():
+    """Its config's explicit null q_lora_rank: 16B total, 2.4B activated (model card)."""
+    spec = find_model("deepseek-v2-lite")
+    counts = count_params(spec)
+    assert spec.q_lora_rank == 0
+    assert (
+        abs(counts.total / 1e9 - 15.7) < 0.05
+        and abs(counts.active_excl_embedding / 1e9 - 2.4) < 0.1
+    )
+
+
+def test_llama4_interleaves_dense_and_moe_layers():
+    """Maverick: MoE every second layer (interleave_moe_layer_step 2), dense ones of
+    intermediate_size_mlp; NoPE every fourth layer (modeling_llama4.py)."""
+    spec = find_model("llama-4-maverick")
+    assert spec.dense_layers == 24 and spec.n_experts == 128 and spec.top_k == 1
+    assert spec.no_rope_layers == 12 and spec.shared_ffn_hidden == spec.expert_ffn_hidden

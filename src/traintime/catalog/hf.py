@@ -307,7 +307,9 @@ def _llama4(c: _Config) -> dict[str, Any]:
     if moe_layers is None:
         moe_layers = list(range(step - 1, n, step))
     width = int(c.req("intermediate_size"))
-    nope = c.get("no_rope_layers") or []
+    # transformers' default: NoPE on every no_rope_layer_interval-th layer (configuration_llama4)
+    every = int(c.get("no_rope_layer_interval", 4))
+    nope = c.get("no_rope_layers") or [int((i + 1) % every != 0) for i in range(n)]
     fields = {
         **_llama_like(c),
         "ffn_hidden": int(c.get("intermediate_size_mlp", width)),

@@ -169,7 +169,11 @@ def describe_model(name: str) -> dict[str, Any]:
     presets, _, families = _tables()
     if name in presets:
         table = presets[name]
-        return {"aliases": table.get("aliases", []), "source": table.get("source", "")}
+        return {
+            "aliases": table.get("aliases", []),
+            "source": table.get("source", ""),
+            "published": table.get("published", ""),
+        }
     match = _family_match(name)
     if match:
         return {"aliases": [], "source": match[0]["source"], "note": match[0]["description"]}
