@@ -214,3 +214,22 @@ def test_dense_model_unchanged_by_moe_fields():
         spec, recipe(moe_routing="balanced", moe_imbalance=2.0), Layout(), dev, links(), EFF
     )
     assert math.isclose(a.step_time_s, b.step_time_s)
+
+
+def test_nope_layers_skip_rotary_work():
+    """No rotary on NoPE layers (SmolLM3: every 4th): less element-wise work per step."""
+    dev = device()
+    rope = step_time(llama8b(seq_len=2048), recipe(), Layout(), dev, links(), EFF)
+    nope = step_time(llama8b(seq_len=2048, no_rope_layers=8), recipe(), Layout(), dev, links(), EFF)
+    assert nope.breakdown_s["memory"] < rope.breakdown_s["memory"]
+
+
+def test_eager_attention_softcap_costs_passes():
+    """Gemma 2's attention soft-cap adds passes over the eager T x T scores."""
+    dev = device()
+    r = recipe(attention_impl="eager", micro_batch=1)
+    plain = step_time(llama8b(seq_len=2048), r, Layout(), dev, links(), EFF)
+    capped = step_time(
+        llama8b(seq_len=2048, attn_logit_softcap=50.0), r, Layout(), dev, links(), EFF
+    )
+    assert capped.breakdown_s["attention"] > plain.breakdown_s["attention"]

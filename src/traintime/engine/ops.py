@@ -292,10 +292,12 @@ def _attention(spec: ModelSpec, ms: Stage, dev: Device, window: int) -> tuple[Op
         )
         # scores written, masked, softmax read/write, probabilities read by PV: six passes
         # forward, eight backward, each of one activation-sized element per score, plus any
-        # dropout on the probabilities
+        # dropout on the probabilities; a logit soft-cap (Gemma 2: tanh(s / c) c) reads and
+        # writes the scores twice more each way
         a, drop = ms.act_bytes, _dropout_bytes(ms)
-        fwd = gemm + dev.memory_time((6 * a + drop) * score_elems, 3)
-        bwd = 2 * gemm + dev.memory_time((8 * a + drop) * score_elems, 3)
+        cap = 4 * a if spec.attn_logit_softcap else 0.0
+        fwd = gemm + dev.memory_time((6 * a + cap + drop) * score_elems, 3)
+        bwd = 2 * gemm + dev.memory_time((8 * a + cap + drop) * score_elems, 3)
         return (
             Op("attn.core.fwd", "attention", fwd, fwd_flops, 5),
             Op("attn.core.bwd", "attention", bwd, 2 * fwd_flops, 7),
@@ -339,7 +341,9 @@ def _elementwise(spec: ModelSpec, ms: Stage, dev: Device, *, moe: bool = False) 
     f = (spec.shared_ffn_hidden if moe else spec.ffn_hidden) / ms.tp
     qk = (spec.n_head + spec.kv_heads) * spec.hd / ms.tp
     gated = spec.gated
-    rot = 2 * qk if spec.position == "rotary" else 0.0
+    # rotary on every layer but the no-positional-encoding ones (SmolLM3, Llama 4)
+    rope_share = 1.0 - spec.no_rope_layers / spec.n_layer
+    rot = 2 * qk * rope_share if spec.position == "rotary" else 0.0
     qkn = 2 * qk if spec.qk_norm else 0.0
     if ms.recipe.compiled:  # fused: (add + norm) x 2, rotary (+ qk-norm), activation
         fwd = 8 * d + rot + (3 * f if gated else 2 * f)
