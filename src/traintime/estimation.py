@@ -402,9 +402,18 @@ def _throughput(
 
 
 @functools.cache
-def _band() -> tuple[float, float, str]:
+def _band(moe: bool) -> tuple[float, float, str, str]:
+    """(p10, p90, source, basis): the dense band, or the mixture-of-experts one (its own
+    table, held out by model: every published MoE row is one code base's)."""
     doc: dict[str, Any] = catalog.band()
-    return float(doc["log_ratio_p10"]), float(doc["log_ratio_p90"]), str(doc["source"])
+    if moe and "moe" in doc:
+        doc = doc["moe"]
+    return (
+        float(doc["log_ratio_p10"]),
+        float(doc["log_ratio_p90"]),
+        str(doc["source"]),
+        str(doc.get("basis", "the model's error on published runs, held out by code base")),
+    )
 
 
 def _goodput(r: Resolved) -> tuple[float, str]:
@@ -435,7 +444,7 @@ def _balanced_step(r: Resolved, recipe: Recipe, layout: Layout) -> float:
 
 
 def _time(seconds: float, *, runs: bool, r: Resolved, balanced_s: float = 0.0) -> TimeReport:
-    p10, p90, source = _band()
+    p10, p90, source, basis = _band(r.spec.moe)
     hours = seconds / HOUR
     share, why = _goodput(r)
     # actual time = predicted time x (predicted / measured throughput)
@@ -446,6 +455,7 @@ def _time(seconds: float, *, runs: bool, r: Resolved, balanced_s: float = 0.0) -
         high_hours=hours * math.exp(p90),
         total_days=hours / 24,
         band_source=source,
+        band_basis=basis,
         goodput=share,
         expected_hours=hours / share,
         goodput_source=why,

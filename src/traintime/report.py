@@ -136,8 +136,7 @@ def _speed_lines(est: Estimate) -> list[tuple[str, str]]:
             "Time" if tm.runs else "If it fit",
             f"{human_duration(tm.total_hours * HOUR)} "
             f"(likely {human_duration(tm.low_hours * HOUR)} to "
-            f"{human_duration(tm.high_hours * HOUR)}: the model's error on published runs, held "
-            "out by code base)"
+            f"{human_duration(tm.high_hours * HOUR)}: {tm.band_basis})"
             + ("" if tm.runs else "; the time if memory were unlimited: this setup does not fit"),
         ),
     ]

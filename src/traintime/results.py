@@ -118,6 +118,7 @@ class TimeReport(_Result):
     high_hours: float
     total_days: float
     band_source: str
+    band_basis: str
     goodput: float
     expected_hours: float
     goodput_source: str
