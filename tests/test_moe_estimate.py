@@ -128,3 +128,21 @@ def test_compare_takes_comma_separated_models(capsys):
 
     data = json.loads(out)
     assert code == 0 and {r["model"] for r in data} == {"llama-3.2-1b", "olmoe-1b-7b"}
+
+
+def test_dropping_tokens_is_offered_only_with_leave():
+    """When nothing fits, the planner may drop tokens past capacity only with
+    allow_math_changes, and says so among its math changes."""
+    from traintime.planner import _math_options
+    from traintime.resolve import resolve
+    from traintime.specs import Question
+
+    moe = resolve(Question(model="olmoe-1b-7b", gpu="h100"))
+    assert (False, True) in _math_options(moe, True)
+    assert _math_options(moe, False) == [(False, False)]
+    pinned = resolve(
+        Question(model="olmoe-1b-7b", gpu="h100", training={"moe_routing": "balanced"})
+    )
+    assert all(not drop for _, drop in _math_options(pinned, True))
+    dense = resolve(Question(model="llama-3.2-1b", gpu="h100"))
+    assert all(not drop for _, drop in _math_options(dense, True))

@@ -2,6 +2,7 @@
 here on random small spaces), it keeps what the user gives, says what it chose, and says what
 to change when the user's settings do not fit."""
 
+import dataclasses
 import itertools
 import random
 
@@ -11,7 +12,7 @@ import traintime
 from traintime.engine.evaluate import evaluate
 from traintime.planner import RECOMPUTE, divisors, plan
 from traintime.resolve import Option, resolve
-from traintime.specs import Question, TrainingSpec
+from traintime.specs import ModelSpec, Question, TrainingSpec
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +223,57 @@ def test_interleaving_needs_a_pipeline():
         traintime.estimate("gpt2", "4090", pp_interleave=2)
     est = traintime.estimate("llama-3.1-8b", "h100", gpus=8, pp_interleave=2, tokens="1B")
     assert est.plan.chosen.pp > 1 and est.plan.chosen.pp_interleave == 2
+
+
+def _moe_space(r):
+    """The dense space with every expert-parallel degree that divides the experts and a
+    pipeline stage's GPUs (planner docstring)."""
+    n = r.hardware.count
+    for o in _space(r):
+        for ep in divisors(r.spec.n_experts):
+            if (n // o.pp) % ep == 0:
+                yield dataclasses.replace(o, ep=ep)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_planner_matches_brute_force_with_experts(seed):
+    """A small mixture of experts (8 experts, top 2): the plan is the fastest over the space
+    with expert parallelism, brute-forced."""
+    rng = random.Random(seed)
+    spec = ModelSpec(
+        name="tiny-moe",
+        n_layer=4,
+        d_model=512,
+        n_head=8,
+        ffn_hidden=1024,
+        ffn_act="swiglu",
+        vocab=32000,
+        seq_len=1024,
+        n_experts=8,
+        top_k=2,
+        expert_ffn_hidden=512,
+    )
+    question = Question(
+        model=spec,
+        gpu=rng.choice(["4090", "h100"]),
+        gpus=rng.choice([2, 4]),
+        training=TrainingSpec(global_batch_tokens=16 * 1024, tokens=1e8),
+    )
+    r = resolve(question)
+    best = None
+    for stage in (False, True):
+        for o in _moe_space(r):
+            if (o.offload != "none") != stage:
+                continue
+            ev = evaluate(r.spec, r.recipe(o), r.layout(o), r.machine)
+            if not ev.sizing.fits:
+                continue
+            total = int(r.tokens // o.global_batch_tokens) * ev.step.step_time_s
+            key = (float(f"{total:.9g}"), RECOMPUTE[o.act_ckpt], ev.sizing.needed_gib)
+            if best is None or key < best[0]:
+                best = (key, o)
+        if best is not None:
+            break
+    result = plan(r)
+    assert result.fits and best is not None
+    assert result.chosen.total_hours * 3600 == pytest.approx(best[0][0], rel=1e-8)

@@ -190,6 +190,7 @@ def _option(c: Candidate) -> Option:
         pp_interleave=c.pp_interleave,
         global_batch_tokens=c.global_batch_tokens,
         eight_bit=c.eight_bit_states,
+        drop_tokens=c.drops_tokens,
         ep=c.ep,
         etp=c.etp,
     )

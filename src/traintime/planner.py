@@ -25,7 +25,9 @@ alternative costs.
   layout out of them), with expert tensor parallelism 1 unless the user sets it;
 * with ``allow_math_changes`` only: a global batch that does not split over the data-parallel
   GPUs is replaced by the nearest that do, on both sides; and when nothing fits otherwise,
-  8-bit optimizer states (16-bit for Muon).
+  8-bit optimizer states (16-bit for Muon) and, for a mixture of experts whose routing the
+  user left unset, dropping the tokens past each expert's capacity (factor 1.0, padded), which
+  removes the dropless imbalance from memory and time.
 
 **Objective.** Among setups that fit, the shortest total time (steps x step time, so rounded
 batches compare fairly), then the least recompute, then the least memory; 8-bit states only
@@ -102,6 +104,7 @@ class Candidate(BaseModel):
     optimizer: str
     optimizer_state_dtype: str
     eight_bit_states: bool
+    drops_tokens: bool
     step_time_s: float
     total_hours: float
     peak_gib: float
@@ -148,13 +151,14 @@ class _Row:
     bound: float | None = None
 
     def key(self, *, time: float | None = None) -> tuple[Any, ...]:
-        """The objective: the user's settings changed, 8-bit states (a last resort), total time
+        """The objective: the user's settings changed, the math changes of the last stage (8-bit
+        states, dropped tokens), total time
         (to 9 significant digits, so rounding noise decides nothing), less recompute, less
         memory."""
         total = self.total_s if time is None else time
         return (
             len(self.changed),
-            self.option.eight_bit,
+            int(self.option.eight_bit) + int(self.option.drop_tokens),
             float(f"{total:.9g}"),
             RECOMPUTE[self.option.act_ckpt],
             self.sizing.needed_gib,
@@ -251,6 +255,14 @@ def _batches(
     ]
 
 
+def _math_options(r: Resolved, math: bool) -> list[tuple[bool, bool]]:
+    """(8-bit states, drop tokens) of a stage: none, or the math stage's changes."""
+    if not math:
+        return [(False, False)]
+    droppable = r.spec.moe and r.settings["moe_routing"].source not in ("given", "recipe")
+    return [(True, False), (False, True), (True, True)] if droppable else [(True, False)]
+
+
 def _options(r: Resolved, *, allow_math: bool, eight_bit: bool, free: bool, offload: bool):
     """Every option of the space (``offload``: the offload stage), with its math changes;
     ``free``: the user's pins relaxed too."""
@@ -281,10 +293,14 @@ def _options(r: Resolved, *, allow_math: bool, eight_bit: bool, free: bool, offl
                     updates = [pins["offload_update"]]
                 else:
                     updates = ["cpu", "gpu"] if opt.matrix_update != "none" else ["cpu"]
-                for update, micro, ckpt in itertools.product(updates, micros, ckpts):
+                for update, micro, ckpt, (eight, drop) in itertools.product(
+                    updates, micros, ckpts, _math_options(r, eight_bit)
+                ):
                     if v > 1 and (share // micro) % pp:
                         continue  # the interleaved schedule needs micro-steps in multiples of pp
-                    extra = ("8-bit optimizer states",) if eight_bit else ()
+                    extra = ("8-bit optimizer states",) if eight else ()
+                    if drop:
+                        extra += ("tokens past each expert's capacity (factor 1.0) dropped",)
                     yield (
                         Option(
                             micro_batch=micro,
@@ -299,7 +315,8 @@ def _options(r: Resolved, *, allow_math: bool, eight_bit: bool, free: bool, offl
                             ep=ep,
                             etp=etp,
                             global_batch_tokens=batch,
-                            eight_bit=eight_bit,
+                            eight_bit=eight,
+                            drop_tokens=drop,
                         ),
                         math_changes + extra,
                     )
@@ -347,7 +364,7 @@ def _bound(r: Resolved, row: _Row) -> float:
             o = replace(row.option, act_ckpt="none")
             steps = int(r.tokens // o.global_batch_tokens)
             r.memo[key] = steps * pass_lower_bound(
-                r.spec, r.recipe(o), r.layout(o), r.machine.device
+                r.spec, r.recipe(o), r.layout(o), r.machine.device, r.machine.links
             )
         row.bound = r.memo[key]
     return row.bound
@@ -368,6 +385,7 @@ def _group(o: Option) -> tuple[Any, ...]:
         o.etp,
         o.global_batch_tokens,
         o.eight_bit,
+        o.drop_tokens,
     )
 
 
@@ -417,6 +435,7 @@ def _candidate(r: Resolved, row: _Row, fastest_s: float) -> Candidate:
         optimizer=recipe.optimizer.name,
         optimizer_state_dtype=recipe.state_dtype,
         eight_bit_states=o.eight_bit,
+        drops_tokens=o.drop_tokens,
         step_time_s=row.step.step_time_s,
         total_hours=row.total_s / 3600.0,
         peak_gib=row.sizing.peak_gib,
@@ -517,6 +536,7 @@ def _kind(row: _Row) -> tuple[Any, ...]:
         o.cp > 1,
         o.ep,
         o.eight_bit,
+        o.drop_tokens,
     )
 
 
@@ -598,7 +618,8 @@ def _advice(r: Resolved, row: _Row) -> list[str]:
             )
             break
     if not r.question.allow_math_changes:
-        out.append(
-            "or allow changes to the training math (8-bit optimizer states): --allow-math-changes"
+        what = "8-bit optimizer states" + (
+            ", dropping tokens past each expert's capacity" if r.spec.moe else ""
         )
+        out.append(f"or allow changes to the training math ({what}): --allow-math-changes")
     return out

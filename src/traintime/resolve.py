@@ -94,6 +94,7 @@ class Option:
     eight_bit: bool = False
     ep: int = 1
     etp: int = 1
+    drop_tokens: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class Resolved:
             o.offload,
             o.zero_stage,
             o.eight_bit,
+            o.drop_tokens,
         )
         if key not in self.memo:
             self.memo[key] = self._recipe(o)
@@ -163,18 +165,21 @@ class Resolved:
             norm_kernels=self.value("norm_kernels"),
             dropout=self.value("dropout"),
             loss_impl=self.value("loss_impl"),
-            **self._moe(),
+            **self._moe(o),
             **dtypes,
         )
 
-    def _moe(self) -> dict[str, Any]:
-        """The routing and dispatch of a mixture-of-experts model (nothing for a dense one)."""
+    def _moe(self, o: Option) -> dict[str, Any]:
+        """The routing and dispatch of a mixture-of-experts model (nothing for a dense one);
+        ``o.drop_tokens``: the planner's math change, Megatron-Bridge's token drop (capacity
+        factor 1.0, padded: ``apply_moe_token_drop``'s defaults)."""
         if not self.spec.moe:
             return {}
+        routing = "capacity" if o.drop_tokens else self.value("moe_routing")
         return {
             "moe_dispatcher": self.value("moe_dispatcher"),
-            "moe_routing": self.value("moe_routing"),
-            "capacity_factor": self.value("capacity_factor"),
+            "moe_routing": routing,
+            "capacity_factor": 1.0 if o.drop_tokens else self.value("capacity_factor"),
             "moe_imbalance": self.machine.device.eff.moe_dropless_imbalance,
             "moe_overlap": self.value("moe_overlap"),
         }

@@ -145,6 +145,7 @@ def _mlp_elements(spec: ModelSpec, r: Recipe, *, moe: bool) -> tuple[float, floa
     return saved, outputs, copies * (spec.d_model + f) + fs
 
 
+@functools.lru_cache(maxsize=65536)
 def _activation_bytes_per_token_layer(
     spec: ModelSpec, r: Recipe, seq: int, *, moe: bool = False
 ) -> float:

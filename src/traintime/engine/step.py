@@ -96,13 +96,22 @@ def stage_experts(spec: ModelSpec, layout: Layout) -> float:
     return count_params(spec).experts / (layout.pp * layout.ep * layout.etp)
 
 
-def pass_lower_bound(spec: ModelSpec, recipe: Recipe, layout: Layout, dev: Device) -> float:
-    """A lower bound of :func:`step_time`: the micro-steps' forward and backward passes alone.
-    Every other term of a step (weight traffic, communication, the bubble, the optimizer,
-    offload, host waiting) is never negative, so no step is faster; the planner uses it to skip
-    candidates that cannot win."""
+def pass_lower_bound(
+    spec: ModelSpec,
+    recipe: Recipe,
+    layout: Layout,
+    dev: Device,
+    links: Links | None = None,
+) -> float:
+    """A lower bound of :func:`step_time`: the micro-steps' forward and backward passes alone,
+    and (given ``links``) an expert exchange that nothing overlaps. Every other term of a step
+    (weight traffic, communication, the bubble, the optimizer, offload, host waiting) is never
+    negative, so no step is faster; the planner uses it to skip candidates that cannot win."""
     ms = stage_of(spec, recipe, layout)
-    return ms.accum_steps * pass_seconds(spec, ms, dev)
+    bound = pass_seconds(spec, ms, dev)
+    if links is not None and not recipe.moe_overlap:
+        bound += _ep_comm(spec, ms, links, dev.eff, compute=0.0)
+    return ms.accum_steps * bound
 
 
 def _sum(ops: list[Op], category: str) -> float:
