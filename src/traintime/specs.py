@@ -575,6 +575,8 @@ class Efficiency(_Frozen):
     masked_fraction: float = Field(gt=0, le=1)
     masked_on_hopper_fraction: float = Field(gt=0, le=1)
     attention_max_flop_per_sm_clk: float = Field(gt=0)
+    fa2_softmax_head_dims: float = Field(ge=0)
+    fa3_softmax_head_dims: float = Field(ge=0)
     gpu_min_us: float = Field(ge=0)
     cpu_eager_us: float = Field(ge=0)
     cpu_compiled_us: float = Field(ge=0)

@@ -118,3 +118,15 @@ def test_pre_blackwell_attention_kernels_do_not_speed_up_on_blackwell(h100):
     # an RTX 5090 (170 SMs x 2407 MHz, 209.5 TFLOPS fp32-accumulate: 512 per SM-clock)
     rtx5090 = ada(sm_count=170, boost_clock_mhz=2407.0, peak_tflops=_peaks(bf16=209.5))
     assert Device(rtx5090, EFF).per_sm_clock_scale("bf16") == 1.0
+
+
+def test_head_dim_64_runs_attention_slower_per_flop():
+    """FA2 paper figures 4 and 7: causal fwd+bwd at hd 64 runs at ~0.88-0.90 of hd 128; FA3 on
+    H100 ~0.80 (paper figures 5-6). hd 256 no faster than 128 (capped)."""
+    from tests.engine.conftest import device
+
+    dev = device()
+    assert dev.head_dim_factor("flash", 64) == pytest.approx(0.89, abs=0.02)
+    assert dev.head_dim_factor("flash3", 64) == pytest.approx(0.80, abs=0.02)
+    assert dev.head_dim_factor("flash", 128) == 1.0
+    assert dev.head_dim_factor("flash3", 256) == 1.0

@@ -199,6 +199,13 @@ class Device:
         per_sm_clk = peak * TFLOP / (sms * clock * MHZ)
         return min(1.0, self.eff.attention_max_flop_per_sm_clk / per_sm_clk)
 
+    def head_dim_factor(self, impl: str, head_dim: int, *, masked: bool = False) -> float:
+        """The kernel's rate at ``head_dim`` relative to head dim 128, where its fraction was
+        calibrated: ``hd (k + 128) / (128 (k + hd))``, capped at 1 (``efficiency.toml``)."""
+        fa3 = impl == "flash3" and self.hopper_class and not masked
+        k = self.eff.fa3_softmax_head_dims if fa3 else self.eff.fa2_softmax_head_dims
+        return min(1.0, head_dim * (k + 128) / (128 * (k + head_dim)))
+
     def attention_time(
         self,
         flops: float,
@@ -208,10 +215,13 @@ class Device:
         precision: str,
         masked: bool = False,
         backward: bool = False,
+        head_dim: int = 128,
     ) -> float:
-        """A fused (flash / SDPA) attention kernel: FLOPs at its sustained fraction of peak,
-        capped per SM-clock unless the kernel is written for the device (``flash3``)."""
+        """A fused (flash / SDPA) attention kernel: FLOPs at its sustained fraction of peak (at
+        ``head_dim``), capped per SM-clock unless the kernel is written for the device
+        (``flash3``)."""
         fraction = self.attention_fraction(impl, masked=masked, backward=backward)
+        fraction *= self.head_dim_factor(impl, head_dim, masked=masked)
         rate = self.matmul_rate(precision) * fraction
         if masked or impl != "flash3":
             rate *= self.per_sm_clock_scale(precision)

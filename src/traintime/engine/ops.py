@@ -307,7 +307,12 @@ def _attention(spec: ModelSpec, ms: Stage, dev: Device, window: int) -> tuple[Op
     # masked SDPA runs the dense T x T problem: no diagonal tiles to count
     tiles = 1.0 if masked else _tile_waste(keys, window < t, dev.eff)
     fwd = dev.attention_time(
-        tiles * fwd_flops, qkvo_bytes, impl=impl, precision=ms.compute_dtype, masked=masked
+        tiles * fwd_flops,
+        qkvo_bytes,
+        impl=impl,
+        precision=ms.compute_dtype,
+        masked=masked,
+        head_dim=qk,
     )
     bwd = dev.attention_time(
         tiles * 2.5 * fwd_flops,
@@ -316,6 +321,7 @@ def _attention(spec: ModelSpec, ms: Stage, dev: Device, window: int) -> tuple[Op
         precision=ms.compute_dtype,
         masked=masked,
         backward=True,
+        head_dim=qk,
     )
     return (
         Op("attn.core.fwd", "attention", fwd, fwd_flops),
