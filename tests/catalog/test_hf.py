@@ -380,3 +380,10 @@ def test_llama4_interleaves_dense_and_moe_layers():
     spec = find_model("llama-4-maverick")
     assert spec.dense_layers == 24 and spec.n_experts == 128 and spec.top_k == 1
     assert spec.no_rope_layers == 12 and spec.shared_ffn_hidden == spec.expert_ffn_hidden
+
+
+def test_dense_type_with_experts_is_refused(tmp_path):
+    """A llama-type config with MoE keys would be sized as a dense model: refused."""
+    data = {**CONFIGS["llama"][0], "num_local_experts": 8, "num_experts_per_tok": 2}
+    with pytest.raises(DataError, match="model_type 'llama' is dense but the config sets"):
+        load_hf_config(_write(tmp_path, data))

@@ -452,6 +452,34 @@ def load_hf_config(path: Path) -> ModelSpec:
     return parse_hf_config(data, where=f"config.json {str(path)!r}", source=str(path), name=name)
 
 
+#: Keys that give a config experts; a dense model type that carries one is not what it says.
+_EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_intermediate_size")
+_MOE_TYPES = {
+    "qwen2_moe",
+    "qwen3_moe",
+    "olmoe",
+    "mixtral",
+    "deepseek_v2",
+    "deepseek_v3",
+    "gpt_oss",
+    "llama4_text",
+}
+
+
+def _check_dense(c: _Config) -> None:
+    """Refuse a dense model type whose config has experts: reading it as dense would size the
+    wrong model (e.g. a llama config with num_local_experts)."""
+    if c.model_type in _MOE_TYPES:
+        return
+    found = [k for k in _EXPERT_KEYS if c.data.get(k)]
+    if found:
+        raise DataError(
+            f"{c.where}: model_type {c.model_type!r} is dense but the config sets {found[0]}="
+            f"{c.data[found[0]]!r}; use the model type that has experts (mixtral, qwen3_moe, "
+            "deepseek_v3, ...)"
+        )
+
+
 def parse_hf_config(data: Any, *, where: str, source: str, name: str = "config") -> ModelSpec:
     """A config.json's content into a ModelSpec; ``where`` names it in errors."""
     if not isinstance(data, dict):
@@ -466,6 +494,7 @@ def parse_hf_config(data: Any, *, where: str, source: str, name: str = "config")
         )
     text, inner_type, note = _text_model(data, where)
     config = _Config(text, where, inner_type)
+    _check_dense(config)
     fields = _READERS[inner_type](config)
     seq_len, basis = _seq_len(config)
     if fields.get("max_position"):
