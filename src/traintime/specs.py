@@ -477,9 +477,10 @@ DeviceClass = Literal[
 class GpuSpec(_Frozen):
     """One accelerator: dense peaks (no 2:4 sparsity), memory, links, ceiling and price.
 
-    ``peak_tflops`` is keyed by precision (bf16, fp16, fp8, tf32, fp32); None where the device
-    has no such path. bf16/fp16/fp8 are the FP32-accumulate tensor rates PyTorch uses; fp32 is
-    the non-tensor rate. ``field_sources`` says where each number comes from.
+    ``peak_tflops`` is keyed by precision (bf16, fp16, fp8, fp4, tf32, fp32); None where the
+    device has no such path. bf16/fp16/fp8 are the FP32-accumulate tensor rates PyTorch uses;
+    fp4 the dense NVFP4 rate of Blackwell's block-scaled tensor cores; fp32 the non-tensor
+    rate. ``field_sources`` says where each number comes from.
     """
 
     name: str

@@ -55,6 +55,7 @@ def render_gpus(gpus: list[GpuSpec], *, total: int) -> RenderableType:
         "bf16",
         "fp16",
         "fp8",
+        "fp4",
         "memory GiB",
         "GB/s",
         "TDP W",
@@ -69,6 +70,7 @@ def render_gpus(gpus: list[GpuSpec], *, total: int) -> RenderableType:
             _tf(g.peak("bf16")),
             _tf(g.peak("fp16")),
             _tf(g.peak("fp8")),
+            _tf(g.peak("fp4")),
             f"{g.memory_gib:g}",
             f"{g.bandwidth_gbs:,.0f}",
             "-" if g.tdp_w is None else f"{g.tdp_w:g}",
@@ -89,7 +91,7 @@ def render_gpu(gpu: GpuSpec, *, sustained: float | None = None) -> RenderableTyp
     table.add_column("value", justify="right")
     table.add_column("source", overflow="fold")
     peaks_src = src.get("peak_tflops", gpu.sources)
-    for precision in ("bf16", "fp16", "fp8", "tf32", "fp32"):
+    for precision in ("bf16", "fp16", "fp8", "fp4", "tf32", "fp32"):
         value = gpu.peak(precision)
         shown = "none" if value is None else f"{value:,.1f} TFLOPS"
         table.add_row(f"peak {precision}", shown, peaks_src if precision == "bf16" else "")
