@@ -115,3 +115,15 @@ def test_moe_dev_table_is_predicted():
     report = validate(MOE_DEV)
     assert report.summary.n_skipped == 0
     assert report.summary.oom_accuracy is not None and report.summary.oom_accuracy > 0.9
+
+
+EXTRA = Path(__file__).parents[1] / "bench" / "moe_extra_runs.csv"
+
+
+@pytest.mark.skipif(not EXTRA.exists(), reason="bench/ not shipped in this checkout")
+def test_extra_moe_rows_are_read():
+    """The MoE runs this project added (bench/moe_extra_runs.csv, configs in bench/configs/):
+    every row is read against its config and predicted."""
+    report = validate(EXTRA)
+    assert report.summary.n_skipped == 0
+    assert all(r.model_kind == "moe" for r in report.rows)

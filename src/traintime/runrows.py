@@ -119,10 +119,12 @@ def _config_model(row: dict[str, str], config: str, configs: Path | None) -> Mod
     if configs is None or "/" in config or "\\" in config:
         raise DataError(f"config={config!r}: a file name in the configs/ folder beside the table")
     spec = catalog.load_hf_config(configs / config)
-    seq = int_cell(row, "seq_len")
-    fields = {"name": row.get("id") or spec.name, "family": "validation"}
+    seq, vocab = int_cell(row, "seq_len"), int_cell(row, "vocab")
+    fields: dict[str, Any] = {"name": row.get("id") or spec.name, "family": "validation"}
     if seq:
         fields.update(seq_len=seq, seq_len_basis="")
+    if vocab:  # the columns hold the values that apply (README): a run's own vocabulary
+        fields["vocab"] = vocab
     return spec.model_copy(update=fields)
 
 
