@@ -182,7 +182,7 @@ def test_sequence_parallel_follows_the_code_base(tmp_path):
     """No column says whether a TP run used sequence parallelism. Megatron-LM leaves it off
     unless given --sequence-parallel, and Megatron-DeepSpeed has none: their rows run plain TP.
     Other rows take the tool's default (on), like any question that leaves it unset."""
-    tp = {**ROW, "n_gpus": "8", "gpus_per_node": "8", "dp": "1", "tp": "8", "gpu": "A100 80GB"}
+    tp = {**ROW, "n_gpus": "4", "gpus_per_node": "4", "dp": "1", "tp": "4", "gpu": "A100 80GB"}
     rows = [
         {**tp, "id": "megatron", "framework": "Megatron-LM"},
         {**tp, "id": "titan", "framework": "torchtitan"},

@@ -341,6 +341,14 @@ def _check_pins(spec: ModelSpec, pins: dict[str, Any], n_gpus: int, opt: Optimiz
     """Refuse a pinned layout that cannot exist, naming the values and what is allowed."""
     tp, pp, cp = pins.get("tp", 1), pins.get("pp", 1), pins.get("cp", 1)
     ep, etp = pins.get("ep", 1), pins.get("etp", 1)
+    heads, kv = spec.n_head, spec.kv_heads
+    if heads % tp or not (kv % tp == 0 or tp % kv == 0):
+        raise SpecError(
+            f"tp={tp} must divide the {heads} attention heads of {spec.name} and either divide "
+            f"its {kv} KV heads or be a multiple of them (then each KV head is replicated)"
+        )
+    if pp > spec.n_layer:
+        raise SpecError(f"pp={pp} exceeds the {spec.n_layer} layers of {spec.name}")
     if spec.moe and spec.n_experts % ep:
         raise SpecError(f"ep={ep} must divide the {spec.n_experts} experts of {spec.name}")
     if spec.moe and etp > 1 and spec.expert_ffn_hidden % etp:

@@ -46,7 +46,8 @@ _Spec = TypeVar("_Spec", bound=BaseModel)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    # every number a spec holds is finite: inf and NaN are refused with the field's name
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True, allow_inf_nan=False)
 
 
 class ModelSpec(_Frozen):
@@ -629,6 +630,24 @@ class HardwareSpec(_Frozen):
     gpus_per_node: int | None = Field(default=None, gt=0)
     system: NodeSpec | None = None
 
+    @model_validator(mode="after")
+    def _check(self) -> HardwareSpec:
+        """The system must hold this GPU, and the GPUs must fill whole nodes; a rack-scale
+        NVLink domain (more than 8 GPUs per node: GB200 / GB300 NVL72) may be used in part."""
+        if self.system is not None and self.system.gpu != self.gpu.name:
+            raise ValueError(
+                f"system={self.system.name!r} is built from {self.system.gpu}, not "
+                f"{self.gpu.name}: name a system built from this GPU, or leave system unset"
+            )
+        per_node = self.gpus_per_node or (self.system.gpus_per_node if self.system else None)
+        if per_node and per_node <= 8 and self.count % per_node:
+            raise ValueError(
+                f"gpus={self.count} is not a whole number of nodes of {per_node} GPUs "
+                f"(gpus_per_node={per_node}): use a multiple of {per_node}, or set "
+                "gpus_per_node to the GPUs each node holds"
+            )
+        return self
+
 
 def build(cls: type[_Spec], what: str, /, **fields: Any) -> _Spec:
     """Validate ``fields`` into ``cls``; on failure raise a one-line SpecError naming the field."""
@@ -700,5 +719,19 @@ class Question(_Frozen):
     @field_validator("model", mode="before")
     @classmethod
     def _path_as_name(cls, value: Any) -> Any:
-        """A ``pathlib.Path`` (config.json, model directory, .toml) is looked up by its name."""
-        return os.fspath(value) if isinstance(value, os.PathLike) else value
+        """A ``pathlib.Path`` (config.json, model directory, .toml) is looked up by its name;
+        anything but a name, a path or a ModelSpec is refused."""
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if not isinstance(value, (str, ModelSpec)):
+            raise ValueError(
+                f"model={value!r} is not a model: give a preset name, a config path or a ModelSpec"
+            )
+        return value
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpu_name(cls, value: Any) -> Any:
+        if not isinstance(value, (str, GpuSpec)):
+            raise ValueError(f"gpu={value!r} is not a GPU: give a catalog name or a GpuSpec")
+        return value

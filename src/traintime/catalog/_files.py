@@ -22,6 +22,8 @@ def read_toml(path: Path | Any, *, what: str) -> dict[str, Any]:
         raise DataError(f"{what} {str(path)!r} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise DataError(f"{what} {str(path)!r} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{what} {str(path)!r} is not UTF-8 text (TOML files are UTF-8)") from None
     except OSError as exc:
         raise DataError(f"{what} {str(path)!r} cannot be read: {exc.strerror}") from None
 
@@ -36,5 +38,9 @@ def read_json(path: Path, *, what: str) -> Any:
             f"{what} {str(path)!r} is not valid JSON: {exc.msg} at line {exc.lineno} "
             f"column {exc.colno}"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise DataError(f"{what} {str(path)!r} nests too deeply to be a config") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{what} {str(path)!r} is not UTF-8 text (JSON files are UTF-8)") from None
+    except OSError as exc:
         raise DataError(f"{what} {str(path)!r} cannot be read: {exc}") from None

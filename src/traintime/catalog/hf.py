@@ -13,6 +13,7 @@ pre-extension length (``rope_scaling.original_max_position_embeddings``, gpt-oss
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -445,11 +446,91 @@ def _text_model(data: dict[str, Any], where: str) -> tuple[dict[str, Any], str, 
     return merged, inner_type, f"; the text model of {model_type} (vision tower not counted)"
 
 
-def load_hf_config(path: Path) -> ModelSpec:
+def load_hf_config(path: str | os.PathLike[str]) -> ModelSpec:
     """Parse ``path`` (a config.json) into a ModelSpec; one-line DataError on any problem."""
+    path = Path(os.fspath(path))
     data = read_json(path, what="config.json")
     name = str((isinstance(data, dict) and data.get("_name_or_path")) or path.parent.name)
     return parse_hf_config(data, where=f"config.json {str(path)!r}", source=str(path), name=name)
+
+
+#: Whole-number fields the readers use (checked before reading: a bool or a string is not a
+#: layer count), and the lists and decimal fields.
+_INT_KEYS = (
+    "num_hidden_layers",
+    "hidden_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "intermediate_size",
+    "vocab_size",
+    "max_position_embeddings",
+    "sliding_window",
+    "sliding_window_pattern",
+    "n_embd",
+    "n_layer",
+    "n_head",
+    "n_positions",
+    "n_inner",
+    "d_model",
+    "n_heads",
+    "n_layers",
+    "max_seq_len",
+    "num_experts",
+    "num_experts_per_tok",
+    "moe_intermediate_size",
+    "num_local_experts",
+    "decoder_sparse_step",
+    "shared_expert_intermediate_size",
+    "first_k_dense_replace",
+    "moe_layer_freq",
+    "n_routed_experts",
+    "n_shared_experts",
+    "q_lora_rank",
+    "kv_lora_rank",
+    "qk_nope_head_dim",
+    "qk_rope_head_dim",
+    "v_head_dim",
+    "num_nextn_predict_layers",
+    "interleave_moe_layer_step",
+    "intermediate_size_mlp",
+    "attention_chunk_size",
+    "no_rope_layer_interval",
+    "initial_context_length",
+    "original_max_position_embeddings",
+)
+_INT_LISTS = ("mlp_only_layers", "moe_layers", "no_rope_layers")
+_NUMBERS = ("attn_logit_softcapping", "final_logit_softcapping", "expansion_ratio")
+
+
+def _check_types(data: dict[str, Any], where: str) -> None:
+    """Refuse a field of the wrong type with its name, before any reader uses it."""
+    scaling = data.get("rope_scaling")
+    fields = dict(data)
+    if isinstance(scaling, dict) and "original_max_position_embeddings" in scaling:
+        fields["rope_scaling.original_max_position_embeddings"] = scaling[
+            "original_max_position_embeddings"
+        ]
+    for key, value in fields.items():
+        name = key.rsplit(".", 1)[-1]
+        if value is None:
+            continue
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if name in _INT_KEYS and not (whole and value >= 0):
+            raise DataError(f"{where}: {key}={value!r} must be a whole number >= 0")
+        if name in _INT_LISTS and not (
+            isinstance(value, list)
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ):
+            raise DataError(f"{where}: {key}={value!r} must be a list of whole numbers")
+        if name in _NUMBERS and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value != value
+        ):
+            raise DataError(f"{where}: {key}={value!r} must be a number")
+        if name == "layer_types" and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            raise DataError(f"{where}: {key}={value!r} must be a list of layer type names")
 
 
 #: Keys that give a config experts; a dense model type that carries one is not what it says.
@@ -493,6 +574,7 @@ def parse_hf_config(data: Any, *, where: str, source: str, name: str = "config")
             f"allowed: {', '.join(supported_model_types())}"
         )
     text, inner_type, note = _text_model(data, where)
+    _check_types(text, where)
     config = _Config(text, where, inner_type)
     _check_dense(config)
     fields = _READERS[inner_type](config)

@@ -17,6 +17,7 @@ import functools
 
 from pydantic import BaseModel, ConfigDict
 
+from traintime.errors import SpecError
 from traintime.specs import ModelSpec
 
 
@@ -167,9 +168,18 @@ def mtp_params(spec: ModelSpec) -> int:
     return spec.mtp_layers * per
 
 
-@functools.lru_cache(maxsize=256)
 def count_params(spec: ModelSpec) -> ParamCounts:
     """Every trainable parameter, by component (memoized: specs are frozen)."""
+    if not isinstance(spec, ModelSpec):
+        raise SpecError(
+            f"count_params takes a ModelSpec, got {type(spec).__name__} {spec!r}: look a name up "
+            "first, e.g. count_params(traintime.find_model('llama-3.1-8b'))"
+        )
+    return _count(spec)
+
+
+@functools.lru_cache(maxsize=256)
+def _count(spec: ModelSpec) -> ParamCounts:
     layers = spec.n_layer
     embedding = spec.vocab * spec.d_model
     position = spec.position_rows * spec.d_model
