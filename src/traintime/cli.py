@@ -13,7 +13,7 @@ from traintime.errors import TraintimeError
 
 app = typer.Typer(
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     help=(
         "How long will training this language model take on that hardware, and what will it "
@@ -28,7 +28,37 @@ app = typer.Typer(
 _JSON = typer.Option(False, "--json", help="Print the result as JSON (schema: docs/schema.md).")
 
 
+def _check_limit(limit: int) -> None:
+    if limit < 0:
+        raise typer.BadParameter(f"--limit {limit}: rows to show must be 0 (all) or more")
+
+
+class _Piped:
+    """Output for a pipe or a file: no hard wrapping (the width is COLUMNS, else wide enough
+    for any line), no colour, no trailing spaces."""
+
+    def __init__(self) -> None:
+        import io
+        import os
+
+        from rich.console import Console
+
+        width = int(os.environ.get("COLUMNS") or 0) or 1000
+        self._buffer = io.StringIO()
+        self._console = Console(file=self._buffer, width=width, no_color=True, highlight=False)
+
+    def print(self, *objects: Any) -> None:
+        self._console.print(*objects)
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        sys.stdout.write("".join(line.rstrip() + "\n" for line in text.splitlines()))
+
+
 def _console() -> Any:
+    """A rich console on a terminal; plain, unwrapped lines into a pipe or a file."""
+    if not sys.stdout.isatty():
+        return _Piped()
     from rich.console import Console
 
     return Console()
@@ -320,8 +350,7 @@ _SCENARIO = typer.Option(
     None,
     "--scenario",
     "-s",
-    help=r"Scenario TOML (\[model], \[training], \[hardware], \[economics], \[plan]); "
-    "flags override it.",
+    help="Scenario TOML ([model], [training], [hardware], [economics], [plan]); flags override it.",
 )
 
 
@@ -508,9 +537,12 @@ def gpus(
 ) -> None:
     """List the GPU catalog: dense peaks, memory, bandwidth, power and price."""
     from traintime import catalog
+    from traintime.compare import check_vendor
 
+    _check_limit(limit)
+    check_vendor(vendor)
     found = catalog.search_gpus(query, vendor=vendor, min_memory_gib=min_memory, sort=sort)
-    shown = found if limit <= 0 else found[:limit]
+    shown = found if limit == 0 else found[:limit]
     if json_out:
         typer.echo("[" + ",\n".join(g.model_dump_json() for g in shown) + "]")
         return
@@ -653,10 +685,13 @@ def compare(
 
     from traintime.compare import compare as run_compare
 
+    _check_limit(limit)
     try:
         counts = [int(c) for c in count.split(",") if c.strip()]
     except ValueError:
         raise typer.BadParameter(f"--count {count!r} must be integers like 1,8") from None
+    if not counts or any(c < 1 for c in counts):
+        raise typer.BadParameter(f"--count {count!r} must be whole numbers >= 1, like 1,8")
     progress = None
     if not json_out and sys.stdout.isatty():
         from rich.progress import track

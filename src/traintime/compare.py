@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from traintime import catalog
-from traintime.errors import SpecError
+from traintime.errors import SpecError, UnknownNameError
 from traintime.estimation import estimate_question, with_overrides
 from traintime.planner import Candidate
 from traintime.results import Estimate
@@ -87,13 +87,27 @@ def describe_short(c: Candidate) -> str:
     return how
 
 
+def check_vendor(vendor: str | None) -> None:
+    """A vendor filter must name a vendor of the catalog (close matches suggested)."""
+    if vendor is None:
+        return
+    vendors = sorted({g.vendor for g in catalog.list_gpus() if g.vendor})
+    if not any(vendor.strip().lower() in v.lower() for v in vendors if vendor.strip()):
+        raise UnknownNameError("vendor", vendor, vendors, hint=f"(vendors: {', '.join(vendors)})")
+
+
 def select_gpus(
     *,
     min_memory_gib: float | None = None,
     max_price_usd: float | None = None,
     vendor: str | None = None,
 ) -> list[GpuSpec]:
-    """Catalog GPUs passing the filters (every device with tensor or vector rates)."""
+    """Catalog GPUs passing the filters (every device with tensor or vector rates); filters
+    that no device passes are refused with the values."""
+    check_vendor(vendor)
+    for name, value in (("min_memory_gib", min_memory_gib), ("max_price_usd", max_price_usd)):
+        if value is not None and not (value >= 0 and value != float("inf")):
+            raise SpecError(f"{name}={value!r} must be a finite number >= 0")
     out = []
     for gpu in catalog.search_gpus(None, vendor=vendor, min_memory_gib=min_memory_gib):
         if max_price_usd is not None and (
@@ -102,6 +116,11 @@ def select_gpus(
             continue
         if gpu.peak("bf16") or gpu.peak("fp16") or gpu.peak("fp32"):
             out.append(gpu)
+    if not out:
+        raise SpecError(
+            f"no catalog GPU passes the filters (vendor={vendor!r}, min_memory_gib="
+            f"{min_memory_gib!r}, max_price_usd={max_price_usd!r}); loosen them"
+        )
     return out
 
 

@@ -318,6 +318,12 @@ def _notes(r: Resolved, p: Plan, layout: Any) -> list[str]:
         notes.append(
             f"tokens not given: {r.value('tokens_per_param'):g} tokens per parameter (Chinchilla)"
         )
+    zero = r.pins.get("zero_stage", 0)
+    if zero and layout.replicas == 1:
+        notes.append(
+            f"ZeRO stage {zero} shards over the data-parallel replicas, and this layout has one "
+            f"({r.hardware.count} GPU(s), TP {layout.tp} x PP {layout.pp}): it does nothing here"
+        )
     batch = r.value("global_batch_tokens")
     if p.chosen.global_batch_tokens != batch and not p.chosen.math_changes:
         notes.append(

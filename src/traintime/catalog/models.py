@@ -20,6 +20,7 @@ from traintime.families import nanochat_spec
 from traintime.specs import ModelSpec, build
 
 _META = {"aliases", "recipe", "description", "published"}
+_HUB_REPO = re.compile(r"huggingface\.co/([A-Za-z0-9][\w.-]*/[\w.-]+)")
 
 
 @functools.cache
@@ -37,6 +38,10 @@ def _tables() -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, dict
             presets[name] = {**defaults, **table}
             for alias in table.get("aliases", []):
                 aliases[alias.lower()] = name
+            # the hub repo a preset's config comes from names it too (meta-llama/Llama-3.1-8B)
+            repo = _HUB_REPO.search(str(table.get("source", "")))
+            if repo:
+                aliases.setdefault(repo.group(1).lower(), name)
         for name, facts in doc.get("families", {}).items():
             families[name] = facts
     return presets, aliases, families
