@@ -180,6 +180,10 @@ def _memory_lines(est: Estimate) -> list[tuple[str, str]]:
         f"{k.replace('_', ' ')} {v:.1f}" for k, v in mem.breakdown.items() if v >= 0.05
     )
     verdict = "fits" if mem.fits else "DOES NOT FIT"
+    if mem.host_gib:
+        offload = est.training.layout.offload
+        what = "optimizer state and weights" if offload == "optimizer+params" else "optimizer state"
+        parts += f"; in host RAM, not GPU memory: {what} {mem.host_gib:.1f}"
     rows = [
         (
             "Memory",
