@@ -925,6 +925,31 @@ def write_report(
     path.write_text("\n".join(text), encoding="utf-8")
 
 
+def device_class_bands(report: Report) -> str:
+    """Per GPU device class: how many steady-state rows the validation has and the spread of
+    their ln(predicted/measured); the estimate widens its band with them (estimation._band)."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for r in report.rows:
+        if r.status == "used" and r.row_class == "steady-state" and r.throughput_error is not None:
+            groups[_device_class(r)].append(math.log1p(r.throughput_error))
+    out = []
+    for cls, logs in sorted(groups.items()):
+        logs.sort()
+        out.append(
+            f"\n[device_class.{cls}]\n"
+            f"n_rows = {len(logs)}\n"
+            f"log_ratio_p10 = {_quantile(logs, 0.1):.4f}\n"
+            f"log_ratio_p90 = {_quantile(logs, 0.9):.4f}\n"
+            f"log_ratio_min = {logs[0]:.4f}\n"
+            f"log_ratio_max = {logs[-1]:.4f}\n"
+        )
+    return (
+        "\n# Per GPU device class: the steady-state rows of each class and their spread. A class\n"
+        "# with few rows widens the band to its extremes; a class with none doubles it.\n"
+        + "".join(out)
+    )
+
+
 def write_band(report: Report, path: Path, source: str, moe: str = "") -> None:
     s = report.summary
     cv = loco_summary(report)
@@ -944,7 +969,9 @@ def write_band(report: Report, path: Path, source: str, moe: str = "") -> None:
         f'source = "traintime validate on {source} ({s.n_throughput} steady-state runs; held out '
         f"by code base: MdAPE {cv['mdape']:.1%}, {cv['within']:.0%} within +-25%), "
         f'{dt.date.today().isoformat()}: see docs/accuracy.md"\n'
-        'basis = "the model\'s error on published runs, held out by code base"\n' + moe,
+        'basis = "the model\'s error on published runs, held out by code base"\n'
+        + moe
+        + device_class_bands(report),
         encoding="utf-8",
     )
 

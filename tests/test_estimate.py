@@ -230,3 +230,15 @@ def test_the_founding_question_gets_one_answer_through_every_door(tmp_path, caps
     }
     first = hours["traintime"]
     assert all(h == first for h in hours.values()), hours
+
+
+def test_band_widens_where_the_validation_is_thin():
+    """data/band.toml: no published run on a workstation GPU doubles the band; the one Apple
+    run (+308%) stretches the band of its class; datacenter GPUs keep the overall band."""
+    dc = traintime.estimate("gpt2", "h100", tokens="1B").time
+    ws = traintime.estimate("gpt2", "rtx 6000 ada", tokens="1B").time
+    apple = traintime.estimate("gpt2", "m4 max", tokens="1B").time
+    ratio = lambda t: t.high_hours / t.low_hours  # noqa: E731
+    assert ratio(ws) > ratio(dc) and "doubled" in ws.band_basis
+    assert apple.high_hours / apple.total_hours > 3.5 and "widened" in apple.band_basis
+    assert "widened" not in dc.band_basis and "doubled" not in dc.band_basis

@@ -408,19 +408,45 @@ def _throughput(
     )
 
 
+#: Rows a device class needs before its own percentiles stand beside the overall band.
+_CLASS_ROWS = 8
+
+
 @functools.cache
-def _band(moe: bool) -> tuple[float, float, str, str]:
+def _band(moe: bool, device_class: str) -> tuple[float, float, str, str]:
     """(p10, p90, source, basis): the dense band, or the mixture-of-experts one (its own
-    table, held out by model: every published MoE row is one code base's)."""
+    table, held out by model: every published MoE row is one code base's), widened for the
+    GPU's device class where the validation measures a larger error or has no run: a class
+    with enough rows adds its 10th-90th percentiles, one with a few rows its extremes, one
+    with none doubles the band. Never narrower than the overall band."""
     doc: dict[str, Any] = catalog.band()
-    if moe and "moe" in doc:
-        doc = doc["moe"]
-    return (
-        float(doc["log_ratio_p10"]),
-        float(doc["log_ratio_p90"]),
-        str(doc["source"]),
-        str(doc.get("basis", "the model's error on published runs, held out by code base")),
+    classes: dict[str, Any] = doc.get("device_class", {})
+    table = doc["moe"] if moe and "moe" in doc else doc
+    p10, p90 = float(table["log_ratio_p10"]), float(table["log_ratio_p90"])
+    basis = str(table.get("basis", "the model's error on published runs, held out by code base"))
+    entry = classes.get(device_class)
+    covered = entry is not None and (not moe or device_class == "datacenter")
+    if not covered:
+        what = "MoE run" if moe else "run"
+        return (
+            2 * p10,
+            2 * p90,
+            str(table["source"]),
+            f"{basis}, doubled: no published {what} on {device_class.replace('_', ' ')} GPUs in "
+            "the validation",
+        )
+    n = int(entry["n_rows"])
+    lo, hi = (
+        (float(entry["log_ratio_p10"]), float(entry["log_ratio_p90"]))
+        if n >= _CLASS_ROWS
+        else (float(entry["log_ratio_min"]), float(entry["log_ratio_max"]))
     )
+    if lo < p10 or hi > p90:
+        basis += (
+            f", widened for {device_class} GPUs: the validation's {n} run(s) on them are off by "
+            f"{math.expm1(min(lo, p10)):+.0%} to {math.expm1(max(hi, p90)):+.0%}"
+        )
+    return min(p10, lo), max(p90, hi), str(table["source"]), basis
 
 
 def _goodput(r: Resolved) -> tuple[float, str]:
@@ -451,7 +477,7 @@ def _balanced_step(r: Resolved, recipe: Recipe, layout: Layout) -> float:
 
 
 def _time(seconds: float, *, runs: bool, r: Resolved, balanced_s: float = 0.0) -> TimeReport:
-    p10, p90, source, basis = _band(r.spec.moe)
+    p10, p90, source, basis = _band(r.spec.moe, r.hardware.gpu.device_class)
     hours = seconds / HOUR
     share, why = _goodput(r)
     # actual time = predicted time x (predicted / measured throughput)
