@@ -15,7 +15,7 @@ from typing import Any
 
 from traintime.catalog._files import data_dir, read_json, read_toml
 from traintime.catalog.hf import load_hf_config, parse_hf_config
-from traintime.errors import DataError, UnknownNameError
+from traintime.errors import DataError, SpecError, UnknownNameError
 from traintime.families import nanochat_spec
 from traintime.specs import ModelSpec, build
 
@@ -73,6 +73,10 @@ def find_model(name: str | os.PathLike[str]) -> ModelSpec:
     """Resolve a model: a local ``config.json``, model directory or model ``.toml``; a preset
     name or alias (hub repo ids are aliases of the presets that ship their config); a nanochat
     ``<family>-d<depth>`` pattern; or a Hugging Face repo id found in the local cache."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise SpecError(
+            f"model={name!r} is not a model: give a preset name, a config path or a repo id"
+        )
     key = os.fspath(name).strip()
     path = Path(key).expanduser()
     if key.endswith(".json"):

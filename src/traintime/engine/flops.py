@@ -34,6 +34,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from traintime.engine.params import attention_weights_per_layer, dense_mlp_layers, matmul_params
+from traintime.errors import SpecError
 from traintime.specs import AttentionImpl, Checkpointing, ModelSpec
 
 OpKind = Literal["matmul", "attention"]
@@ -162,6 +163,11 @@ def flops_per_token(
     capacity_factor: float = 1.0,
 ) -> FlopsPerToken:
     """FLOPs per token of one training step (forward + backward [+ recompute])."""
+    if not isinstance(spec, ModelSpec):
+        raise SpecError(
+            f"flops_per_token takes a ModelSpec, got {type(spec).__name__} {spec!r}: look a "
+            "name up first, e.g. flops_per_token(traintime.find_model('gpt2'))"
+        )
     t = seq_len or spec.seq_len
     layers = spec.n_layer
     d = spec.d_model
