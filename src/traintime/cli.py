@@ -408,7 +408,7 @@ def _run_estimate(
     from traintime.estimation import estimate_scenario
 
     est = estimate_scenario(scenario, **overrides)
-    _write_outputs(est, outputs or {})
+    _write_outputs(est, outputs or {}, json_out=json_out)
     if json_out:
         typer.echo(est.to_json())
         return
@@ -637,19 +637,30 @@ def schema() -> None:
     typer.echo(json.dumps(Estimate.model_json_schema(), indent=2))
 
 
-def _write_outputs(est: Any, outputs: dict[str, Path | None]) -> None:
+def _write_outputs(est: Any, outputs: dict[str, Path | None], *, json_out: bool = False) -> None:
+    """Write the charts and the HTML report asked for, and say where (on stderr under --json,
+    whose stdout is the JSON document alone)."""
+    written = []
     if outputs.get("plot"):
         from traintime import plots
 
-        plots.save(
-            plots.estimate_figure(est),
-            outputs["plot"],  # type: ignore[arg-type]
-            title=f"traintime: {est.model.name}",
+        written.append(
+            plots.save(
+                plots.estimate_figure(est),
+                outputs["plot"],  # type: ignore[arg-type]
+                title=f"traintime: {est.model.name}",
+            )
         )
     if outputs.get("html"):
         from traintime.htmlreport import write_report
 
-        write_report(est, outputs["html"])  # type: ignore[arg-type]
+        written.append(write_report(est, outputs["html"]))  # type: ignore[arg-type]
+    for path in written:
+        _wrote(path, json_out=json_out)
+
+
+def _wrote(path: Path, *, json_out: bool = False) -> None:
+    typer.echo(f"wrote {path}", err=json_out)
 
 
 @app.command(
@@ -715,11 +726,14 @@ def compare(
     if plot:
         from traintime import plots
 
-        plots.save(
-            plots.comparison_figure([r.model_dump() for r in rows]),
+        written = plots.save(
+            plots.comparison_figure(
+                [r.model_dump() for r in rows], tokens=rows[0].tokens if rows else None
+            ),
             plot,
             title=f"traintime compare: {title}",
         )
+        _wrote(written, json_out=json_out)
     if json_out:
         typer.echo(json.dumps([r.model_dump() for r in rows], indent=2))
         return
@@ -747,8 +761,7 @@ def report(
     from traintime.estimation import estimate_scenario
     from traintime.htmlreport import write_report
 
-    path = write_report(estimate_scenario(scenario, **_overrides(flags)), html)
-    typer.echo(f"wrote {path}")
+    _wrote(write_report(estimate_scenario(scenario, **_overrides(flags)), html))
 
 
 def _fill_help(command: Any) -> None:

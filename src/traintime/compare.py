@@ -30,6 +30,8 @@ class ComparisonRow(BaseModel):
     gpu: str
     count: int
     label: str
+    tensor_rate_sourced: bool = True
+    tokens: float = 0.0
     fits: bool
     plan: str
     needed_gib: float
@@ -58,6 +60,8 @@ def _row(est: Estimate) -> ComparisonRow:
         active_params=est.model.params.active,
         model_flops_per_token=est.model.flops_per_token.model,
         gpu=hw.gpu.name,
+        tensor_rate_sourced=hw.tensor_rate_sourced,
+        tokens=est.training.tokens,
         count=hw.count,
         label=f"{hw.count} x {hw.gpu.name}",
         fits=fits,

@@ -531,7 +531,10 @@ def _hardware_report(r: Resolved, executed: float) -> HardwareReport:
     usable = usable_precision(hw.gpu, precision)
     peak = hw.gpu.peak(usable) or 0.0
     notes = []
-    if usable != precision:
+    unsourced = catalog.tensor_rate_note(hw.gpu, precision)
+    if unsourced:
+        notes.append(unsourced)
+    elif usable != precision:
         notes.append(f"{hw.gpu.name} has no {precision} tensor rate; using {usable}")
     return HardwareReport(
         gpu=hw.gpu,
@@ -540,5 +543,6 @@ def _hardware_report(r: Resolved, executed: float) -> HardwareReport:
         precision=usable,
         peak_tflops=peak,
         compute_floor_hours=executed / (peak * TFLOP * hw.count) / HOUR,
+        tensor_rate_sourced=unsourced is None,
         notes=notes,
     )

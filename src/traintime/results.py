@@ -60,7 +60,9 @@ class TrainingReport(_Result):
 
 
 class HardwareReport(_Result):
-    """The GPUs, the precision their peak is taken at, and the compute floor of the run."""
+    """The GPUs, the precision their peak is taken at, and the compute floor of the run.
+    ``tensor_rate_sourced`` is false for a device timed at a vector rate because the catalog has
+    no sourced tensor rate for it (the notes say which)."""
 
     gpu: GpuSpec
     count: int
@@ -68,6 +70,7 @@ class HardwareReport(_Result):
     precision: str
     peak_tflops: float
     compute_floor_hours: float
+    tensor_rate_sourced: bool
     notes: list[str]
 
 

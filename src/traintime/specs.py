@@ -61,17 +61,19 @@ class ModelSpec(_Frozen):
     name: str = "custom"
     family: str = "custom"
     n_layer: int = Field(gt=0, le=10_000)  # the deepest published LLMs have a few hundred
-    d_model: int = Field(gt=0)
-    n_head: int = Field(gt=0)
+    d_model: int = Field(gt=0, le=10**6)
+    n_head: int = Field(gt=0, le=10**5)
     n_kv_head: int | None = Field(default=None, gt=0, description="default: n_head (no GQA)")
     head_dim: int | None = Field(default=None, gt=0, description="default: d_model / n_head")
-    ffn_hidden: int = Field(gt=0, description="inner MLP width (shared by the 3 gated matrices)")
+    ffn_hidden: int = Field(
+        gt=0, le=10**7, description="inner MLP width (shared by the 3 gated matrices)"
+    )
     ffn_act: FfnAct = "gelu"
-    vocab: int = Field(gt=0, description="padded vocabulary actually allocated")
+    vocab: int = Field(gt=0, le=10**8, description="padded vocabulary actually allocated")
     tied_embeddings: bool = False
     position: Position = "rotary"
     max_position: int | None = Field(default=None, gt=0, description="learned table rows")
-    seq_len: int = Field(gt=0)
+    seq_len: int = Field(gt=0, le=10**8)
     seq_len_basis: str = Field(default="", description="where seq_len comes from, when not given")
     norm: Norm = "rmsnorm"
     norm_weight: bool = True
@@ -111,7 +113,7 @@ class ModelSpec(_Frozen):
     qk_rope_head_dim: int = Field(default=0, ge=0)
     v_head_dim: int = Field(default=0, ge=0)
     # mixture of experts: 0 experts = dense
-    n_experts: int = Field(default=0, ge=0, description="routed experts per MoE layer")
+    n_experts: int = Field(default=0, ge=0, le=10**5, description="routed experts per MoE layer")
     top_k: int = Field(default=0, ge=0, description="experts each token is routed to")
     expert_ffn_hidden: int = Field(default=0, ge=0, description="inner width of one expert")
     shared_ffn_hidden: int = Field(
@@ -261,9 +263,15 @@ class TrainingSpec(_Frozen):
     tokens_per_param: float | None = Field(
         default=None, gt=0, description="tokens = ratio x total parameters (nanochat's horizon)"
     )
-    global_batch_tokens: int | None = Field(default=None, gt=0)
-    micro_batch: int | None = Field(default=None, gt=0, description="sequences per GPU per pass")
-    seq_len: int | None = Field(default=None, gt=0, description="override the model's seq_len")
+    global_batch_tokens: int | None = Field(
+        default=None, gt=0, le=10**10, description="at most 10^10 (published runs: <= 6e7)"
+    )
+    micro_batch: int | None = Field(
+        default=None, gt=0, le=10**6, description="sequences per GPU per pass"
+    )
+    seq_len: int | None = Field(
+        default=None, gt=0, le=10**8, description="override the model's seq_len"
+    )
     precision: Precision | None = None
     optimizer: Optimizer | None = None
     param_dtype: StorageDtype | None = None
@@ -708,8 +716,13 @@ class Question(_Frozen):
 
     model: str | ModelSpec
     gpu: str | GpuSpec
-    gpus: int = Field(default=1, gt=0)
-    gpus_per_node: int | None = Field(default=None, gt=0)
+    gpus: int = Field(
+        default=1,
+        gt=0,
+        le=1_000_000,
+        description="at most a million: the largest clusters hold a few hundred thousand",
+    )
+    gpus_per_node: int | None = Field(default=None, gt=0, le=1_000_000)
     system: str | NodeSpec | None = None
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     economics: Economics = Field(default_factory=Economics)

@@ -218,7 +218,9 @@ def render_comparison(rows: list[Any], *, limit: int | None = None) -> Renderabl
     """Setups side by side: model (when several), plan, fit, memory, time, energy and cost."""
     shown = rows if not limit else rows[:limit]
     several = len({r.model for r in rows}) > 1
-    table = Table(title=f"Comparison ({len(shown)} of {len(rows)} setups)")
+    unsourced = any(not r.tensor_rate_sourced for r in shown)
+    caption = "(*) no sourced tensor rate: timed at a vector rate" if unsourced else None
+    table = Table(title=f"Comparison ({len(shown)} of {len(rows)} setups)", caption=caption)
     columns = (["model", "params (active)"] if several else []) + [
         "GPUs",
         "fits",
@@ -239,9 +241,10 @@ def render_comparison(rows: list[Any], *, limit: int | None = None) -> Renderabl
         if several:
             active = f" ({human_count(r.active_params)})" if r.active_params != r.params else ""
             model = [r.model, f"{human_count(r.params)}{active}"]
+        label = r.label if r.tensor_rate_sourced else f"{r.label} (*)"
         table.add_row(
             *model,
-            r.label,
+            label,
             "yes" if r.fits else "no",
             r.plan,
             f"{r.needed_gib:.1f}/{r.capacity_gib:g}",

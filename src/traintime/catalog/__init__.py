@@ -14,7 +14,13 @@ from traintime.catalog.efficiency import (
     memory_policy,
     node_for,
 )
-from traintime.catalog.gpus import find_gpu, list_gpus, search_gpus
+from traintime.catalog.gpus import (
+    find_gpu,
+    has_sourced_tensor_rate,
+    list_gpus,
+    search_gpus,
+    tensor_rate_note,
+)
 from traintime.catalog.hf import load_hf_config
 from traintime.catalog.models import describe_model, find_model, list_models, model_recipe
 from traintime.catalog.scenarios import (
@@ -40,6 +46,8 @@ __all__ = [
     "find_fabric",
     "find_gpu",
     "find_model",
+    "has_sourced_tensor_rate",
+    "tensor_rate_note",
     "find_reference",
     "find_system",
     "list_fabrics",

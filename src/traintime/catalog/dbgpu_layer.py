@@ -123,10 +123,12 @@ def derive_gpu(row: dict[str, Any], name: str, context: dict[str, Any]) -> GpuSp
     rates = _rates_for(row, rate_class, context)
     peaks = _peaks(row, rates)
     tensor = any(p in rates and peaks[p] is not None for p in ("bf16", "fp16"))
+    # without tensor units GEMMs run on the vector units: their own measured share
+    ceiling_class = device_class if tensor else "no_tensor_units"
     ceiling, basis = matmul_ceiling(
         measured_tflops=None,
         peak_tflops=peaks["bf16"],
-        class_default=context["ceilings"][device_class]["fraction"],
+        class_default=context["ceilings"][ceiling_class]["fraction"],
     )
     gen, lanes = _pcie(row.get("bus_interface"))
     url = row.get("tpu_url") or ""
@@ -165,8 +167,8 @@ def derive_gpu(row: dict[str, Any], name: str, context: dict[str, Any]) -> GpuSp
         pcie_lanes=lanes,
         host_link_gbs=pcie_gbs(gen, lanes, context["pcie"]),
         matmul_ceiling=ceiling,
-        matmul_ceiling_basis=f"{basis} ({device_class}): "
-        f"{context['ceilings'][device_class]['reasoning']}",
+        matmul_ceiling_basis=f"{basis} ({ceiling_class}): "
+        f"{context['ceilings'][ceiling_class]['reasoning']}",
         release_year=released.year if released else None,
         confidence="derived",
         field_sources={

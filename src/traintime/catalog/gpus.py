@@ -81,15 +81,18 @@ def _curated(row: dict[str, str], ctx: dict[str, Any]) -> GpuSpec:
     device_class = row.get("device_class") or "other"
     measured = _num(row, "measured_bf16_matmul_tflops")
     reference_peak = peaks["bf16"] or peaks["fp16"]
+    # without tensor units GEMMs run on the vector units: their own measured share
+    no_units = (row.get("tensor_unit") or "").strip() == "none"
+    ceiling_class = "no_tensor_units" if no_units else device_class
     ceiling, basis = matmul_ceiling(
         measured_tflops=measured,
         peak_tflops=reference_peak,
-        class_default=ctx["ceilings"][device_class]["fraction"],
+        class_default=ctx["ceilings"][ceiling_class]["fraction"],
     )
     basis_text = (
         f"measured {measured:g} of {reference_peak:g} TFLOPS: {row.get('measured_note')}"
         if basis == "measured" and measured and reference_peak
-        else f"class default ({device_class}): {ctx['ceilings'][device_class]['reasoning']}"
+        else f"class default ({ceiling_class}): {ctx['ceilings'][ceiling_class]['reasoning']}"
     )
     gen, lanes = _int(row, "pcie_gen"), _int(row, "pcie_lanes")
     sources = row.get("sources", "")
