@@ -349,7 +349,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
             rows = list(csv.DictReader(f))
     except FileNotFoundError:
         raise DataError(f"validation file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, ValueError, csv.Error) as exc:  # ValueError: bad UTF-8, a NUL in the name
         raise DataError(f"validation file {str(path)!r} cannot be read: {exc}") from None
     if not rows:
         raise DataError(f"validation file {str(path)!r} has no rows (a header and one run per row)")

@@ -83,7 +83,7 @@ def find_model(name: str | os.PathLike[str]) -> ModelSpec:
         return load_hf_config(path)
     if key.endswith(".toml"):
         return _load_model_file(path)
-    if path.is_dir():
+    if _is_dir(path):
         return _load_model_dir(path)
     presets, aliases, _ = _tables()
     lower = key.lower()
@@ -101,6 +101,15 @@ def find_model(name: str | os.PathLike[str]) -> ModelSpec:
     raise UnknownNameError(
         "model", key, list_models() + list(aliases), hint="(`traintime models` lists presets)"
     )
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a directory; a name no file system accepts (too long, a NUL) is
+    not one."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
