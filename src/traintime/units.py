@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from traintime.errors import SpecError
@@ -37,11 +38,15 @@ def parse_count(text: str | int | float, *, field: str) -> float:
     if isinstance(text, bool):
         raise SpecError(f"{field}={text!r} is not a number; use e.g. 10B, 500M or 2e9")
     if isinstance(text, int | float):
-        return float(text)
-    match = _QTY.match(text.replace("_", "").replace(",", ""))
-    if not match:
-        raise SpecError(f"{field}={text!r} is not a number; use e.g. 10B, 500M or 2e9")
-    return float(match.group(1)) * _SUFFIX[match.group(2).upper()]
+        value = float(text)
+    else:
+        match = _QTY.match(text.replace("_", "").replace(",", ""))
+        if not match:
+            raise SpecError(f"{field}={text!r} is not a number; use e.g. 10B, 500M or 2e9")
+        value = float(match.group(1)) * _SUFFIX[match.group(2).upper()]
+    if not math.isfinite(value):
+        raise SpecError(f"{field}={text!r} is not a finite number; use e.g. 10B, 500M or 2e9")
+    return value
 
 
 def human_count(x: float) -> str:

@@ -500,6 +500,21 @@ _INT_KEYS = (
     "original_max_position_embeddings",
 )
 _INT_LISTS = ("mlp_only_layers", "moe_layers", "no_rope_layers")
+#: Upper bounds where a reader walks the value (layers) or the model would not fit any memory.
+_LIMITS = {
+    key: 10_000
+    for key in (
+        "num_hidden_layers",
+        "n_layer",
+        "n_layers",
+        "sliding_window_pattern",
+        "decoder_sparse_step",
+        "interleave_moe_layer_step",
+        "moe_layer_freq",
+        "no_rope_layer_interval",
+        "first_k_dense_replace",
+    )
+}
 _NUMBERS = ("attn_logit_softcapping", "final_logit_softcapping", "expansion_ratio")
 
 
@@ -516,10 +531,12 @@ def _check_types(data: dict[str, Any], where: str) -> None:
         if value is None:
             continue
         whole = isinstance(value, int) and not isinstance(value, bool)
-        if name in _INT_KEYS and not (whole and value >= 0):
-            raise DataError(f"{where}: {key}={value!r} must be a whole number >= 0")
+        if name in _INT_KEYS and not (whole and 0 <= value <= _LIMITS.get(name, 10**9)):
+            top = _LIMITS.get(name, 10**9)
+            raise DataError(f"{where}: {key}={value!r} must be a whole number from 0 to {top:,}")
         if name in _INT_LISTS and not (
             isinstance(value, list)
+            and len(value) <= 10_000
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
         ):
             raise DataError(f"{where}: {key}={value!r} must be a list of whole numbers")
@@ -528,7 +545,9 @@ def _check_types(data: dict[str, Any], where: str) -> None:
         ):
             raise DataError(f"{where}: {key}={value!r} must be a number")
         if name == "layer_types" and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
+            isinstance(value, list)
+            and len(value) <= 10_000
+            and all(isinstance(v, str) for v in value)
         ):
             raise DataError(f"{where}: {key}={value!r} must be a list of layer type names")
 
