@@ -275,7 +275,7 @@ def test_biases_are_read_from_the_parameter_count():
     ("column", "cell", "reason"),
     [
         ("n_layer", "twelve", "n_layer='twelve' is not a number"),
-        ("micro_batch", "-4", "must be a finite number >= 0"),
+        ("micro_batch", "-4", "must be a finite number from 0 to 1e15"),
         ("precision", "bf17", "precision='bf17' is not one of"),
         ("act_ckpt", "some", "act_ckpt='some' is not one of"),
         ("compiled", "yes", "compiled='yes' is not true or false"),

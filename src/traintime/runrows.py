@@ -31,8 +31,8 @@ def number_cell(row: dict[str, str], key: str) -> float | None:
         value = float(cell)
     except ValueError:
         raise DataError(f"{key}={cell!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise DataError(f"{key}={cell!r} must be a finite number >= 0")
+    if not math.isfinite(value) or value < 0 or value > 1e15:
+        raise DataError(f"{key}={cell!r} must be a finite number from 0 to 1e15")
     return value
 
 

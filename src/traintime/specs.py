@@ -63,8 +63,12 @@ class ModelSpec(_Frozen):
     n_layer: int = Field(gt=0, le=10_000)  # the deepest published LLMs have a few hundred
     d_model: int = Field(gt=0, le=10**6)
     n_head: int = Field(gt=0, le=10**5)
-    n_kv_head: int | None = Field(default=None, gt=0, description="default: n_head (no GQA)")
-    head_dim: int | None = Field(default=None, gt=0, description="default: d_model / n_head")
+    n_kv_head: int | None = Field(
+        default=None, gt=0, le=10**5, description="default: n_head (no GQA)"
+    )
+    head_dim: int | None = Field(
+        default=None, gt=0, le=10**5, description="default: d_model / n_head"
+    )
     ffn_hidden: int = Field(
         gt=0, le=10**7, description="inner MLP width (shared by the 3 gated matrices)"
     )
@@ -72,7 +76,7 @@ class ModelSpec(_Frozen):
     vocab: int = Field(gt=0, le=10**8, description="padded vocabulary actually allocated")
     tied_embeddings: bool = False
     position: Position = "rotary"
-    max_position: int | None = Field(default=None, gt=0, description="learned table rows")
+    max_position: int | None = Field(default=None, gt=0, le=10**9, description="learned table rows")
     seq_len: int = Field(gt=0, le=10**8)
     seq_len_basis: str = Field(default="", description="where seq_len comes from, when not given")
     norm: Norm = "rmsnorm"
@@ -132,6 +136,10 @@ class ModelSpec(_Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
+        for name, value in self:
+            # no architecture count comes near 10^13 (the largest models hold ~10^12 weights)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 10**13:
+                raise ValueError(f"{name}={value} is larger than any model has (10^13)")
         if self.head_dim is None and self.d_model % self.n_head:
             raise ValueError(
                 f"n_head={self.n_head} must divide d_model={self.d_model} "
