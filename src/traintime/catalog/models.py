@@ -78,7 +78,7 @@ def find_model(name: str | os.PathLike[str]) -> ModelSpec:
             f"model={name!r} is not a model: give a preset name, a config path or a repo id"
         )
     key = os.fspath(name).strip()
-    path = Path(key).expanduser()
+    path = _expand(key)
     if key.endswith(".json"):
         return load_hf_config(path)
     if key.endswith(".toml"):
@@ -101,6 +101,15 @@ def find_model(name: str | os.PathLike[str]) -> ModelSpec:
     raise UnknownNameError(
         "model", key, list_models() + list(aliases), hint="(`traintime models` lists presets)"
     )
+
+
+def _expand(text: str) -> Path:
+    """``~`` and ``~user`` expanded where they name a home directory; left as typed where not
+    (an unknown user, no home)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        return Path(text)
 
 
 def _is_dir(path: Path) -> bool:
@@ -128,11 +137,11 @@ def hf_cache_dirs() -> list[Path]:
     ~/.cache/huggingface/hub (huggingface_hub constants.py)."""
     env = os.environ
     if env.get("HF_HUB_CACHE"):
-        return [Path(env["HF_HUB_CACHE"]).expanduser()]
+        return [_expand(env["HF_HUB_CACHE"])]
     if env.get("HF_HOME"):
-        return [Path(env["HF_HOME"]).expanduser() / "hub"]
+        return [_expand(env["HF_HOME"]) / "hub"]
     xdg = env.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    base = _expand(xdg) if xdg else _expand("~") / ".cache"
     return [base / "huggingface" / "hub"]
 
 
