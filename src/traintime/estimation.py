@@ -42,6 +42,7 @@ from traintime.results import (
 )
 from traintime.specs import (
     PLANNED,
+    DeviceCalibration,
     Economics,
     GpuSpec,
     Layout,
@@ -476,8 +477,24 @@ def _balanced_step(r: Resolved, recipe: Recipe, layout: Layout) -> float:
     return step_of(r.spec, balanced, layout, r.machine).step_time_s
 
 
+def _calibrated_band(cal: DeviceCalibration) -> tuple[float, float, str, str]:
+    """A calibrated device's band: the calibration's own largest probe error, both ways."""
+    return (
+        -cal.residual,
+        cal.residual,
+        f"traintime calibrate on this machine ({cal.key}, {cal.created[:10]})",
+        f"this machine's calibration: its {cal.probes} model probe(s) are within "
+        f"{math.expm1(cal.residual):.1%} of the calibrated model",
+    )
+
+
 def _time(seconds: float, *, runs: bool, r: Resolved, balanced_s: float = 0.0) -> TimeReport:
-    p10, p90, source, basis = _band(r.spec.moe, r.hardware.gpu.device_class)
+    cal = r.machine.device.cal
+    p10, p90, source, basis = (
+        _calibrated_band(cal)
+        if cal is not None and cal.probes
+        else _band(r.spec.moe, r.hardware.gpu.device_class)
+    )
     hours = seconds / HOUR
     share, why = _goodput(r)
     # actual time = predicted time x (predicted / measured throughput)
@@ -536,6 +553,9 @@ def _hardware_report(r: Resolved, executed: float) -> HardwareReport:
         notes.append(unsourced)
     elif usable != precision:
         notes.append(f"{hw.gpu.name} has no {precision} tensor rate; using {usable}")
+    cal = r.machine.device.cal
+    if cal is not None:
+        notes.append(calibration_note(cal, precision))
     return HardwareReport(
         gpu=hw.gpu,
         count=hw.count,
@@ -544,5 +564,21 @@ def _hardware_report(r: Resolved, executed: float) -> HardwareReport:
         peak_tflops=peak,
         compute_floor_hours=executed / (peak * TFLOP * hw.count) / HOUR,
         tensor_rate_sourced=unsourced is None,
+        calibration=cal,
         notes=notes,
+    )
+
+
+def calibration_note(cal: DeviceCalibration, precision: str) -> str:
+    """One line: which calibration an estimate used and what it changed."""
+    parts = [f"GEMM x{cal.gemm(precision):.3g}", f"attention x{cal.attention_scale:.3g}"]
+    parts.append(f"memory bandwidth x{cal.memory_scale:.3g}")
+    if cal.step_overhead_s:
+        parts.append(f"+{cal.step_overhead_s * 1e3:.3g} ms per step")
+    if cal.reserved_factor is not None:
+        parts.append(f"allocator slack x{cal.reserved_factor:.3g}")
+    return (
+        f"calibrated on this machine ({cal.key}, {cal.created[:10]}): "
+        + ", ".join(parts)
+        + " (traintime calibrate --show; --no-calibration ignores it)"
     )

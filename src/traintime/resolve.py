@@ -30,6 +30,7 @@ from traintime.engine.params import count_params
 from traintime.errors import SpecError
 from traintime.specs import (
     PLANNED,
+    DeviceCalibration,
     GpuSpec,
     HardwareSpec,
     Layout,
@@ -264,8 +265,15 @@ def _hardware(question: Question) -> HardwareSpec:
     )
 
 
-def machine_for(hw: HardwareSpec) -> Machine:
-    """The engine's view of the hardware: device, links and memory policy."""
+def calibration_of(question: Question, gpu: GpuSpec) -> DeviceCalibration | None:
+    """This machine's stored calibration of ``gpu`` (``traintime calibrate``), unless the
+    question turns calibrations off (``validate`` does: it measures the shipped model)."""
+    return catalog.calibration_for(gpu.name) if question.calibration else None
+
+
+def machine_for(hw: HardwareSpec, cal: DeviceCalibration | None = None) -> Machine:
+    """The engine's view of the hardware: device, links and memory policy, with a
+    calibration's rates and allocator figures where there is one."""
     per_node = hw.gpus_per_node or (hw.system.gpus_per_node if hw.system else None)
     if per_node is None:
         # a GPU built into a rack-scale NVLink domain (GB200 / GB300 NVL72) sits in it; others
@@ -274,11 +282,23 @@ def machine_for(hw: HardwareSpec) -> Machine:
         rack = node is not None and node.gpus_per_node > 8
         per_node = min(hw.count, node.gpus_per_node) if rack else min(hw.count, 8)
     links = catalog.links_for(hw.gpu, gpus_per_node=per_node, system=hw.system)
+    policy = catalog.memory_policy()
+    if cal is not None:
+        policy = policy.model_copy(
+            update={
+                k: v
+                for k, v in (
+                    ("reserved_factor", cal.reserved_factor),
+                    ("context_gib", cal.context_gib),
+                )
+                if v is not None
+            }
+        )
     return Machine(
-        device=Device(hw.gpu, catalog.efficiency()),
+        device=Device(hw.gpu, catalog.efficiency(), cal),
         links=links,
         n_gpus=hw.count,
-        policy=catalog.memory_policy(),
+        policy=policy,
     )
 
 
@@ -413,7 +433,7 @@ def resolve(question: Question) -> Resolved:
         question=question,
         spec=spec,
         hardware=hw,
-        machine=machine_for(hw),
+        machine=machine_for(hw, calibration_of(question, hw.gpu)),
         tokens=tokens,
         settings=settings,
         pins=pins,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from traintime.engine.flops import FlopsPerToken
 from traintime.engine.params import ParamCounts
 from traintime.planner import Plan
-from traintime.specs import GpuSpec, Layout, ModelSpec, Recipe
+from traintime.specs import DeviceCalibration, GpuSpec, Layout, ModelSpec, Recipe
 
 SCHEMA_VERSION = 2
 
@@ -62,7 +62,8 @@ class TrainingReport(_Result):
 class HardwareReport(_Result):
     """The GPUs, the precision their peak is taken at, and the compute floor of the run.
     ``tensor_rate_sourced`` is false for a device timed at a vector rate because the catalog has
-    no sourced tensor rate for it (the notes say which)."""
+    no sourced tensor rate for it (the notes say which). ``calibration`` is this machine's
+    measured calibration of the device, when the estimate used one."""
 
     gpu: GpuSpec
     count: int
@@ -71,6 +72,7 @@ class HardwareReport(_Result):
     peak_tflops: float
     compute_floor_hours: float
     tensor_rate_sourced: bool
+    calibration: DeviceCalibration | None = None
     notes: list[str]
 
 

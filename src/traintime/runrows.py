@@ -334,6 +334,8 @@ def row_question(
         training=training,
         # a capacity factor drops tokens: the row ran it, so the math change is the row's
         allow_math_changes=settings.get("moe_routing") == "capacity",
+        # validation measures the shipped model, never this machine's calibrations
+        calibration=False,
     )
 
 

@@ -487,7 +487,7 @@ class Layout:
 
 
 DeviceClass = Literal[
-    "geforce", "workstation", "laptop", "datacenter", "inference", "amd_datacenter", "other"
+    "geforce", "workstation", "laptop", "datacenter", "inference", "amd_datacenter", "other", "cpu"
 ]
 
 
@@ -533,6 +533,43 @@ class GpuSpec(_Frozen):
     def peak(self, precision: str) -> float | None:
         """Dense peak in TFLOPS for ``precision``, None where the hardware has none."""
         return self.peak_tflops.get(precision)
+
+
+class DeviceCalibration(_Frozen):
+    """One device's time-model rates fitted to measurements on it (``traintime calibrate``,
+    traintime.calibration): factors on the model's GEMM rate (per precision measured), fused
+    attention rate and memory bandwidth, a fixed time per step, and the memory the device's
+    allocator reserves. ``residual`` is the largest |log(measured / predicted)| of the model
+    probes after the fit: the band a calibrated estimate carries."""
+
+    key: str = Field(description="device | driver | runtime | torch, as measured")
+    gpu: str = Field(description="the catalog device it applies to")
+    created: str = Field(description="UTC time of the measurement, ISO 8601")
+    gemm_scale: dict[str, float] = Field(description="precision -> measured / model GEMM rate")
+    attention_scale: float = Field(default=1.0, gt=0, le=1000)
+    memory_scale: float = Field(default=1.0, gt=0, le=1000)
+    step_overhead_s: float = Field(default=0.0, ge=0)
+    reserved_factor: float | None = Field(default=None, ge=1)
+    context_gib: float | None = Field(default=None, ge=0)
+    residual: float = Field(default=0.0, ge=0)
+    probes: int = Field(default=0, ge=0, description="model probes the fit used")
+    error_before: float | None = Field(default=None, description="median |error| of the probes")
+    error_after: float | None = None
+
+    @field_validator("gemm_scale")
+    @classmethod
+    def _scales(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value or any(not (0 < v <= 1000) for v in value.values()):
+            raise ValueError("gemm_scale needs at least one precision, each scale in (0, 1000]")
+        return value
+
+    def gemm(self, precision: str) -> float:
+        """The GEMM factor for ``precision``: its own where measured, else bf16's, else the
+        first measured."""
+        for p in (precision, "bf16", *self.gemm_scale):
+            if p in self.gemm_scale:
+                return self.gemm_scale[p]
+        return 1.0
 
 
 class FabricSpec(_Frozen):
@@ -736,6 +773,9 @@ class Question(_Frozen):
     economics: Economics = Field(default_factory=Economics)
     reference: str | None = None
     allow_math_changes: bool = False
+    calibration: bool = Field(
+        default=True, description="use this machine's calibration of the GPU, when one is stored"
+    )
 
     @field_validator("model", mode="before")
     @classmethod

@@ -3,6 +3,7 @@
 Everything loads lazily on first use and is cached; importing this package reads nothing.
 """
 
+from traintime.catalog.calibrations import calibration_for
 from traintime.catalog.efficiency import (
     band,
     default_host_link,
@@ -33,6 +34,7 @@ from traintime.catalog.systems import find_fabric, find_system, list_fabrics, li
 
 __all__ = [
     "band",
+    "calibration_for",
     "default_host_link",
     "efficiency",
     "energy_defaults",

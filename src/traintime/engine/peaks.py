@@ -15,6 +15,12 @@ def derived_peak_tflops(units: int, boost_clock_mhz: float, flops_per_unit_clk: 
     return units * boost_clock_mhz * MHZ * flops_per_unit_clk / TFLOP
 
 
+def cpu_peak_tflops(*, cores: int, clock_mhz: float, flops_per_cycle: float) -> float:
+    """A CPU's dense peak in TFLOPS: physical cores x clock x FLOPs per core per cycle (two
+    512-bit FMA ports: 2 x 16 fp32 lanes x 2 FLOPs = 64), the way FLOPS tables count it."""
+    return cores * clock_mhz * MHZ * flops_per_cycle / TFLOP
+
+
 def matmul_ceiling(
     *, measured_tflops: float | None, peak_tflops: float | None, class_default: float
 ) -> tuple[float, str]:

@@ -408,7 +408,9 @@ def step_time(
     gpu_micro = micro_steps * t_micro + bubble  # the host launches while the GPU runs or waits
     host_opt = sum(op.kernels for op in opt) * eff.cpu_eager_us * US
     waiting = max(host_micro - gpu_micro, 0.0) + max(host_opt - breakdown["optimizer"], 0.0)
-    breakdown["overhead"] = bubble + waiting
+    # a calibrated device's measured fixed time per step (data loading, Python, syncs)
+    fixed = dev.cal.step_overhead_s if dev.cal is not None else 0.0
+    breakdown["overhead"] = bubble + waiting + fixed
     executed = micro_steps * sum(op.flops for op in ops) + sum(op.flops for op in opt)
     return StepTime(
         step_time_s=sum(breakdown.values()),
