@@ -345,6 +345,15 @@ _ECONOMICS = {
 _HARDWARE: dict[str, tuple[str, Any, Any]] = {
     "gpu": ("gpu", str, _opt("--gpu", "-g", help="GPU name as you would type it: 4070, h100.")),
     "gpus": ("gpus", int, _opt("--gpus", "-n", help="Number of GPUs (default 1).")),
+    "no_calibration": (
+        "calibration",
+        bool,
+        typer.Option(
+            False,
+            "--no-calibration",
+            help="Ignore this machine's calibration of the GPU (traintime calibrate), if any.",
+        ),
+    ),
 }
 _SCENARIO = typer.Option(
     None,
@@ -380,7 +389,10 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     econ: dict[str, Any] = {}
     for name, value in flags.items():
-        if value is None or (name == "allow_math_changes" and not value):
+        if value is None or (name in ("allow_math_changes", "no_calibration") and not value):
+            continue
+        if name == "no_calibration":
+            out["calibration"] = False
             continue
         key = tables[name][0]
         (econ if name in _ECONOMICS else out)[key] = value
@@ -762,6 +774,187 @@ def report(
     from traintime.htmlreport import write_report
 
     _wrote(write_report(estimate_scenario(scenario, **_overrides(flags)), html))
+
+
+def _need_torch() -> None:
+    """One line, not a traceback, when the probe's PyTorch is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise TraintimeError(
+            "this command measures the device with PyTorch, which is not installed: "
+            'pip install "traintime[probe]" (on a machine without a GPU, install the CPU build '
+            "of torch first)"
+        )
+
+
+_DEVICE = typer.Option(
+    None, "--device", help="cuda | rocm | mps | cpu (default: the first GPU, else the CPU)."
+)
+_AS_GPU = typer.Option(
+    None,
+    "--gpu",
+    "-g",
+    help="The catalog GPU the device is, when its driver name is not one (default: from it).",
+)
+
+
+@app.command(
+    epilog=(
+        "Without --model: micro-benchmarks (GEMM, attention, bandwidth, host transfers, memory "
+        "overheads, collectives), each beside the value the model uses. With --model: timed "
+        'training steps of the real model beside the prediction. Needs pip install "traintime'
+        '[probe]".\n\nExamples:\n\n  traintime probe --device cuda --quick\n\n'
+        "  traintime probe --model nanochat-d12 --micro-batch 8 --steps 20 --ckpt full\n\n"
+        "  traintime probe --model nanochat-d2 --seq-len 128 --device cpu --json"
+    )
+)
+def probe(
+    device: str = _DEVICE,
+    quick: bool = typer.Option(False, "--quick", help="Fewer shapes and sizes (seconds)."),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Probe this model instead (preset, nanochat-d<N>, config.json)."
+    ),
+    micro_batch: int = typer.Option(1, "--micro-batch", min=1, help="Sequences per step."),
+    seq_len: int = typer.Option(
+        None, "--seq-len", min=1, help="Tokens per sequence (default: the model's)."
+    ),
+    steps: int = typer.Option(20, "--steps", min=1, help="Timed steps after warm-up."),
+    ckpt: str = typer.Option("none", "--ckpt", help="Activation checkpointing: none | full."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model."),
+    precision: str = typer.Option(
+        None, "--precision", help="bf16 | fp32 (default: the model's recipe)."
+    ),
+    optimizer: str = typer.Option(
+        None, "--optimizer", help="adamw | muon (default: the model's recipe)."
+    ),
+    gpus: int = typer.Option(1, "--gpus", "-n", min=1, help="Devices, under torchrun."),
+    parallel: str = typer.Option("ddp", "--parallel", help="ddp | fsdp2, with --gpus > 1."),
+    gpu: str = _AS_GPU,
+    no_calibration: bool = typer.Option(
+        False, "--no-calibration", help="Predict with the uncalibrated model."
+    ),
+    json_out: bool = _JSON,
+) -> None:
+    """Measure this machine's device, or a real model on it, beside the prediction."""
+    _need_torch()
+    from traintime.probe import run
+
+    if model is None:
+        micro = run.micro(device, quick=quick, gpu=gpu)
+        if json_out:
+            typer.echo(micro.model_dump_json(indent=2))
+            return
+        from traintime.probe.render import render_micro
+
+        _console().print(render_micro(micro))
+        return
+    if ckpt not in ("none", "selective", "full"):
+        raise TraintimeError(f"--ckpt {ckpt!r} is not one of none, selective, full")
+    if parallel not in ("ddp", "fsdp2"):
+        raise TraintimeError(f"--parallel {parallel!r} is not one of ddp, fsdp2")
+    from traintime import catalog
+
+    spec = catalog.find_model(model)
+    defaults = run.recipe_defaults(spec)
+    result = run.model_probe(
+        spec=spec,
+        device=device,
+        gpu=gpu,
+        use_calibration=not no_calibration,
+        micro_batch=micro_batch,
+        seq_len=seq_len or spec.seq_len,
+        steps=steps,
+        act_ckpt=ckpt,
+        compiled=compile_model,
+        precision=precision or defaults["precision"],
+        optimizer=optimizer or defaults["optimizer"],
+        gpus=gpus,
+        parallel=parallel,
+    )
+    if json_out:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    from traintime.probe.render import render_model_probe
+
+    _console().print(render_model_probe(result))
+
+
+@app.command(
+    epilog=(
+        "Runs the micro-benchmarks and a short sweep of model probes, fits this device's GEMM, "
+        "attention and memory-bound rates, per-step overhead and allocator slack by least "
+        "squares, and stores them (with the raw measurements) in a SQLite file in your data "
+        "directory. Later estimates on the device use it and say so.\n\n"
+        "Examples:\n\n  traintime calibrate --quick\n\n  traintime calibrate --show\n\n"
+        "  traintime calibrate --export team.json\n\n  traintime calibrate --import team.json"
+    )
+)
+def calibrate(
+    device: str = _DEVICE,
+    quick: bool = typer.Option(False, "--quick", help="Fewer measurements (about a minute)."),
+    gpu: str = _AS_GPU,
+    show: bool = typer.Option(False, "--show", help="List the stored calibrations."),
+    reset: bool = typer.Option(
+        False, "--reset", help="Delete the stored calibrations (of --gpu only, when given)."
+    ),
+    export: Path = typer.Option(None, "--export", help="Write the stored calibrations to JSON."),
+    import_: Path = typer.Option(None, "--import", help="Add calibrations from an export."),
+    json_out: bool = _JSON,
+) -> None:
+    """Measure this machine's device and fit the model to it."""
+    from traintime import catalog
+    from traintime.catalog import calibrations as store
+
+    actions = [
+        a
+        for a, on in (
+            ("--show", show),
+            ("--reset", reset),
+            ("--export", export),
+            ("--import", import_),
+        )
+        if on
+    ]
+    if len(actions) > 1:
+        raise TraintimeError(f"{' and '.join(actions)}: give one of them at a time")
+    target = catalog.find_gpu(gpu).name if gpu else None
+    if reset:
+        typer.echo(f"deleted {store.reset(target)} calibration(s) from {store.store_path()}")
+        return
+    if export:
+        n = store.export_json(export, target)
+        _wrote(export, json_out=json_out)
+        typer.echo(f"{n} calibration(s)", err=json_out)
+        return
+    if import_:
+        n = store.import_json(import_)
+        typer.echo(f"imported {n} calibration(s) into {store.store_path()}")
+        return
+    if show:
+        records = store.records(target)
+        if json_out:
+            typer.echo("[" + ",\n".join(r.model_dump_json() for r in records) + "]")
+            return
+        if not records:
+            typer.echo(f"no calibrations in {store.store_path()}")
+            return
+        from traintime.probe.render import render_fit
+
+        for record in records:
+            _console().print(render_fit(record.fit))
+        return
+    _need_torch()
+    from traintime.probe import run
+
+    record = run.calibrate(device, quick=quick, gpu=gpu)
+    if json_out:
+        typer.echo(record.model_dump_json(indent=2))
+        return
+    from traintime.probe.render import render_record
+
+    _console().print(render_record(record))
+    typer.echo(f"stored in {store.store_path()}")
 
 
 def _fill_help(command: Any) -> None:

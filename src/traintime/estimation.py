@@ -63,6 +63,7 @@ _QUESTION_KEYS = {
     "system",
     "reference",
     "allow_math_changes",
+    "calibration",
 }
 
 
@@ -79,9 +80,10 @@ def _training(base: TrainingSpec, overrides: dict[str, Any]) -> TrainingSpec:
 
 def with_overrides(question: Question, **overrides: Any) -> Question:
     """``question`` with ``overrides`` on top: question keys (``model``, ``gpu``, ``gpus``,
-    ``gpus_per_node``, ``system``, ``reference``, ``allow_math_changes``), ``economics`` (a dict
-    or Economics), ``training`` and TrainingSpec fields. None means "not given". Another model
-    drops the question's measured reference (it belongs to its model) unless one is given."""
+    ``gpus_per_node``, ``system``, ``reference``, ``allow_math_changes``, ``calibration``),
+    ``economics`` (a dict or Economics), ``training`` and TrainingSpec fields. None means "not
+    given". Another model drops the question's measured reference (it belongs to its model)
+    unless one is given."""
     given = {k: v for k, v in overrides.items() if v is not None}
     fields = {k: given.pop(k) for k in list(given) if k in _QUESTION_KEYS}
     if "model" in fields and fields["model"] != question.model and "reference" not in fields:
@@ -111,6 +113,7 @@ def estimate(
     reference: str | None = None,
     allow_math_changes: bool = False,
     economics: Economics | dict[str, Any] | None = None,
+    calibration: bool | DeviceCalibration = True,
     **training_overrides: Any,
 ) -> Estimate:
     """Estimate training ``model`` on ``gpus`` x ``gpu`` (defaults: the founding question's).
@@ -124,7 +127,9 @@ def estimate(
     ``system`` names a node preset (``dgx-h100``, ``p5``); ``reference`` a measured run to
     scale by hand beside the estimate; ``allow_math_changes`` lets the planner round a global
     batch that does not split over the GPUs and use 8-bit optimizer states when nothing else
-    fits; ``economics`` overrides prices, PUE and CO2 intensity.
+    fits; ``economics`` overrides prices, PUE and CO2 intensity; ``calibration`` uses this
+    machine's stored calibration of the GPU (True, ``traintime calibrate``), none (False), or
+    the one given.
     Raises :class:`~traintime.errors.TraintimeError` (one-line message) on bad input.
     """
     if "plan" in training_overrides:
@@ -153,6 +158,7 @@ def estimate(
         economics=econ,
         reference=reference,
         allow_math_changes=allow_math_changes,
+        calibration=calibration,
     )
     return estimate_question(question)
 

@@ -85,3 +85,6 @@ class CalibrationRecord(_Frozen):
     predicted_step_s: list[float] = Field(
         default_factory=list, description="the uncalibrated model's step time for each probe"
     )
+    calibrated_step_s: list[float] = Field(
+        default_factory=list, description="the calibrated model's step time for each probe"
+    )
