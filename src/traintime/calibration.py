@@ -6,7 +6,8 @@ door uses (``estimation.estimate_question``):
 1. **Micro-benchmarks** (``traintime probe``). Each measurement has a model value: the rate the
    engine's ``Device`` predicts for the same GEMM shape, attention problem or streaming kernel.
    The GEMM factor per precision, the attention factor (on top of the GEMM one: attention runs
-   at a fraction of the GEMM rate) and the bandwidth factor are the least-squares fits of
+   at a fraction of the GEMM rate) and the bandwidth factor (STREAM copy and triad) are the
+   least-squares fits of
    ``log(measured) = log(factor) + log(model)``: the geometric mean of measured / model.
 2. **Model probes** (real training steps). With stage 1 applied, the model predicts each
    probe's step ``t``; ``T = a t + c`` is fitted to the measured steps ``T`` by least squares
@@ -46,6 +47,8 @@ from traintime.units import GB, GIB
 
 #: Bytes per element of the precisions micro-benchmarks measure.
 _ELT = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
+#: The STREAM kernels the memory-bandwidth factor is fitted on.
+_STREAM = ("copy", "triad")
 #: Backward FLOPs of fused attention per forward FLOP (FlashAttention-2 paper, section 3).
 _BACKWARD = 2.5
 
@@ -121,7 +124,11 @@ def fit_micro(gpu: GpuSpec, measurements: Sequence[Measurement], *, key: str) ->
     attention = _geomean_ratio(
         [(m.value, _attention(m, dev)) for m in measurements if m.kind == "attention"]
     )
-    memory = _geomean_ratio([(m.value, dev.mem_bw) for m in measurements if m.kind == "bandwidth"])
+    # the streaming kernels the bandwidth efficiency is defined on (STREAM copy and triad); a
+    # norm is shown beside the model, but an unfused one is not bandwidth-bound on a CPU
+    memory = _geomean_ratio(
+        [(m.value, dev.mem_bw) for m in measurements if m.kind == "bandwidth" and m.name in _STREAM]
+    )
     context = [m.value for m in measurements if m.kind == "memory" and "context" in m.name]
     return cal.model_copy(
         update={
