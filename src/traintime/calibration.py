@@ -17,7 +17,8 @@ door uses (``estimation.estimate_question``):
 
 The allocator's slack is the least-squares ratio of reserved to allocated peaks over the
 probes (CUDA); the CUDA context comes from its micro-benchmark. ``residual`` is the largest
-``|log(T / t')|`` after the fit: calibrated estimates carry it as their band.
+``|log(T / t')|``, each probe predicted by the fit of the others when there are three or more
+(in-sample with fewer): calibrated estimates carry it as their band.
 """
 
 from __future__ import annotations
@@ -207,18 +208,19 @@ def fit(
         return cal, before, []
     staged = [predictor(p, s, gpu, cal).throughput.step_time_s for p, s in probes]
     measured = [p.step_time_s for p, _ in probes]
-    a, c = _line(staged, measured)
-    cal = cal.model_copy(
-        update={
-            "gemm_scale": {k: v / a for k, v in cal.gemm_scale.items()},
-            "memory_scale": cal.memory_scale / a,
-            "step_overhead_s": c,
-            "reserved_factor": _slack([p for p, _ in probes]),
-        }
-    )
-    after = [predictor(p, s, gpu, cal).throughput.step_time_s for p, s in probes]
+    slack = _slack([p for p, _ in probes])
+    final = _apply(cal, *_line(staged, measured), slack)
+    after = [predictor(p, s, gpu, final).throughput.step_time_s for p, s in probes]
     errors = [abs(math.log(m / t)) for m, t in zip(measured, after, strict=True)]
-    cal = cal.model_copy(
+    if len(probes) >= 3:
+        # held out: each probe predicted by the fit of the others (an honest band)
+        errors = []
+        for i, (p, s) in enumerate(probes):
+            rest = [j for j in range(len(probes)) if j != i]
+            line = _line([staged[j] for j in rest], [measured[j] for j in rest])
+            t = predictor(p, s, gpu, _apply(cal, *line, slack)).throughput.step_time_s
+            errors.append(abs(math.log(measured[i] / t)))
+    cal = final.model_copy(
         update={
             "residual": max(errors),
             "probes": len(probes),
@@ -227,6 +229,20 @@ def fit(
         }
     )
     return DeviceCalibration.model_validate(cal.model_dump()), before, after
+
+
+def _apply(
+    cal: DeviceCalibration, a: float, c: float, slack: float | None
+) -> DeviceCalibration:
+    """Stage 2 on top of stage 1: rates divided by ``a``, ``c`` seconds added per step."""
+    return cal.model_copy(
+        update={
+            "gemm_scale": {k: v / a for k, v in cal.gemm_scale.items()},
+            "memory_scale": cal.memory_scale / a,
+            "step_overhead_s": c,
+            "reserved_factor": slack,
+        }
+    )
 
 
 def _slack(probes: Sequence[ModelMeasurement]) -> float | None:

@@ -266,9 +266,18 @@ def _hardware(question: Question) -> HardwareSpec:
 
 
 def calibration_of(question: Question, gpu: GpuSpec) -> DeviceCalibration | None:
-    """This machine's stored calibration of ``gpu`` (``traintime calibrate``), unless the
-    question turns calibrations off (``validate`` does: it measures the shipped model)."""
-    return catalog.calibration_for(gpu.name) if question.calibration else None
+    """This machine's stored calibration of ``gpu`` (``traintime calibrate``), the one the
+    question gives, or none when it turns calibrations off (``validate`` does: it measures
+    the shipped model)."""
+    cal = question.calibration
+    if isinstance(cal, DeviceCalibration):
+        if cal.gpu != gpu.name:
+            raise SpecError(
+                f"calibration of {cal.gpu!r} given for a question on {gpu.name!r}: a "
+                "calibration applies to the device it was measured on"
+            )
+        return cal
+    return catalog.calibration_for(gpu.name) if cal else None
 
 
 def machine_for(hw: HardwareSpec, cal: DeviceCalibration | None = None) -> Machine:

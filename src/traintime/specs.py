@@ -773,8 +773,10 @@ class Question(_Frozen):
     economics: Economics = Field(default_factory=Economics)
     reference: str | None = None
     allow_math_changes: bool = False
-    calibration: bool = Field(
-        default=True, description="use this machine's calibration of the GPU, when one is stored"
+    calibration: bool | DeviceCalibration = Field(
+        default=True,
+        description="use this machine's stored calibration of the GPU (True), none (False), or "
+        "this one",
     )
 
     @field_validator("model", mode="before")
