@@ -72,13 +72,15 @@ def host_cpu() -> GpuSpec:
     mhz = info.get("mhz") or float(doc["defaults"]["clock_mhz"])
     isa = next(i for i in doc["isa"] if not i["flag"] or i["flag"] in flags)
     fp32 = cpu_peak_tflops(cores=cores, clock_mhz=mhz, flops_per_cycle=isa["fp32_flops_per_cycle"])
-    bf16 = fp32
+    bf16, bf16_what = fp32, "as fp32 (no bf16 instructions)"
     if "amx_bf16" in flags:
         bf16 = cpu_peak_tflops(
             cores=cores, clock_mhz=mhz, flops_per_cycle=doc["bf16"]["amx_bf16_flops_per_cycle"]
         )
+        bf16_what = f"AMX, {doc['bf16']['amx_bf16_flops_per_cycle']} bf16 FLOPs/cycle per core"
     elif "avx512_bf16" in flags:
         bf16 = fp32 * float(doc["bf16"]["avx512_bf16_factor"])
+        bf16_what = "AVX512_BF16, twice fp32"
     memory = _memory_bytes()
     name = info.get("name") or platform.processor() or platform.machine() or "unknown CPU"
     what = f"{cores} cores x {mhz:g} MHz x {isa['fp32_flops_per_cycle']} fp32 FLOPs/cycle"
@@ -98,7 +100,7 @@ def host_cpu() -> GpuSpec:
         matmul_ceiling=float(ceilings["classes"]["cpu"]["fraction"]),
         matmul_ceiling_basis=f"class default (cpu): {ceilings['classes']['cpu']['reasoning']}",
         field_sources={
-            "peak_tflops": f"derived: {what} ({doc['defaults']['source']})",
+            "peak_tflops": f"derived: fp32 {what}; bf16 {bf16_what} ({doc['defaults']['source']})",
             "bandwidth_gbs": "nominal dual-channel DDR4-3200 (host_cpu.toml)",
             "memory_gib": "MemTotal of this machine",
             "tensor_rate": "sourced: AMX tile unit"
