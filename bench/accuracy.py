@@ -789,6 +789,91 @@ def _extra_moe() -> list[str]:
     ]
 
 
+MEASUREMENTS = ROOT / "src" / "traintime" / "data" / "measurements"
+
+
+def _cpu_calibration() -> list[str]:
+    """Calibrate the model on this machine's CPU (a private store) and judge it on a probe
+    outside the calibration's sweep: the one device every session has."""
+    import importlib.util
+    import os
+    import tempfile
+
+    if importlib.util.find_spec("torch") is None:
+        return ['(PyTorch not installed here: `pip install ".[probe]"` to measure the CPU.)', ""]
+    from traintime.catalog import find_model
+    from traintime.probe import run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        old = os.environ.get("TRAINTIME_DATA_DIR")
+        os.environ["TRAINTIME_DATA_DIR"] = tmp
+        try:
+            record = run.calibrate("cpu", quick=False)
+            spec = find_model("nanochat-d2")
+            held = run.model_probe(
+                spec=spec, device="cpu", micro_batch=2, seq_len=128, steps=5,
+                act_ckpt="none", compiled=False, precision="bf16", optimizer="muon",
+            )  # fmt: skip
+            plain = run.predicted(held.measured, spec, find_gpu("cpu"), use_calibration=False)
+        finally:
+            if old is None:
+                os.environ.pop("TRAINTIME_DATA_DIR", None)
+            else:
+                os.environ["TRAINTIME_DATA_DIR"] = old
+    fit = record.fit
+    lines = [
+        f"`traintime calibrate --device cpu` on the machine that generated this report "
+        f"({record.device.name}, torch {record.device.torch}): "
+        f"{len(record.measurements)} micro-benchmarks and {fit.probes} model probes.",
+        "",
+        "| probe | measured step | uncalibrated | calibrated |",
+        "|---|---:|---:|---:|",
+    ]
+    for probe, before, after in zip(
+        record.probes, record.predicted_step_s, record.calibrated_step_s, strict=True
+    ):
+        m = probe.step_time_s
+        lines.append(
+            f"| {probe.model}, micro-batch {probe.micro_batch} x {probe.seq_len}, "
+            f"checkpointing {probe.act_ckpt} | {m * 1e3:.1f} ms | {before * 1e3:.1f} ms "
+            f"({before / m - 1:+.0%}) | {after * 1e3:.1f} ms ({after / m - 1:+.1%}) |"
+        )
+    m, b, a = held.measured.step_time_s, plain.step_time_s, held.predicted.step_time_s
+    lines += [
+        f"| held out: nanochat-d2, micro-batch 2 x 128 (not in the sweep) | {m * 1e3:.1f} ms "
+        f"| {b * 1e3:.1f} ms ({b / m - 1:+.0%}) | {a * 1e3:.1f} ms ({a / m - 1:+.1%}) |",
+        "",
+        f"Fitted: GEMM {', '.join(f'{k} x{v:.3g}' for k, v in sorted(fit.gemm_scale.items()))}, "
+        f"attention x{fit.attention_scale:.3g}, bandwidth x{fit.memory_scale:.3g}, "
+        f"+{fit.step_overhead_s * 1e3:.3g} ms per step; band +-{math.expm1(fit.residual):.1%} "
+        "(each probe predicted by the fit of the others: the band calibrated estimates "
+        "carry). The CPU's nominal rates (its instruction sets' peak, dual-channel DDR4) are "
+        "far from what PyTorch reaches on a shared 2-core cloud VM; the fit finds that in "
+        "seconds.",
+        "",
+    ]
+    return lines
+
+
+def _measurements() -> list[str]:
+    """Probe measurements on GPUs (bench/gpu_measurements.py), and the CPU calibration."""
+    summaries = sorted(p for p in MEASUREMENTS.glob("*.md") if p.name != "README.md")
+    lines = ["## Measured with `traintime probe` (calibration before and after)", ""]
+    if summaries:
+        for path in summaries:
+            lines += [f"### {path.stem}", "", path.read_text(encoding="utf-8").strip(), ""]
+    else:
+        lines += [
+            "No GPU measurements yet: no session that generated this report had a GPU. "
+            "`python bench/gpu_measurements.py` is the prepared script (under ten minutes on one "
+            "GPU); it writes its rows in the validation schema and a before/after summary to "
+            "`src/traintime/data/measurements/`, which this section then includes.",
+            "",
+        ]
+    lines += ["### This machine's CPU", "", *_cpu_calibration()]
+    return lines
+
+
 def write_moe_band(report: Report, csv_path: Path) -> str:
     s = report.summary
     cv = leave_one_model_out(report, _moe_facts(csv_path))
@@ -917,6 +1002,7 @@ def write_report(
         "the measurement.",
         "",
         *(_moe_section(*moe) if moe else []),
+        *_measurements(),
         "## Every row",
         "",
         *_rows(report),

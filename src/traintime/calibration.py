@@ -13,12 +13,12 @@ door uses (``estimation.estimate_question``):
    probe's step ``t``; ``T = a t + c`` is fitted to the measured steps ``T`` by least squares
    (``c >= 0``: a fixed time per step that no kernel explains: the data loader, Python, syncs;
    ``a`` divides the stage-1 rates: real kernels inside a training step versus isolated ones).
-   With one probe, or probes of one size, only ``a`` is fitted.
+   With fewer than three probes, or probes of one size, only ``a`` is fitted.
 
 The allocator's slack is the least-squares ratio of reserved to allocated peaks over the
 probes (CUDA); the CUDA context comes from its micro-benchmark. ``residual`` is the largest
-``|log(T / t')|``, each probe predicted by the fit of the others when there are three or more
-(in-sample with fewer): calibrated estimates carry it as their band.
+``|log(T / t')|``, each probe predicted by the fit of the others when there are more than
+three (in-sample with fewer): calibrated estimates carry it as their band.
 """
 
 from __future__ import annotations
@@ -179,12 +179,18 @@ def predict(
     return estimate_question(probe_question(probe, spec, gpu, cal))
 
 
+#: Probes a fit needs before it also fits a fixed time per step: with two, the line would pass
+#: through both exactly and extrapolate its intercept freely.
+_LINE_AT_LEAST = 3
+
+
 def _line(ts: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
-    """Least squares y = a t + c with c >= 0 (c = 0 when the t do not vary)."""
+    """Least squares y = a t + c with c >= 0 (c = 0 when the t do not vary or are fewer than
+    three)."""
     n = len(ts)
     mean_t, mean_y = statistics.fmean(ts), statistics.fmean(ys)
     var = sum((t - mean_t) ** 2 for t in ts)
-    if n >= 2 and var > 1e-12 * max(mean_t, 1e-30) ** 2:
+    if n >= _LINE_AT_LEAST and var > 1e-12 * max(mean_t, 1e-30) ** 2:
         a = sum((t - mean_t) * (y - mean_y) for t, y in zip(ts, ys, strict=True)) / var
         c = mean_y - a * mean_t
         if a > 0 and c >= 0:
@@ -212,7 +218,7 @@ def fit(
     final = _apply(cal, *_line(staged, measured), slack)
     after = [predictor(p, s, gpu, final).throughput.step_time_s for p, s in probes]
     errors = [abs(math.log(m / t)) for m, t in zip(measured, after, strict=True)]
-    if len(probes) >= 3:
+    if len(probes) > _LINE_AT_LEAST:
         # held out: each probe predicted by the fit of the others (an honest band)
         errors = []
         for i, (p, s) in enumerate(probes):
@@ -231,9 +237,7 @@ def fit(
     return DeviceCalibration.model_validate(cal.model_dump()), before, after
 
 
-def _apply(
-    cal: DeviceCalibration, a: float, c: float, slack: float | None
-) -> DeviceCalibration:
+def _apply(cal: DeviceCalibration, a: float, c: float, slack: float | None) -> DeviceCalibration:
     """Stage 2 on top of stage 1: rates divided by ``a``, ``c`` seconds added per step."""
     return cal.model_copy(
         update={

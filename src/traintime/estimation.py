@@ -491,7 +491,7 @@ def _calibrated_band(cal: DeviceCalibration) -> tuple[float, float, str, str]:
         f"traintime calibrate on this machine ({cal.key}, {cal.created[:10]})",
         f"this machine's calibration: its {cal.probes} model probe(s) are within "
         f"{math.expm1(cal.residual):.1%} of the calibrated model"
-        + (", each predicted by the fit of the others" if cal.probes >= 3 else ""),
+        + (", each predicted by the fit of the others" if cal.probes > 3 else ""),
     )
 
 

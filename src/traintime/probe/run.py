@@ -234,6 +234,7 @@ SWEEPS: dict[str, list[tuple[str, int, int, str]]] = {
     "cpu": [
         ("nanochat-d2", 1, 128, "none"),
         ("nanochat-d2", 4, 128, "none"),
+        ("nanochat-d4", 1, 128, "none"),
         ("nanochat-d4", 2, 128, "full"),
     ],
     "gpu-quick": [("nanochat-d6", 4, 1024, "none"), ("nanochat-d12", 8, 2048, "none")],
