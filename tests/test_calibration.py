@@ -144,6 +144,24 @@ def test_import_refuses_foreign_json(tmp_path):
         store.import_json(bad)
 
 
+def test_import_of_a_binary_or_truncated_file_is_one_line(tmp_path, capsys):
+    rec = _record()
+    store.save(rec)
+    good = tmp_path / "good.json"
+    store.export_json(good)
+    for name, data in (
+        ("binary.json", bytes(range(256))),
+        ("truncated.json", good.read_bytes()[:200]),
+    ):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(SystemExit) as exit_:
+            main(["calibrate", "--import", str(path)])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert store.records() == [rec]
+
+
 def test_corrupt_store_is_refused_and_left_untouched():
     path = store.store_path()
     path.parent.mkdir(parents=True, exist_ok=True)
