@@ -849,8 +849,9 @@ def probe(
 
         _console().print(render_micro(micro))
         return
-    if ckpt not in ("none", "selective", "full"):
-        raise TraintimeError(f"--ckpt {ckpt!r} is not one of none, selective, full")
+    if ckpt not in ("none", "full"):
+        # the probe's "selective" (recompute the MLP) is not the model's (attention internals)
+        raise TraintimeError(f"--ckpt {ckpt!r} is not one of none, full")
     if parallel not in ("ddp", "fsdp2"):
         raise TraintimeError(f"--parallel {parallel!r} is not one of ddp, fsdp2")
     from traintime import catalog
