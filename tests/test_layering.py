@@ -32,6 +32,7 @@ LEVEL = {
     "htmlreport": 5,
     "cli": 6,
     "probe": 6,
+    "web": 6,
     "__main__": 6,
 }
 FORBIDDEN_IN_ENGINE = {"traintime.catalog", "tomllib", "json", "csv", "importlib", "pathlib", "io"}

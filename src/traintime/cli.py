@@ -401,6 +401,39 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def command_line(overrides: dict[str, Any], command: str = "estimate") -> str:
+    """The ``traintime`` command line that asks what ``overrides`` (``with_overrides`` keys,
+    economics as a dict) ask on top of the founding scenario: the inverse of ``_overrides``,
+    read from the same flag tables (the web page's "command line" link)."""
+    import shlex
+
+    flags: dict[str, str] = {}  # key -> long flag (or "--x/--no-x")
+    for name, (key, _, option) in {**_RECIPE, **_HARDWARE}.items():
+        decl = next(d for d in option.param_decls if d.startswith("--"))
+        flags["economics." + key if name in _ECONOMICS else key] = decl
+    given = {k: v for k, v in overrides.items() if k not in ("economics", "training")}
+    given |= overrides.get("training") or {}
+    given |= {"economics." + k: v for k, v in (overrides.get("economics") or {}).items()}
+    words = ["traintime", command]
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key == "calibration":
+            if not value:
+                words.append("--no-calibration")
+            continue
+        if key not in flags:
+            raise TraintimeError(f"{key} has no command-line flag")
+        decl = flags[key]
+        if isinstance(value, bool):
+            on, _, off = decl.partition("/")
+            if value or off:
+                words.append(on if value else off)
+            continue
+        words += [decl, str(value)]
+    return shlex.join(words)
+
+
 @app.callback(invoke_without_command=True)
 def root(ctx: typer.Context, json_out: bool = _JSON) -> None:
     if ctx.invoked_subcommand is not None:
@@ -956,6 +989,43 @@ def calibrate(
 
     _console().print(render_record(record))
     typer.echo(f"stored in {store.store_path()}")
+
+
+@app.command(
+    epilog=(
+        'Needs pip install "traintime[web]". The page and its assets ship in the package: no '
+        "CDN, no network. The JSON API is described at /docs.\n\nExamples:\n\n"
+        "  traintime serve\n\n  traintime serve --port 9000\n\n"
+        "  traintime serve --host 0.0.0.0   # reachable from other machines"
+    )
+)
+def serve(
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind (loopback: only this machine)."
+    ),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Start the local web page: the same answers as the command line, with charts."""
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise TraintimeError(
+            f"traintime serve needs {' and '.join(missing)}, which is not installed: "
+            'pip install "traintime[web]"'
+        )
+    import uvicorn
+
+    from traintime.web.app import create_app
+
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    reach = (
+        "loopback only: this machine; --host 0.0.0.0 to share it"
+        if loopback
+        else "reachable from other machines on the network"
+    )
+    typer.echo(f"traintime: serving on http://{host}:{port}/ ({reach}); API at /docs", err=True)
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
 
 
 def _fill_help(command: Any) -> None:

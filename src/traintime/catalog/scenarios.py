@@ -24,6 +24,7 @@ A scenario file says everything the command line can say::
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,44 @@ def find_reference(name: str) -> ReferenceRun:
 
 def list_references() -> list[str]:
     return list(_references())
+
+
+def _toml_value(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string is a JSON string
+    raise DataError(f"{where}={value!r} cannot be written to a scenario file")
+
+
+def scenario_text(
+    *,
+    model: str,
+    hardware: dict[str, Any],
+    training: dict[str, Any] | None = None,
+    economics: dict[str, Any] | None = None,
+    allow_math_changes: bool = False,
+    reference: str | None = None,
+) -> str:
+    """A scenario file that ``load_scenario`` reads back as the same question: ``hardware``
+    keys are Question's (``gpu``, ``gpus``, ``gpus_per_node``, ``system``); None is unset."""
+    lines = ["# traintime scenario: traintime estimate --scenario <this file>"]
+    if reference:
+        lines.append(f"reference = {_toml_value(reference, 'reference')}")
+    file_keys = {v: k for k, v in _HARDWARE.items()}
+    sections = [
+        ("model", {"name": model}),
+        ("training", training or {}),
+        ("hardware", {file_keys[k]: v for k, v in hardware.items() if k in file_keys}),
+        ("economics", economics or {}),
+        ("plan", {"allow_math_changes": allow_math_changes} if allow_math_changes else {}),
+    ]
+    for name, table in sections:
+        values = {k: v for k, v in table.items() if v is not None}
+        if not values and name not in ("model", "hardware"):
+            continue
+        lines += ["", f"[{name}]"]
+        lines += [f"{k} = {_toml_value(v, f'{name}.{k}')}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"
