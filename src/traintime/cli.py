@@ -117,7 +117,11 @@ _RECIPE: dict[str, tuple[str, Any, Any]] = {
     "optimizer": (
         "optimizer",
         str,
-        _opt("--optimizer", help="adamw | muon | adamw8bit | adafactor | sgd."),
+        _opt(
+            "--optimizer",
+            help="adamw | muon | adamw8bit | paged-adamw8bit (state pages to host RAM) | "
+            "adafactor | sgd.",
+        ),
     ),
     "param_dtype": (
         "param_dtype",
@@ -275,6 +279,54 @@ _RECIPE: dict[str, tuple[str, Any, Any]] = {
             help="Scale a measured run by hand "
             "beside the estimate: nanochat-d32-8xh100, nanochat-d20-8xh100.",
         ),
+    ),
+    "finetune": (
+        "finetune",
+        str,
+        _opt(
+            "--finetune",
+            help="full (default: every weight trained) | lora | qlora (LoRA on a quantized "
+            "frozen base). A fine-tune is sized by --tokens (its dataset) and --epochs.",
+        ),
+    ),
+    "lora_rank": ("lora_rank", int, _opt("--lora-rank", help="LoRA rank (default 16).")),
+    "lora_alpha": (
+        "lora_alpha",
+        float,
+        _opt("--lora-alpha", help="LoRA alpha (recorded; changes no time or memory)."),
+    ),
+    "lora_targets": (
+        "lora_targets",
+        str,
+        _opt(
+            "--lora-targets",
+            help="all-linear (default) | attention | attn-qv | mlp, or module names "
+            "q,k,v,o,gate,up,down,lm_head.",
+        ),
+    ),
+    "base_dtype": (
+        "base_dtype",
+        str,
+        _opt(
+            "--base-dtype",
+            help="Frozen base storage: bf16 (LoRA default) | fp16 | fp32 | int8 | nf4 | nf4-dq "
+            "(QLoRA default: NF4 with double quantization) | int4 (GPTQ).",
+        ),
+    ),
+    "epochs": ("epochs", float, _opt("--epochs", help="Passes over --tokens (default 1).")),
+    "packing": (
+        "packing",
+        bool,
+        _opt(
+            "--packing/--no-packing",
+            help="Samples packed into full sequences (default), or padded: then give "
+            "--mean-seq-len, and the padding costs time.",
+        ),
+    ),
+    "mean_seq_len": (
+        "mean_seq_len",
+        int,
+        _opt("--mean-seq-len", help="Mean tokens per sample, for padded samples."),
     ),
     "allow_math_changes": (
         "allow_math_changes",

@@ -25,6 +25,7 @@ from typing import Any
 from traintime import catalog
 from traintime.engine.device import Device
 from traintime.engine.evaluate import Machine
+from traintime.engine.lora import parse_targets
 from traintime.engine.numerics import WIDE
 from traintime.engine.params import count_params
 from traintime.errors import SpecError
@@ -57,14 +58,38 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "moe_routing": ("dropless", "dropless routing, with the busiest expert rank's imbalance"),
     "capacity_factor": (1.0, "capacity of one mean load per expert"),
     "moe_overlap": (False, "expert all-to-all not overlapped with compute"),
+    "finetune": ("full", "full training: every weight learns"),
+    "epochs": (1.0, "one pass over the tokens"),
+    "packing": (True, "samples packed into full sequences: no padding"),
 }
+
+#: Defaults of a LoRA or QLoRA fine-tune (derived once the method is lora or qlora).
+LORA_DEFAULTS: dict[str, tuple[Any, str]] = {
+    "lora_rank": (16, "rank 16"),
+    "lora_targets": (
+        "all-linear",
+        "adapters on every linear layer of the blocks (QLoRA, Dettmers et al. 2023: needed to "
+        "match full fine-tuning)",
+    ),
+}
+#: The frozen base's storage by method, when not given: QLoRA's recipe is NF4 with double
+#: quantization (Dettmers et al. 2023, section 3); LoRA keeps the base in bf16.
+BASE_DEFAULTS = {
+    "lora": ("bf16", "LoRA's frozen base in bf16"),
+    "qlora": (
+        "nf4-dq",
+        "QLoRA's 4-bit NormalFloat with double quantization (Dettmers et al. 2023)",
+    ),
+}
+QUANTIZED = ("nf4", "nf4-dq", "int8", "int4")
+LORA_SETTINGS = ("lora_rank", "lora_alpha", "lora_targets", "base_dtype")
 
 #: Settings that only a mixture-of-experts model has.
 MOE_SETTINGS = ("ep", "etp", "moe_dispatcher", "moe_routing", "capacity_factor", "moe_overlap")
 
 #: Settings that change what is learned: a value from the user or the recipe is part of the
 #: training math, changed only with ``allow_math_changes``.
-MATH = ("global_batch_tokens", "optimizer", "optimizer_state_dtype")
+MATH = ("global_batch_tokens", "optimizer", "optimizer_state_dtype", "finetune")
 
 
 @dataclass(frozen=True)
@@ -167,8 +192,23 @@ class Resolved:
             dropout=self.value("dropout"),
             loss_impl=self.value("loss_impl"),
             **self._moe(o),
+            **self._finetune(),
             **dtypes,
         )
+
+    def _finetune(self) -> dict[str, Any]:
+        """The fine-tuning method, its adapters and the frozen base's storage."""
+        method = self.value("finetune")
+        if method == "full":
+            return {}
+        base = self.value("base_dtype")
+        return {
+            "finetune": method,
+            "lora_rank": self.value("lora_rank"),
+            "lora_targets": parse_targets(self.value("lora_targets")),
+            "base_dtype": base,
+            "base_bytes": catalog.base_storage(base)[0],
+        }
 
     def _moe(self, o: Option) -> dict[str, Any]:
         """The routing and dispatch of a mixture-of-experts model (nothing for a dense one);
@@ -210,9 +250,24 @@ def _compute_storage(precision: str) -> str:
 
 
 def storage(r: Resolved, o: Option, state: str | None) -> dict[str, str]:
-    """Where tensors live and in what dtype, for one candidate (the module docstring's rule)."""
+    """Where tensors live and in what dtype, for one candidate (the module docstring's rule).
+    A LoRA or QLoRA fine-tune keeps its frozen weights in the compute dtype (the quantized
+    linears in the base format, ``Recipe.base_bytes``) and trains its adapters in fp32: PEFT
+    casts bf16/fp16 adapter weights to fp32 (``get_peft_model(autocast_adapter_dtype=True)``,
+    the default), so their gradients and optimizer state are fp32 too."""
     given = {k: s.value for k, s in r.settings.items() if k.endswith("_dtype")}
     c = _compute_storage(r.value("precision"))
+    if r.value("finetune") != "full":
+        frozen = r.value("base_dtype") if r.value("base_dtype") not in QUANTIZED else c
+        adapters = state or "fp32"
+        return {
+            "param_dtype": given.get("param_dtype") or frozen,
+            "grad_dtype": given.get("grad_dtype") or "fp32",
+            "embedding_dtype": given.get("embedding_dtype") or frozen,
+            "master_dtype": "none",
+            "state_dtype": adapters,
+            "embedding_state_dtype": adapters,
+        }
     param = given.get("param_dtype")
     master = given.get("master_dtype")
     if o.offload != "none":
@@ -333,6 +388,7 @@ def _settings(spec: ModelSpec, user: TrainingSpec) -> dict[str, Setting]:
         elif name in DEFAULTS and not (name == "tokens_per_param" and merged.tokens is not None):
             default, reason = DEFAULTS[name]
             out[name] = Setting(name, default, "default", reason)
+    _finetune_settings(out, user)
     if "loss_impl" not in out:  # the loss follows the rest of the step: compiled or eager
         compiled = out["compiled"].value
         out["loss_impl"] = Setting(
@@ -342,6 +398,56 @@ def _settings(spec: ModelSpec, user: TrainingSpec) -> dict[str, Setting]:
             "torch.compile fuses the loss" if compiled else "eager PyTorch cross-entropy",
         )
     return out
+
+
+def _finetune_settings(out: dict[str, Setting], user: TrainingSpec) -> None:
+    """Fill and check the fine-tuning settings: rank, targets and base format for LoRA and
+    QLoRA (none of them for full training), padding."""
+    method = out["finetune"].value
+    if method == "full":
+        extra = [k for k in LORA_SETTINGS if k in out]
+        if extra:
+            raise SpecError(
+                f"{extra[0]}={out[extra[0]].value!r} belongs to a LoRA or QLoRA fine-tune; "
+                "set finetune to lora or qlora (full training adapts nothing)"
+            )
+    else:
+        for name, (value, reason) in LORA_DEFAULTS.items():
+            if name not in out:
+                out[name] = Setting(name, value, "default", reason)
+        try:
+            parse_targets(out["lora_targets"].value)
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
+        if "base_dtype" not in out:
+            value, reason = BASE_DEFAULTS[method]
+            out["base_dtype"] = Setting("base_dtype", value, "default", reason)
+        base = out["base_dtype"].value
+        if (method == "qlora") != (base in QUANTIZED):
+            allowed = QUANTIZED if method == "qlora" else ("bf16", "fp16", "fp32")
+            raise SpecError(
+                f"base_dtype={base!r} with finetune={method!r}: "
+                + ("QLoRA quantizes" if method == "qlora" else "LoRA keeps")
+                + f" the frozen base; allowed: {', '.join(allowed)}"
+                + ("" if method == "qlora" else " (a quantized base is finetune='qlora')")
+            )
+    mean = out.get("mean_seq_len")
+    if mean is not None and user.packing is None:
+        out["packing"] = Setting(
+            "packing", False, "derived", "a mean sample length is given: samples are padded"
+        )
+    if not out["packing"].value and mean is None:
+        raise SpecError(
+            "packing=False (padded samples) needs mean_seq_len: the mean tokens per sample, "
+            "so the padded tokens can be counted"
+        )
+
+
+def padding_factor(r: Resolved) -> float:
+    """Tokens run per token learned: seq_len / mean sample length when samples are padded."""
+    if r.value("packing"):
+        return 1.0
+    return r.spec.seq_len / r.value("mean_seq_len")
 
 
 def _check_moe(spec: ModelSpec, user: TrainingSpec, question: Question) -> None:
@@ -434,10 +540,24 @@ def resolve(question: Question) -> Resolved:
     opt = catalog.find_optimizer(settings["optimizer"].value)
     _check_pins(spec, pins, hw.count, opt)
     params = count_params(spec).total
+    if user.finetune is not None and user.tokens is None and user.tokens_per_param is None:
+        raise SpecError(
+            f"finetune={user.finetune!r}: a fine-tune is sized by its data: give tokens (the "
+            "dataset's tokens; epochs for several passes)"
+        )
+    mean = settings.get("mean_seq_len")
+    if mean is not None and mean.value > spec.seq_len:
+        raise SpecError(
+            f"mean_seq_len={mean.value} exceeds the sequence length {spec.seq_len} samples are "
+            "padded to"
+        )
     if "tokens" in settings:
         tokens = float(settings["tokens"].value)
     else:
         tokens = settings["tokens_per_param"].value * params
+    tokens *= settings["epochs"].value
+    if not settings["packing"].value:
+        tokens *= spec.seq_len / settings["mean_seq_len"].value
     return Resolved(
         question=question,
         spec=spec,

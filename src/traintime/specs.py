@@ -30,13 +30,16 @@ Norm = Literal["rmsnorm", "layernorm"]
 AttnBias = Literal["none", "qkv", "all"]
 Precision = Literal["bf16", "fp16", "fp8", "mxfp8", "nvfp4", "tf32", "fp32"]
 StorageDtype = Literal["fp32", "bf16", "fp16", "fp8", "int8"]
-Optimizer = Literal["adamw", "muon", "adamw8bit", "adafactor", "sgd"]
+Optimizer = Literal["adamw", "muon", "adamw8bit", "adafactor", "sgd", "paged-adamw8bit"]
 Checkpointing = Literal["none", "selective", "selective-op", "full"]
 AttentionImpl = Literal["flash", "flash3", "triton", "sdpa", "eager"]
 NormKernels = Literal["fused", "composite"]
 LossImpl = Literal["eager", "compiled", "fused"]
 Offload = Literal["none", "optimizer", "optimizer+params"]
 OffloadUpdate = Literal["cpu", "gpu"]
+Finetune = Literal["full", "lora", "qlora"]
+#: Storage of the frozen base weights of a fine-tune (data/quantization.toml).
+BaseDtype = Literal["bf16", "fp16", "fp32", "int8", "nf4", "nf4-dq", "int4"]
 MoeDispatcher = Literal["alltoall", "deepep", "allgather"]
 MoeRouting = Literal["balanced", "dropless", "capacity"]
 
@@ -321,6 +324,29 @@ class TrainingSpec(_Frozen):
     moe_overlap: bool | None = Field(
         default=None, description="expert all-to-all overlapped with another micro-batch's compute"
     )
+    finetune: Finetune | None = Field(
+        default=None, description="full (every weight trained), lora, or qlora (quantized base)"
+    )
+    lora_rank: int | None = Field(default=None, gt=0, le=65_536, description="LoRA rank r")
+    lora_alpha: float | None = Field(
+        default=None, gt=0, description="LoRA scaling numerator (changes no time or memory)"
+    )
+    lora_targets: str | None = Field(
+        default=None,
+        max_length=500,
+        description="attention | attn-qv | mlp | all-linear, or module names q,k,v,o,gate,up,"
+        "down,lm_head joined by commas",
+    )
+    base_dtype: BaseDtype | None = Field(
+        default=None, description="storage of the frozen base weights: bf16, int8, nf4, nf4-dq"
+    )
+    epochs: float | None = Field(default=None, gt=0, le=1e6, description="passes over tokens")
+    packing: bool | None = Field(
+        default=None, description="samples packed into full sequences (False: padded)"
+    )
+    mean_seq_len: int | None = Field(
+        default=None, gt=0, le=10**8, description="mean tokens per sample, when padded"
+    )
 
     @field_validator("tokens", "global_batch_tokens", mode="before")
     @classmethod
@@ -390,6 +416,7 @@ class OptimizerSpec:
     matrix_update: str = "none"
     iterations: int = 0
     fallback: OptimizerSpec | None = None
+    paged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +450,11 @@ class Recipe:
     capacity_factor: float = 1.0
     moe_imbalance: float = 1.0
     moe_overlap: bool = False
+    finetune: str = "full"
+    lora_rank: int = 0
+    lora_targets: frozenset[str] = frozenset()
+    base_dtype: str = "bf16"
+    base_bytes: float = 2.0  # bytes per frozen linear weight, quantization constants included
 
     @property
     def expert_load(self) -> float:

@@ -6,6 +6,7 @@ Everything loads lazily on first use and is cached; importing this package reads
 from traintime.catalog.calibrations import calibration_for
 from traintime.catalog.efficiency import (
     band,
+    base_storage,
     default_host_link,
     efficiency,
     energy_defaults,
@@ -34,6 +35,7 @@ from traintime.catalog.systems import find_fabric, find_system, list_fabrics, li
 
 __all__ = [
     "band",
+    "base_storage",
     "calibration_for",
     "default_host_link",
     "efficiency",

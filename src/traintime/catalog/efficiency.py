@@ -99,6 +99,20 @@ def _optimizers() -> dict[str, OptimizerSpec]:
     return specs
 
 
+@functools.cache
+def _quantization() -> dict[str, Any]:
+    return read_toml(data_dir().joinpath("quantization.toml"), what="quantization file")
+
+
+def base_storage(dtype: str) -> tuple[float, float]:
+    """(bytes per frozen linear weight, bytes one dequantization moves) for a fine-tune's base
+    format (``data/quantization.toml``)."""
+    table = _quantization()
+    if dtype not in table:
+        raise UnknownNameError("base dtype", dtype, list(table))
+    return float(table[dtype]["bytes"]), float(table[dtype]["dequant_bytes"])
+
+
 def find_optimizer(name: str) -> OptimizerSpec:
     """An optimizer by name (``adamw``, ``muon``, ``adamw8bit``, ``adafactor``, ``sgd``)."""
     table = _optimizers()
