@@ -44,6 +44,7 @@ class ComparisonRow(BaseModel):
     rent_on_demand_usd: float | None
     own_usd: float | None
     math_changes: list[str] = []
+    finetune: str = "full"
 
 
 def _row(est: Estimate) -> ComparisonRow:
@@ -53,7 +54,9 @@ def _row(est: Estimate) -> ComparisonRow:
     cost, kind = (
         (rent, "rent") if rent is not None else ((own, "own") if own is not None else (None, "-"))
     )
+    method = est.training.recipe.finetune
     return ComparisonRow(
+        finetune=method,
         math_changes=plan.chosen.math_changes,
         model=est.model.name,
         params=est.model.params.total,
@@ -137,6 +140,16 @@ def _models(model: str | ModelSpec | Iterable[str | ModelSpec] | None) -> list[A
     return list(model) or [None]
 
 
+def _methods(finetune: str | Iterable[str] | None) -> list[str | None]:
+    """One fine-tuning method or several (a list, or names separated by commas): an axis of
+    the comparison like the models."""
+    if finetune is None:
+        return [None]
+    if isinstance(finetune, str):
+        return [f.strip() for f in finetune.split(",") if f.strip()] or [None]
+    return list(finetune) or [None]
+
+
 def compare(
     model: str | ModelSpec | Iterable[str | ModelSpec] | None = None,
     gpus: Iterable[str] = (),
@@ -157,12 +170,17 @@ def compare(
     The question is ``scenario`` (a file; None: the founding question) with ``overrides``
     (every key of ``estimation.with_overrides``: training settings, ``allow_math_changes``,
     ``economics``, ...); ``model`` is one model or several (a list, or names separated by
-    commas), each asked the same question. Each setup goes through the same estimate as
-    ``traintime estimate``, planner included."""
+    commas), each asked the same question; so is ``finetune`` (``"qlora,lora"``). Each setup
+    goes through the same estimate as ``traintime estimate``, planner included."""
     if sort not in ("time", "cost"):
         raise SpecError(f"sort={sort!r} is not allowed; allowed: time, cost")
     base = catalog.load_scenario(Path(scenario) if scenario is not None else None)
-    bases = [with_overrides(base, model=m, **overrides) for m in _models(model)]
+    methods = _methods(overrides.pop("finetune", None))
+    bases = [
+        with_overrides(base, model=m, finetune=f, **overrides)
+        for m in _models(model)
+        for f in methods
+    ]
     counts = list(counts)
     if all_gpus:
         if min_memory_gib is None:

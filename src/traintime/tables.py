@@ -218,11 +218,15 @@ def render_comparison(rows: list[Any], *, limit: int | None = None) -> Renderabl
     """Setups side by side: model (when several), plan, fit, memory, time, energy and cost."""
     shown = rows if not limit else rows[:limit]
     several = len({r.model for r in rows}) > 1
+    methods = len({r.finetune for r in rows}) > 1 or any(r.finetune != "full" for r in rows)
     unsourced = any(not r.tensor_rate_sourced for r in shown)
     caption = "(*) no sourced tensor rate: timed at a vector rate" if unsourced else None
     table = Table(title=f"Comparison ({len(shown)} of {len(rows)} setups)", caption=caption)
-    columns = (["model", "params (active)"] if several else []) + [
-        "GPUs",
+    columns = (
+        (["model", "params (active)"] if several else [])
+        + (["method"] if methods else [])
+        + ["GPUs"]
+    ) + [
         "fits",
         "plan",
         "needs/has GiB",
@@ -244,6 +248,7 @@ def render_comparison(rows: list[Any], *, limit: int | None = None) -> Renderabl
         label = r.label if r.tensor_rate_sourced else f"{r.label} (*)"
         table.add_row(
             *model,
+            *([r.finetune] if methods else []),
             label,
             "yes" if r.fits else "no",
             r.plan,
