@@ -158,7 +158,9 @@ class _Row:
         total = self.total_s if time is None else time
         return (
             len(self.changed),
-            int(self.option.eight_bit) + int(self.option.drop_tokens),
+            int(self.option.eight_bit)
+            + int(self.option.drop_tokens)
+            + int(self.option.finetune is not None),
             float(f"{total:.9g}"),
             RECOMPUTE[self.option.act_ckpt],
             self.sizing.needed_gib,
@@ -257,12 +259,33 @@ def _batches(
     ]
 
 
-def _math_options(r: Resolved, math: bool) -> list[tuple[bool, bool]]:
-    """(8-bit states, drop tokens) of a stage: none, or the math stage's changes."""
+def _math_options(r: Resolved, math: bool) -> list[tuple[bool, bool, str | None]]:
+    """(8-bit states, drop tokens, lighter fine-tuning method) of a stage: none, or the math
+    stage's changes."""
     if not math:
-        return [(False, False)]
+        return [(False, False, None)]
     droppable = r.spec.moe and r.settings["moe_routing"].source not in ("given", "recipe")
-    return [(True, False), (False, True), (True, True)] if droppable else [(True, False)]
+    base = [(True, False), (False, True), (True, True)] if droppable else [(True, False)]
+    out: list[tuple[bool, bool, str | None]] = [(e, d, None) for e, d in base]
+    for method in r.lighter_methods():
+        out += [(False, False, method), (True, False, method)]
+    return out
+
+
+def _method_change(r: Resolved, method: str) -> str:
+    """The math change a lighter fine-tuning method is, worded."""
+    recipe = r.recipe(
+        Option(
+            micro_batch=1, act_ckpt="none", offload="none", offload_update="cpu", zero_stage=0,
+            tp=1, pp=1, cp=1, pp_interleave=1, global_batch_tokens=r.value(
+                "global_batch_tokens"), finetune=method,
+        )
+    )  # fmt: skip
+    targets = ",".join(sorted(recipe.lora_targets))
+    return (
+        f"{method.upper()} instead of {r.value('finetune')} fine-tuning (rank "
+        f"{recipe.lora_rank} on {targets}, base {recipe.base_dtype})"
+    )
 
 
 def _options(r: Resolved, *, allow_math: bool, eight_bit: bool, free: bool, offload: bool):
@@ -295,7 +318,7 @@ def _options(r: Resolved, *, allow_math: bool, eight_bit: bool, free: bool, offl
                     updates = [pins["offload_update"]]
                 else:
                     updates = ["cpu", "gpu"] if opt.matrix_update != "none" else ["cpu"]
-                for update, micro, ckpt, (eight, drop) in itertools.product(
+                for update, micro, ckpt, (eight, drop, method) in itertools.product(
                     updates, micros, ckpts, _math_options(r, eight_bit)
                 ):
                     if v > 1 and (share // micro) % pp:
@@ -303,6 +326,8 @@ def _options(r: Resolved, *, allow_math: bool, eight_bit: bool, free: bool, offl
                     extra = ("8-bit optimizer states",) if eight else ()
                     if drop:
                         extra += ("tokens past each expert's capacity (factor 1.0) dropped",)
+                    if method:
+                        extra += (_method_change(r, method),)
                     yield (
                         Option(
                             micro_batch=micro,
@@ -319,6 +344,7 @@ def _options(r: Resolved, *, allow_math: bool, eight_bit: bool, free: bool, offl
                             global_batch_tokens=batch,
                             eight_bit=eight,
                             drop_tokens=drop,
+                            finetune=method,
                         ),
                         math_changes + extra,
                     )
@@ -388,6 +414,7 @@ def _group(o: Option) -> tuple[Any, ...]:
         o.global_batch_tokens,
         o.eight_bit,
         o.drop_tokens,
+        o.finetune,
     )
 
 
@@ -539,6 +566,7 @@ def _kind(row: _Row) -> tuple[Any, ...]:
         o.ep,
         o.eight_bit,
         o.drop_tokens,
+        o.finetune,
     )
 
 

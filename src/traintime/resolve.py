@@ -121,6 +121,7 @@ class Option:
     ep: int = 1
     etp: int = 1
     drop_tokens: bool = False
+    finetune: str | None = None  # the math stage's lighter fine-tuning method; None: as asked
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ class Resolved:
             o.zero_stage,
             o.eight_bit,
             o.drop_tokens,
+            o.finetune,
         )
         if key not in self.memo:
             self.memo[key] = self._recipe(o)
@@ -192,20 +194,34 @@ class Resolved:
             dropout=self.value("dropout"),
             loss_impl=self.value("loss_impl"),
             **self._moe(o),
-            **self._finetune(),
+            **self._finetune(o.finetune),
             **dtypes,
         )
 
-    def _finetune(self) -> dict[str, Any]:
-        """The fine-tuning method, its adapters and the frozen base's storage."""
-        method = self.value("finetune")
+    def lighter_methods(self) -> tuple[str, ...]:
+        """Fine-tuning methods the math stage may switch to: lighter ones than a fine-tune the
+        user asked for (never for pre-training, whose method is the default)."""
+        if self.settings["finetune"].source != "given":
+            return ()
+        order = ("full", "lora", "qlora")
+        return order[order.index(self.value("finetune")) + 1 :]
+
+    def _finetune(self, switched: str | None = None) -> dict[str, Any]:
+        """The fine-tuning method (or the planner's lighter one), its adapters and the frozen
+        base's storage."""
+        method = switched or self.value("finetune")
         if method == "full":
             return {}
-        base = self.value("base_dtype")
+        asked = self.value("finetune")
+        rank = self.value("lora_rank") if asked != "full" else LORA_DEFAULTS["lora_rank"][0]
+        targets = (
+            self.value("lora_targets") if asked != "full" else LORA_DEFAULTS["lora_targets"][0]
+        )
+        base = self.value("base_dtype") if asked == method else BASE_DEFAULTS[method][0]
         return {
             "finetune": method,
-            "lora_rank": self.value("lora_rank"),
-            "lora_targets": parse_targets(self.value("lora_targets")),
+            "lora_rank": rank,
+            "lora_targets": parse_targets(targets),
             "base_dtype": base,
             "base_bytes": catalog.base_storage(base)[0],
         }
@@ -257,8 +273,10 @@ def storage(r: Resolved, o: Option, state: str | None) -> dict[str, str]:
     the default), so their gradients and optimizer state are fp32 too."""
     given = {k: s.value for k, s in r.settings.items() if k.endswith("_dtype")}
     c = _compute_storage(r.value("precision"))
-    if r.value("finetune") != "full":
-        frozen = r.value("base_dtype") if r.value("base_dtype") not in QUANTIZED else c
+    method = o.finetune or r.value("finetune")
+    if method != "full":
+        base = r.value("base_dtype") if o.finetune is None else BASE_DEFAULTS[method][0]
+        frozen = base if base not in QUANTIZED else c
         adapters = state or "fp32"
         return {
             "param_dtype": given.get("param_dtype") or frozen,
