@@ -138,11 +138,11 @@ def test_dropping_tokens_is_offered_only_with_leave():
     from traintime.specs import Question
 
     moe = resolve(Question(model="olmoe-1b-7b", gpu="h100"))
-    assert (False, True) in _math_options(moe, True)
-    assert _math_options(moe, False) == [(False, False)]
+    assert (False, True, None) in _math_options(moe, True)
+    assert _math_options(moe, False) == [(False, False, None)]
     pinned = resolve(
         Question(model="olmoe-1b-7b", gpu="h100", training={"moe_routing": "balanced"})
     )
-    assert all(not drop for _, drop in _math_options(pinned, True))
+    assert all(not drop for _, drop, _m in _math_options(pinned, True))
     dense = resolve(Question(model="llama-3.2-1b", gpu="h100"))
-    assert all(not drop for _, drop in _math_options(dense, True))
+    assert all(not drop for _, drop, _m in _math_options(dense, True))
