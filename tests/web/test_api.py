@@ -101,7 +101,8 @@ def test_body_over_one_megabyte_is_refused(client):
 
 
 def test_compare_matches_the_cli_and_is_bounded(client, capsys):
-    body = {"scenario": {"model": "nanochat-d12"}, "gpus": ["4070", "4090"], "counts": [1, 2]}
+    scenario = {"model": "nanochat-d12", "gpu": "4070", "gpus": 1}  # replaced by the lists
+    body = {"scenario": scenario, "gpus": ["4070", "4090"], "counts": [1, 2]}
     web = client.post("/api/compare", json=body)
     assert web.status_code == 200
     cli = _cli_json(["compare", "--model", "nanochat-d12", "--gpu", "4070,4090", "--count",

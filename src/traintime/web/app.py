@@ -309,6 +309,9 @@ def _routes(app: FastAPI) -> None:
             from traintime.compare import compare as run_compare
 
             overrides = _overrides(req.scenario)
+            # the comparison's GPU list and counts replace the scenario's GPU and count
+            overrides.pop("gpu", None)
+            overrides.pop("gpus", None)
             rows = run_compare(
                 overrides.pop("model", None), gpus=req.gpus, counts=req.counts, **overrides
             )
