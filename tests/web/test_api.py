@@ -123,3 +123,19 @@ def test_pickers_and_docs_are_served_offline(client):
     page = client.get("/")
     assert page.status_code == 200 and "<html" in page.text.lower()
     assert "http://" not in page.text.replace("http://www.w3.org", "")
+
+
+def test_serve_binds_loopback_by_default_and_says_so(monkeypatch, capsys):
+    import uvicorn
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw))
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--port", "8123"])
+    assert exit_.value.code == 0
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
+    assert "loopback only" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["serve", "--host", "0.0.0.0"])
+    assert seen["host"] == "0.0.0.0"
+    assert "reachable from other machines" in capsys.readouterr().err
