@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         backend = "nccl" if args.device == "cuda" else "gloo"
         dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=10))
         result = _measure(args, rank, world, local_rank)
+        # every rank done with its collectives before any tears its process group down (gloo
+        # aborts a rank whose peer destroys the group under it)
+        dist.barrier()
         if rank == 0:
             _write_atomically(args.json_out, result.model_dump_json())
         return 0
