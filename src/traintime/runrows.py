@@ -56,6 +56,8 @@ KEYWORDS = {
     "optimizer": ("adamw", "muon", "adafactor", "sgd", "adamw8bit", "lamb", "other"),
     "act_ckpt": ("none", "selective", "full"),
     "attention_impl": ("flash", "sdpa", "eager", "other"),
+    "finetune": ("full", "lora", "qlora", "dora", "other"),
+    "base_dtype": ("bf16", "fp16", "fp32", "nf4", "nf4-dq", "int8", "int4-gptq"),
 }
 
 
@@ -278,7 +280,9 @@ def row_question(
     """A published run as a question: its columns are the user's settings; an empty column is
     unset, and is filled the way every estimate fills it (recipe defaults, then the planner's
     fastest setup that fits, since a run that ran must have fit). The framework column names
-    facts no other column carries (kernels, norms, schedules, dtypes)."""
+    facts no other column carries (kernels, norms, schedules, dtypes); the fine-tuning columns
+    the method (``row_finetune``)."""
+    finetune = row_finetune(row)
     n = int_cell(row, "n_gpus")
     if n is None:
         raise DataError("n_gpus is empty: the parallel layout cannot be known")
@@ -298,6 +302,9 @@ def row_question(
     if optimizer in ("lamb", "other"):
         assumed.append(f"optimizer {optimizer} timed as adamw")
         optimizer = "adamw"
+    if optimizer == "adamw8bit" and _PAGED_8BIT.search(row.get("notes") or ""):
+        optimizer = "paged-adamw8bit"  # the schema has no keyword for it; the notes name it
+        assumed.append("optimizer paged-adamw8bit (the notes name bitsandbytes PagedAdamW8bit)")
     ckpt = _checkpointing(row) if (row.get("act_ckpt") or "").strip() else None
     settings: dict[str, Any] = {
         "precision": precision if precision and precision != "other" else None,
@@ -318,6 +325,7 @@ def row_question(
         **layout,
         **_dtype_layout(row),
         **_megatron_defaults(row, zero, assumed),
+        **finetune,
     }
     training = build(
         TrainingSpec,
@@ -365,6 +373,74 @@ def _moe(row: dict[str, str], spec: ModelSpec, assumed: list[str]) -> dict[str, 
     if _A2A_OVERLAP.search(notes):
         out["moe_overlap"] = True
     return out
+
+
+#: The fine-tuning table's LoRA target sets as the setting spells them (``engine.lora``); the
+#: others (``attn``, ``attn-qv``, ``all-linear``, ``q+k+v``, ``q+v+o+mlp``) read as written.
+_TARGETS = {"all-linear+lm_head": "all-linear,lm_head"}
+#: Target sets no setting expresses, with the reason the row is skipped.
+_UNMODELLED_TARGETS = {
+    "all-linear+wte+lm_head-full": (
+        "lora_targets=all-linear+wte+lm_head-full (Qwen's LoRA (emb): the embedding and output "
+        "matrices trained in full as modules_to_save copies) has no setting"
+    ),
+}
+_PAGED_8BIT = re.compile(r"pagedadamw8bit|paged_adamw_8bit", re.IGNORECASE)
+#: A fine-tune is sized by its data (``TrainingSpec.tokens``); the horizon changes neither the
+#: speed nor the memory, so a row's question carries a nominal one.
+NOMINAL_FINETUNE_TOKENS = 1e9
+
+
+def finetune_refusal(row: dict[str, str]) -> str | None:
+    """Why a fine-tuning row's method cannot be predicted, or None. ``other`` is every method
+    that is neither full nor (Q)LoRA/DoRA (here LLaMA-Adapter v1/v2: gated prefix prompts,
+    not adapters beside a linear). DoRA is not read as LoRA: it splits each adapted weight
+    into a magnitude and a direction and takes the column norms of W + BA every step (Liu et
+    al. 2024, arXiv:2402.09353), work and memory a LoRA estimate leaves out."""
+    method = _keyword(row, "finetune")
+    if method == "other":
+        if "adapter" in (row.get("notes") or "").lower():
+            return "finetune=other: LLaMA-Adapter is not modelled"
+        return "finetune=other: the method is not modelled"
+    if method == "dora":
+        return "finetune=dora: DoRA's weight decomposition is not modelled"
+    targets = (row.get("lora_targets") or "").strip()
+    if method in ("lora", "qlora") and targets in _UNMODELLED_TARGETS:
+        return _UNMODELLED_TARGETS[targets]
+    return None
+
+
+def row_finetune(row: dict[str, str]) -> dict[str, Any]:
+    """The fine-tuning columns (README, "Fine-tuning columns") as settings: ``finetune`` is the
+    method; ``lora_rank`` and ``lora_targets`` the adapters (empty: the tool's defaults, listed
+    under ``assumed`` like every default); ``base_dtype`` the frozen base's storage (``int4-gptq``
+    is ``int4``), and for a full fine-tune the weight dtype. DeepSpeed's bf16/fp16 optimizer
+    keeps an fp32 master copy of those weights (the rows' notes: "fp32 master weights in the
+    optimizer"). ``trainable_params`` is an observation, never read here. Empty for a
+    pre-training row."""
+    method = _keyword(row, "finetune")
+    if not method:
+        return {}
+    refusal = finetune_refusal(row)
+    if refusal:
+        raise DataError(refusal)
+    base = _keyword(row, "base_dtype")
+    base = "int4" if base == "int4-gptq" else base
+    out: dict[str, Any] = {"finetune": method, "tokens": NOMINAL_FINETUNE_TOKENS}
+    if method == "full":
+        if base in ("nf4", "nf4-dq", "int8", "int4"):
+            raise DataError(f"base_dtype={base!r}: a full fine-tune trains 16- or 32-bit weights")
+        deepspeed = "deepspeed" in (row.get("framework") or "").lower()
+        if base in ("bf16", "fp16") and deepspeed:
+            out["master_dtype"] = "fp32"
+        return {**out, "param_dtype": base or None}
+    targets = (row.get("lora_targets") or "").strip()
+    return {
+        **out,
+        "lora_rank": int_cell(row, "lora_rank"),
+        "lora_targets": _TARGETS.get(targets, targets.replace("+", ",")) or None,
+        "base_dtype": base or None,
+    }
 
 
 def _dtype_layout(row: dict[str, str]) -> dict[str, Any]:

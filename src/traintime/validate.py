@@ -7,6 +7,11 @@ or ``oom`` before predicting. Settings a row leaves empty are filled with docume
 (listed per row under ``assumed``); a row that cannot be predicted (unknown GPU, missing
 architecture or GPU count) is reported as skipped with the reason. Each row is estimated by
 the same path as every other question (``estimation.estimate_question``).
+
+Fine-tuning tables (``runs_finetune_dev.csv``) add the method, LoRA rank and targets and the
+frozen base's storage (``runrows.row_finetune``); ``trainable_params`` is an observation like
+the measured columns: it is compared with the model's count, never read to predict. Their rows
+have their own classes (``finetune: <method>``, ...) and stay out of a pre-training summary.
 """
 
 from __future__ import annotations
@@ -22,17 +27,28 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from traintime import catalog
+from traintime.engine import lora
 from traintime.engine.device import usable_precision
 from traintime.engine.evaluate import needed_gib
 from traintime.engine.numerics import outside_fp8
 from traintime.errors import DataError, TraintimeError
 from traintime.estimation import estimate_question, with_overrides
-from traintime.runrows import bool_cell, int_cell, number_cell, row_question, schedule_unnamed
+from traintime.runrows import (
+    bool_cell,
+    finetune_refusal,
+    int_cell,
+    number_cell,
+    row_question,
+    schedule_unnamed,
+)
 from traintime.units import TFLOP
 
-__all__ = ["Report", "RowResult", "Summary", "predict_row", "read_rows", "validate"]
+__all__ = ["Report", "RowResult", "Summary", "predict_row", "read_rows", "summarize", "validate"]
 
 MEASURED = ("tokens_per_sec_per_gpu", "peak_mem_gib", "peak_mem_kind", "oom")
+#: Columns never read to predict: the observations, and the fine-tuning table's count of
+#: trainable parameters (compared with the model's own count afterwards).
+NOT_INPUTS = (*MEASURED, "trainable_params")
 REQUIRED = ("n_layer", "d_model", "n_head", "ffn_hidden", "vocab", "seq_len", "gpu")
 #: What a row whose config column names the architecture still needs.
 ARCH_FREE = ("seq_len", "gpu")
@@ -64,6 +80,9 @@ class RowResult(BaseModel):
     code_base: str = "other"
     gpu_generation: str = "other"
     model_kind: str = "dense"
+    finetune: str = ""  # the fine-tuning method; empty for a pre-training row
+    trainable_params: int | None = None  # the table's count (fine-tuning rows)
+    predicted_trainable_params: int | None = None  # the model's count, once it has one
     goodput: float | None = None
     assumed: list[str] = []
 
@@ -87,13 +106,18 @@ class Summary(BaseModel):
     baseline_within_25: float | None
     log_ratio_p10: float | None
     log_ratio_p90: float | None
+    n_trainable_checked: int = 0  # fine-tuning rows whose trainable count was compared
+    n_trainable_mismatch: int = 0  # ... and differs from the table's
 
 
 class Report(BaseModel):
-    """``summary`` covers the steady-state rows, what the time model predicts; ``classes`` has
-    the same figures for each class of rows: ``steady-state`` and ``whole-run`` (averages over a
-    whole run, restarts and downtime included, predicted with the goodput), and by GPU
-    generation and by code base."""
+    """``summary`` covers the steady-state pre-training rows, what the time model predicts (the
+    steady-state fine-tuning rows when the tables hold nothing else); ``classes`` has the same
+    figures for each class of rows: ``steady-state`` and ``whole-run`` (averages over a whole
+    run, restarts and downtime included, predicted with the goodput), and by GPU generation and
+    by code base. Fine-tuning rows have classes of their own, never the pre-training ones:
+    ``finetune: <method>`` (full, lora, qlora), ``finetune: steady-state`` / ``whole-run``,
+    ``finetune gpu: <generation>``, ``finetune code base: <name>``."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
 
@@ -116,6 +140,7 @@ class Prediction(BaseModel):
     goodput: float
     architecture: str
     moe: bool = False
+    trainable_params: int | None = None
     assumed: list[str]
 
 
@@ -123,7 +148,10 @@ def predict_row(row: dict[str, str], *, configs: Path | None = None) -> Predicti
     """Throughput, the constant-efficiency baseline, peak memory and the fit, from config only:
     the row as a question, through the same estimate as every other door (``configs``: the
     folder of the Hugging Face configs the ``config`` column names)."""
-    safe = {k: v for k, v in row.items() if k not in MEASURED}
+    safe = {k: v for k, v in row.items() if k not in NOT_INPUTS}
+    refusal = finetune_refusal(safe) or _boundary(safe)
+    if refusal:
+        raise DataError(refusal)
     # a config file gives the architecture the columns would
     needed = ARCH_FREE if (safe.get("config") or "").strip() else REQUIRED
     missing = [k for k in needed if not (safe.get(k) or "").strip()]
@@ -159,12 +187,54 @@ def predict_row(row: dict[str, str], *, configs: Path | None = None) -> Predicti
         goodput=est.time.goodput,
         architecture=est.hardware.gpu.architecture,
         moe=est.model.spec.moe,
+        trainable_params=_trainable(est) if (safe.get("finetune") or "").strip() else None,
         assumed=assumed,
     )
 
 
-#: Settings whose default says nothing about the row (the horizon does not change speed).
-_UNREPORTED = {"tokens_per_param", "dropout", "norm_kernels", "offload_update"}
+#: Settings whose default says nothing about the row (the horizon and the passes over the data
+#: do not change speed; a pre-training row is full training; the throughput counts padding).
+_UNREPORTED = {
+    "tokens_per_param",
+    "dropout",
+    "norm_kernels",
+    "offload_update",
+    "finetune",
+    "epochs",
+    "packing",
+}
+
+_BUDGET = re.compile(r"(\d+) ?GB (?:VRAM )?budget|single (\d+) ?GB GPU")
+
+
+def _boundary(row: dict[str, str]) -> str | None:
+    """A VRAM-budget boundary row with no GPU (README, "Conventions of the fine-tuning table"):
+    the budget is only in the notes and the schema has no column for it, so there is no card
+    to predict against."""
+    notes = row.get("notes") or ""
+    if (row.get("gpu") or "").strip() or not notes.startswith("memory-only row: boundary"):
+        return None
+    budget = _BUDGET.search(notes)
+    size = next((g for g in budget.groups() if g), None) if budget else None
+    what = f"a {size} GB VRAM budget" if size else "a VRAM budget"
+    return f"boundary row: {what} and no GPU (the budget has no column to predict against)"
+
+
+def _trainable(est: Any) -> int | None:
+    """The model's count of trainable parameters for a fine-tune (``engine.lora``), or None
+    while the engine has none."""
+    count = getattr(lora, "trainable_params", None)
+    if count is None:
+        return None
+    recipe = est.training.recipe
+    return int(
+        count(
+            est.model.spec,
+            finetune=recipe.finetune,
+            rank=recipe.lora_rank,
+            targets=recipe.lora_targets,
+        )
+    )
 
 
 def _as_measured(allocated_gib: float, kind: str, n_gpus: int) -> float:
@@ -190,9 +260,16 @@ def _baseline(params: int | None, gpu: Any, precision: str) -> float:
 def _evaluate(row: dict[str, str], configs: Path | None = None) -> RowResult:
     rid = row.get("id") or "?"
     unreliable = (row.get("notes") or "").startswith("unreliable:")
-    base: dict[str, Any] = {"id": rid, "gpu": row.get("gpu") or ""}
+    method = (row.get("finetune") or "").strip()
+    base: dict[str, Any] = {
+        "id": rid,
+        "gpu": row.get("gpu") or "",
+        "finetune": method,
+        "code_base": code_base(row),
+    }
     try:
         base["n_gpus"] = int_cell(row, "n_gpus")
+        base["trainable_params"] = int_cell(row, "trainable_params") if method else None
         base["measured_oom"] = bool_cell(row, "oom")
         measured_mem = number_cell(row, "peak_mem_gib")
         value = number_cell(row, "tokens_per_sec_per_gpu") or None
@@ -225,21 +302,27 @@ def _evaluate(row: dict[str, str], configs: Path | None = None) -> RowResult:
         throughput_error=_range_error(low, high, value) if value else None,
         baseline_tokens_per_sec_per_gpu=pred.baseline if value else None,
         row_class="whole-run" if whole else "steady-state",
-        code_base=code_base(row),
         gpu_generation=generation(pred.architecture),
         model_kind="moe" if pred.moe else "dense",
+        predicted_trainable_params=pred.trainable_params if method else None,
         goodput=pred.goodput,
         assumed=pred.assumed,
     )
 
 
 _WHOLE_RUN = re.compile(r"not steady-state|whole-run|whole run")
+#: Notes that say the source does not tell whole run from steady state (the fine-tuning
+#: table's Qwen and torchtune rows): read as steady state, like any row that says nothing.
+_UNSTATED = re.compile(
+    r"whole-run vs\.? steady[- ]state not stated|steady[- ]state vs\.? whole-run not stated"
+)
 
 
 def whole_run(row: dict[str, str]) -> bool:
     """A throughput averaged over a whole run (GPU-hours or days for all its tokens): the
     schema's notes say so (shared/validation/README.md, "Row kinds and reliability")."""
-    return bool(_WHOLE_RUN.search((row.get("notes") or "").lower()))
+    notes = _UNSTATED.sub("", (row.get("notes") or "").lower())
+    return bool(_WHOLE_RUN.search(notes))
 
 
 #: Code bases by the words their framework cells use, most specific first.
@@ -255,10 +338,22 @@ CODE_BASES = (
 )
 
 
+#: The fine-tuning code bases, most specific first (an HF baseline that a README benchmarks
+#: against is HF's; Qwen's finetune.py is its own recipe on the HF Trainer).
+FINETUNE_CODE_BASES = (
+    ("torchtune", ("torchtune",)),
+    ("LitGPT", ("litgpt", "lit-gpt")),
+    ("Qwen finetune.py", ("qwen finetune",)),
+    ("HF Transformers + PEFT", ("peft", "transformers", "hugging", "hf ")),
+    ("Unsloth", ("unsloth",)),
+)
+
+
 def code_base(row: dict[str, str]) -> str:
-    """The code base a row ran, from its framework cell."""
+    """The code base a row ran, from its framework cell (fine-tuning rows by their own list)."""
     text = (row.get("framework") or "").lower()
-    return next((name for name, keys in CODE_BASES if any(k in text for k in keys)), "other")
+    bases = FINETUNE_CODE_BASES if (row.get("finetune") or "").strip() else CODE_BASES
+    return next((name for name, keys in bases if any(k in text for k in keys)), "other")
 
 
 def generation(architecture: str) -> str:
@@ -274,14 +369,23 @@ def _classes(rows: list[RowResult]) -> dict[str, Summary]:
         if r.status == "skipped":
             continue
         keys = (
-            r.row_class,
-            f"model: {r.model_kind}",
-            f"gpu: {r.gpu_generation}",
-            f"code base: {r.code_base}",
+            (
+                f"finetune: {r.finetune}",
+                f"finetune: {r.row_class}",
+                f"finetune gpu: {r.gpu_generation}",
+                f"finetune code base: {r.code_base}",
+            )
+            if r.finetune
+            else (
+                r.row_class,
+                f"model: {r.model_kind}",
+                f"gpu: {r.gpu_generation}",
+                f"code base: {r.code_base}",
+            )
         )
         for key in keys:
             groups.setdefault(key, []).append(r)
-    return {k: _summary(v) for k, v in sorted(groups.items())}
+    return {k: summarize(v) for k, v in sorted(groups.items())}
 
 
 def _range_error(low: float, high: float, measured: float) -> float:
@@ -291,7 +395,9 @@ def _range_error(low: float, high: float, measured: float) -> float:
     return (high if measured > high else low) / measured - 1.0
 
 
-def _summary(rows: list[RowResult]) -> Summary:
+def summarize(rows: list[RowResult]) -> Summary:
+    """The accuracy figures over ``rows``: throughput of the used rows, memory and the fit of
+    the reliable ones (the unreliable and skipped are counted, never scored)."""
     used = [r for r in rows if r.status == "used" and r.throughput_error is not None]
     errors = [abs(r.throughput_error) for r in used if r.throughput_error is not None]
     base = [
@@ -317,6 +423,11 @@ def _summary(rows: list[RowResult]) -> Summary:
         for r in reliable
         if r.measured_oom is not None and r.predicted_fits is not None
     ]
+    counted = [
+        r.predicted_trainable_params == r.trainable_params
+        for r in rows
+        if r.predicted_trainable_params is not None and r.trainable_params is not None
+    ]
     return Summary(
         throughput_mdape=statistics.median(errors) if errors else None,
         throughput_within_25=sum(e <= 0.25 for e in errors) / len(errors) if errors else None,
@@ -332,6 +443,8 @@ def _summary(rows: list[RowResult]) -> Summary:
         baseline_within_25=sum(e <= 0.25 for e in base) / len(base) if base else None,
         log_ratio_p10=_quantile(logs, 0.1),
         log_ratio_p90=_quantile(logs, 0.9),
+        n_trainable_checked=len(counted),
+        n_trainable_mismatch=counted.count(False),
     )
 
 
@@ -368,10 +481,12 @@ def validate(
     tables = [(Path(p), row) for p in paths for row in read_rows(Path(p))]
     iterator = progress(tables) if progress else tables
     results = [_evaluate(row, path.parent / "configs") for path, row in iterator]
-    steady = [r for r in results if r.row_class == "steady-state"]
+    # fine-tuning rows never move a pre-training summary: their accuracy is in their classes
+    scope = [r for r in results if not r.finetune] or results
+    steady = [r for r in scope if r.row_class == "steady-state"]
     return Report(
         file=", ".join(str(p) for p in paths),
         rows=results,
-        summary=_summary(steady),
+        summary=summarize(steady),
         classes=_classes(results),
     )
