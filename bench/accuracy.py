@@ -1,6 +1,7 @@
 """Regenerate docs/accuracy.md and src/traintime/data/band.toml from `traintime validate`.
 
-    python bench/accuracy.py [../shared/validation/runs_dev.csv [runs_moe_dev.csv]]
+    python bench/accuracy.py [../shared/validation/runs_dev.csv [runs_moe_dev.csv
+                             [runs_finetune_dev.csv]]]
 
 The report lists every row's predicted and measured throughput, the summary the tool computes,
 the constant-efficiency baseline beside it (tokens/s = peak x 40% / 6N), and the error split by
@@ -21,12 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from traintime.catalog import find_gpu
+from traintime.engine import lora
 from traintime.tables import throughput_cells
-from traintime.validate import Report, RowResult, validate
+from traintime.validate import Report, RowResult, summarize, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared" / "validation" / "runs_dev.csv"
 DEFAULT_MOE = ROOT.parent / "shared" / "validation" / "runs_moe_dev.csv"
+DEFAULT_FINETUNE = ROOT.parent / "shared" / "validation" / "runs_finetune_dev.csv"
 #: MoE runs this project added from other public primary sources (quotes and formulas in
 #: their notes), with the configs they name in bench/configs/.
 EXTRA_MOE = ROOT / "bench" / "moe_extra_runs.csv"
@@ -789,6 +792,276 @@ def _extra_moe() -> list[str]:
     ]
 
 
+def _flagged(csv_path: Path, word: str) -> set[str]:
+    """The ids of the rows whose notes carry ``word`` (LOW CONFIDENCE, DOUBTFUL, ...)."""
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        return {r["id"] for r in csv.DictReader(f) if word in (r.get("notes") or "")}
+
+
+def _figure_cells(rows: list[RowResult]) -> str:
+    """Throughput MdAPE, within +-25%, peak-memory MdAPE and fit accuracy of ``rows``, as table
+    cells with their row counts."""
+    c = summarize(rows)
+    return (
+        f"{c.n_throughput} | {_pct(c.throughput_mdape)} | {_pct(c.throughput_within_25)} | "
+        f"{_pct(c.memory_mdape)} ({c.n_memory}) | {_pct(c.oom_accuracy)} ({c.n_oom})"
+    )
+
+
+_FIGURES = (
+    "rows | throughput rows | throughput MdAPE | within +-25% | peak-memory MdAPE (rows) | "
+    "fit / OOM right (rows) |\n|---|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def _finetune_groups(report: Report, key: Callable[[RowResult], str], title: str) -> list[str]:
+    groups: dict[str, list[RowResult]] = defaultdict(list)
+    for r in report.rows:
+        groups[key(r)].append(r)
+    lines = [f"| {title} | {_FIGURES}"]
+    for name, rows in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        skipped = sum(r.status == "skipped" for r in rows)
+        lines.append(f"| {name} | {len(rows)} ({skipped} skipped) | {_figure_cells(rows)} |")
+    return [*lines, ""]
+
+
+def _memory_by_kind(report: Report) -> list[str]:
+    """Peak memory like for like (validate converts the allocated peak to what the row
+    measured: reserved adds the allocator's slack, nvidia-smi the CUDA context too)."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for r in report.rows:
+        scored = r.status in ("used", "no-throughput") and not r.measured_oom
+        if scored and r.measured_peak_mem_gib and r.predicted_peak_mem_gib is not None:
+            groups[r.peak_mem_kind or "?"].append(
+                r.predicted_peak_mem_gib / r.measured_peak_mem_gib - 1
+            )
+    lines = [
+        "| measured as | rows | peak-memory MdAPE | median signed error | within +-25% |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for kind, errs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        lines.append(
+            f"| {kind} | {len(errs)} | {_pct(_median_abs(errs))} | "
+            f"{statistics.median(errs):+.1%} | {_pct(_within(errs))} |"
+        )
+    return [*lines, ""]
+
+
+def _fit_table(report: Report) -> list[str]:
+    """Predicted fit against the measured outcome, by method."""
+    cells: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for r in report.rows:
+        if r.status not in ("used", "no-throughput"):
+            continue
+        if r.measured_oom is None or r.predicted_fits is None:
+            continue
+        cells[r.finetune][2 * r.measured_oom + (not r.predicted_fits)] += 1
+    lines = [
+        "| method | ran, predicted to fit | ran, predicted not to fit | out of memory, predicted "
+        "to fit | out of memory, predicted not to fit |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for method, (a, b, c, d) in sorted(cells.items()):
+        lines.append(f"| {method} | {a} | {b} | {c} | {d} |")
+    return [*lines, ""]
+
+
+def _finetune_loco(report: Report) -> list[str]:
+    folds = loco(report)
+    if not folds:
+        return []
+    pooled = loco_summary(report)
+    lines = [
+        "Leave one code base out (as for pre-training: no constant is fitted to the table, so "
+        "a code base's held-out error is its in-sample error; the band is refitted without "
+        "each code base and checked on its steady-state rows):",
+        "",
+        "| held-out code base | rows | MdAPE | within +-25% | band fitted without it | rows "
+        "inside |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for base, f in folds.items():
+        lines.append(
+            f"| {base} | {f['rows']:.0f} | {f['mdape']:.1%} | {f['within']:.0%} | "
+            f"{f['p10']:+.3f} .. {f['p90']:+.3f} | {f['covered']:.0f} of {f['rows']:.0f} |"
+        )
+    return [
+        *lines,
+        "",
+        f"Pooled over the {pooled['rows']:.0f} held-out rows: throughput MdAPE "
+        f"{pooled['mdape']:.1%}, {pooled['within']:.1%} within +-25%; the band fitted without "
+        f"a row's code base holds {pooled['coverage']:.0%} of them (80% nominal).",
+        "",
+    ]
+
+
+def _trainable_lines(report: Report) -> list[str]:
+    checked = [
+        r
+        for r in report.rows
+        if r.predicted_trainable_params is not None and r.trainable_params is not None
+    ]
+    if not checked:
+        return [
+            "Trainable parameters: the model has no count of its own yet "
+            "(`engine.lora.trainable_params`), so the table's `trainable_params` is not compared.",
+            "",
+        ]
+    wrong = [r for r in checked if r.predicted_trainable_params != r.trainable_params]
+    lines = [
+        f"Trainable parameters: the model's count matches the table's `trainable_params` on "
+        f"{len(checked) - len(wrong)} of the {len(checked)} rows predicted; "
+        f"{summarize(report.rows).n_trainable_mismatch} differ" + (":" if wrong else "."),
+        "",
+    ]
+    if wrong:
+        lines += ["| run | method | table | model | difference |", "|---|---|---:|---:|---:|"]
+        for r in wrong:
+            table, ours = r.trainable_params or 0, r.predicted_trainable_params or 0
+            lines.append(
+                f"| {r.id} | {r.finetune} | {table:,} | {ours:,} | "
+                f"{(ours / table - 1 if table else float('nan')):+.1%} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _finetune_rows(report: Report) -> list[str]:
+    lines = [
+        "| run | method | GPU | GPUs | predicted tok/s/GPU | measured | error | predicted peak "
+        "GiB | measured GiB (as) | fits: predicted / measured | trainable: table / model | "
+        "status |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|",
+    ]
+
+    def gib(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1f}"
+
+    def fit(x: bool | None) -> str:
+        return "-" if x is None else ("fits" if x else "OOM")
+
+    for r in report.rows:
+        pred, meas, err = throughput_cells(r)
+        kind = f" ({r.peak_mem_kind})" if r.peak_mem_kind else ""
+        measured_fit = None if r.measured_oom is None else not r.measured_oom
+        trainable = "-"
+        if r.trainable_params is not None:
+            ours = r.predicted_trainable_params
+            trainable = f"{r.trainable_params:,} / {'-' if ours is None else f'{ours:,}'}"
+        status = r.status if r.status != "skipped" else f"skipped: {r.reason}"
+        if r.assumed:
+            status += f" (assumed {', '.join(r.assumed)})"
+        lines.append(
+            f"| {r.id} | {r.finetune} | {r.gpu or '-'} | {r.n_gpus or '-'} | {pred} | {meas} | "
+            f"{err} | {gib(r.predicted_peak_mem_gib if r.status != 'skipped' else None)} | "
+            f"{gib(r.measured_peak_mem_gib)}{kind} | {fit(r.predicted_fits)} / "
+            f"{fit(measured_fit)} | {trainable} | {status} |"
+        )
+    return lines
+
+
+def _finetune_section(report: Report, csv_path: Path) -> list[str]:
+    """Fine-tuning: LoRA, QLoRA and full fine-tunes, on their own (validate's fine-tuning
+    classes), with the rows the table flags LOW CONFIDENCE apart."""
+    s = report.summary
+    low = _flagged(csv_path, "LOW CONFIDENCE")
+    rows = report.rows
+    steady = [r for r in rows if r.row_class == "steady-state"]
+    whole = [r for r in rows if r.row_class == "whole-run"]
+    sure = [r for r in rows if r.id not in low]
+    unsure = [r for r in rows if r.id in low]
+    skipped: dict[str, int] = defaultdict(int)
+    for r in rows:
+        if r.status == "skipped":
+            skipped[r.reason] += 1
+    modelled = hasattr(lora, "trainable_params")
+    return [
+        "## Fine-tuning",
+        "",
+        f"`traintime validate {csv_path.name}`: {len(rows)} published LoRA, QLoRA and full "
+        "fine-tuning runs (Qwen v1's README profiling, LitGPT's resource and config-hub tables, "
+        "torchtune's README tables and tutorials, Unsloth's README tables, the HF PEFT README "
+        "and the QLoRA paper), each predicted from its configuration with the fine-tuning "
+        "columns as settings: `finetune` the method, `lora_rank` and `lora_targets` the "
+        "adapters, `base_dtype` the frozen base's storage (`int4-gptq` is `int4`; for a full "
+        "fine-tune the weight dtype, with DeepSpeed's fp32 master copy where the framework is "
+        "DeepSpeed). `trainable_params` is compared with the model's own count, never read to "
+        "predict. Most rows report only memory or an out-of-memory outcome; "
+        f"{len(low)} carry LOW CONFIDENCE (shown apart below) and {s.n_unreliable} are marked "
+        "unreliable (shown, not counted). "
+        + (
+            "The engine times and sizes LoRA and QLoRA (frozen base, adapters trained)."
+            if modelled
+            else "The engine does not model LoRA or QLoRA yet: every fine-tune here is timed "
+            "and sized as full training of every weight."
+        ),
+        "",
+        f"| subset | {_FIGURES}",
+        f"| all | {len(rows)} | {_figure_cells(rows)} |",
+        f"| steady-state (the band's) | {len(steady)} | {_figure_cells(steady)} |",
+        f"| whole-run (steady state x goodput) | {len(whole)} | {_figure_cells(whole)} |",
+        f"| without LOW CONFIDENCE | {len(sure)} | {_figure_cells(sure)} |",
+        f"| LOW CONFIDENCE only | {len(unsure)} | {_figure_cells(unsure)} |",
+        "",
+        f"Constant-efficiency baseline (peak x 40% / 6N) on the steady-state rows: throughput "
+        f"MdAPE {_pct(s.baseline_throughput_mdape)}, {_pct(s.baseline_within_25)} within "
+        f"+-25%. Band (10th-90th percentile of ln(predicted/measured), steady state): "
+        + (
+            f"{s.log_ratio_p10:+.3f} .. {s.log_ratio_p90:+.3f}."
+            if s.log_ratio_p10 is not None and s.log_ratio_p90 is not None
+            else "n/a."
+        ),
+        "",
+        "### By method",
+        "",
+        *_finetune_groups(report, lambda r: r.finetune or "?", "method"),
+        "### By code base",
+        "",
+        *_finetune_groups(report, lambda r: r.code_base, "code base"),
+        *_finetune_loco(report),
+        "### Peak memory, like for like",
+        "",
+        *_memory_by_kind(report),
+        "### Fit / out of memory",
+        "",
+        *_fit_table(report),
+        *_trainable_lines(report),
+        "### Rows not predicted",
+        "",
+        "| reason | rows |",
+        "|---|---:|",
+        *(f"| {why} | {n} |" for why, n in sorted(skipped.items(), key=lambda kv: -kv[1])),
+        "",
+        "### Every fine-tuning row",
+        "",
+        *_finetune_rows(report),
+        "",
+    ]
+
+
+def write_finetune_band(report: Report, csv_path: Path) -> str:
+    """The fine-tuning band: the same percentiles over the fine-tuning table's steady-state
+    rows, held out by code base (empty without enough rows)."""
+    s = report.summary
+    if s.log_ratio_p10 is None or s.log_ratio_p90 is None or s.n_throughput < 5:
+        return ""
+    cv = loco_summary(report) if loco(report) else None
+    return (
+        "\n[finetune]\n"
+        "# Fine-tuning (LoRA, QLoRA, full): the same percentiles over the fine-tuning table's\n"
+        "# steady-state rows, held out by code base.\n"
+        f"log_ratio_p10 = {s.log_ratio_p10:.4f}\n"
+        f"log_ratio_p90 = {s.log_ratio_p90:.4f}\n"
+        f"n_rows = {s.n_throughput}\n"
+        + (f"cv_coverage = {cv['coverage']:.4f}\n" if cv else "")
+        + 'basis = "the model\'s error on published fine-tuning runs, held out by code base"\n'
+        f'source = "traintime validate on shared/validation/{csv_path.name} '
+        f"({s.n_throughput} steady-state runs: MdAPE {_pct(s.throughput_mdape)}, "
+        f"{_pct(s.throughput_within_25)} within +-25%), {dt.date.today().isoformat()}: see "
+        'docs/accuracy.md"\n'
+    )
+
+
 MEASUREMENTS = ROOT / "src" / "traintime" / "data" / "measurements"
 
 
@@ -899,6 +1172,7 @@ def write_report(
     source: str,
     csv_path: Path,
     moe: tuple[Report, Path] | None = None,
+    finetune: tuple[Report, Path] | None = None,
 ) -> None:
     s = report.summary
     ratio = (
@@ -1002,6 +1276,7 @@ def write_report(
         "the measurement.",
         "",
         *(_moe_section(*moe) if moe else []),
+        *(_finetune_section(*finetune) if finetune else []),
         *_measurements(),
         "## Every row",
         "",
@@ -1065,24 +1340,33 @@ def write_band(report: Report, path: Path, source: str, moe: str = "") -> None:
 def main() -> None:
     csv_path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
     moe_path = Path(sys.argv[2]) if len(sys.argv) > 2 else DEFAULT_MOE
+    ft_path = Path(sys.argv[3]) if len(sys.argv) > 3 else DEFAULT_FINETUNE
     report = validate(csv_path)
     moe = (validate(moe_path), moe_path) if moe_path.exists() else None
+    finetune = (validate(ft_path), ft_path) if ft_path.exists() else None
     source = (
         "shared/validation/" + csv_path.name
         if csv_path.parent.name == "validation"
         else str(csv_path)
     )
-    write_report(report, ROOT / "docs" / "accuracy.md", source, csv_path, moe)
-    band = write_moe_band(*moe) if moe else ""
+    write_report(report, ROOT / "docs" / "accuracy.md", source, csv_path, moe, finetune)
+    band = (write_moe_band(*moe) if moe else "") + (
+        write_finetune_band(*finetune) if finetune else ""
+    )
     write_band(report, ROOT / "src" / "traintime" / "data" / "band.toml", source, band)
-    for name, rep in (("dense", report), ("moe", moe[0] if moe else None)):
+    reports = (
+        ("dense", report),
+        ("moe", moe[0] if moe else None),
+        ("finetune", finetune[0] if finetune else None),
+    )
+    for name, rep in reports:
         if rep is None:
             continue
         s = rep.summary
         print(
             f"{name}: throughput MdAPE {_pct(s.throughput_mdape)}, within 25% "
             f"{_pct(s.throughput_within_25)}, baseline {_pct(s.baseline_throughput_mdape)}, "
-            f"fit {_pct(s.oom_accuracy)}"
+            f"memory {_pct(s.memory_mdape)}, fit {_pct(s.oom_accuracy)}"
         )
 
 
