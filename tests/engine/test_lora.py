@@ -1,0 +1,164 @@
+"""LoRA and QLoRA: exact trainable parameters and the FLOPs of a frozen base. Toy specs from
+tests/engine/conftest.py."""
+
+import pytest
+
+from tests.engine.conftest import gpt2, llama8b, mla, moe
+from traintime.engine.flops import flops_per_token
+from traintime.engine.lora import SETS, adapted_linears, block_linears, trainable_params
+from traintime.engine.params import (
+    attention_weights_per_layer,
+    count_params,
+    dense_mlp_layers,
+    matmul_params,
+    mlp_weights_per_layer,
+)
+from traintime.specs import ModelSpec
+
+ALL = SETS["all-linear"]
+
+
+def toy(**kw) -> ModelSpec:
+    """Two layers of d 64, 4 heads of 16, 2 kv heads, SwiGLU 128, vocabulary 100."""
+    base = {
+        "n_layer": 2,
+        "d_model": 64,
+        "n_head": 4,
+        "n_kv_head": 2,
+        "ffn_hidden": 128,
+        "ffn_act": "swiglu",
+        "vocab": 100,
+        "seq_len": 256,
+    }
+    return ModelSpec(**{**base, **kw})
+
+
+# -- trainable parameters ------------------------------------------------------------------
+
+
+def test_toy_trainable_by_hand():
+    # r (d_in + d_out) per matrix, r = 4: q 4 (64 + 64) = 512, k and v 4 (64 + 32) = 384 each,
+    # o 512, gate / up / down 4 (64 + 128) = 768 each: 4,096 a layer, 8,192 for 2 layers; the
+    # output head adds 4 (64 + 100) = 656
+    spec = toy()
+    assert trainable_params(spec, finetune="lora", rank=4, targets=ALL) == 8192
+    assert trainable_params(spec, finetune="lora", rank=4, targets=ALL | {"lm_head"}) == 8848
+    assert trainable_params(spec, finetune="lora", rank=4, targets=SETS["attn-qv"]) == 2 * 896
+    assert trainable_params(spec, finetune="full") == count_params(spec).total
+
+
+def test_llama_3_1_8b_r16_all_linear():
+    # shared/validation/README.md, trainable_params: Llama-3.1-8B, r=16, all-linear =
+    # 41,943,040 = 32 x 16 x (8,192 q + 5,120 k + 5,120 v + 8,192 o + 3 x 18,432 MLP)
+    spec = llama8b()
+    assert trainable_params(spec, finetune="qlora", rank=16, targets=ALL) == 41_943_040
+    mats = adapted_linears(spec, ALL)
+    assert mats["k_proj"] == (4096, 1024, 32)  # grouped-query: 8 kv heads of 128
+    assert mats["mlp.down_proj"] == (14336, 4096, 32)
+
+
+def test_head_dim_and_two_matrix_mlp():
+    # Qwen3-like: head_dim 32 with d 64 and 4 heads, so q is 64 -> 128; a GELU MLP has up and
+    # down only: r = 2: q 2 (64 + 128), k/v 2 (64 + 64), o 2 (128 + 64), up/down 2 (64 + 128)
+    spec = toy(head_dim=32, ffn_act="gelu")
+    per_layer = 2 * (192 + 128 + 128 + 192 + 192 + 192)
+    assert trainable_params(spec, finetune="lora", rank=2, targets=ALL) == 2 * per_layer
+    assert "mlp.gate_proj" not in adapted_linears(spec, ALL)
+
+
+def test_fused_qkv_family_is_one_matrix():
+    # GPT-2's c_attn is one 768 -> 2304 linear (PEFT adapts it whole), c_proj 768 -> 768, c_fc
+    # 768 -> 3072 and mlp.c_proj 3072 -> 768: r = 8 x 12 layers
+    spec = gpt2(family="gpt2")
+    expected = 12 * 8 * ((768 + 2304) + (768 + 768) + 2 * (768 + 3072))
+    assert trainable_params(spec, finetune="lora", rank=8, targets=ALL) == expected
+    # q alone selects the fused matrix; o and the MLP stay frozen
+    assert set(adapted_linears(spec, frozenset({"q"}))) == {"qkv_proj"}
+
+
+def test_moe_experts_each_adapted_routers_not():
+    # Qwen3-30B-A3B-shaped: 128 experts of 768, each expert's gate / up / down its own adapter,
+    # per layer 128 x 3 x r (2048 + 768); the router (2048 -> 128) carries none
+    spec = moe()
+    mats = adapted_linears(spec, SETS["mlp"])
+    assert mats == {
+        "experts.gate_proj": (2048, 768, 48 * 128),
+        "experts.up_proj": (2048, 768, 48 * 128),
+        "experts.down_proj": (768, 2048, 48 * 128),
+    }
+    assert trainable_params(spec, finetune="lora", rank=1, targets=SETS["mlp"]) == (
+        48 * 128 * 3 * (2048 + 768)
+    )
+
+
+def test_latent_attention_maps_as_all_linear_sees_it():
+    # DeepSeek-V2-Lite: no query rank (q_proj 2048 -> 16 x 192), kv_a_proj_with_mqa 2048 ->
+    # 512 + 64 and kv_b_proj 512 -> 16 x (128 + 128) both carry k and v, o_proj 2048 -> 2048;
+    # the first layer's dense MLP and 26 layers of 64 experts and shared experts of 2816
+    spec = mla()
+    assert set(adapted_linears(spec, frozenset({"k"}))) == {"kv_a_proj_with_mqa", "kv_b_proj"}
+    mats = adapted_linears(spec, ALL)
+    assert mats["q_proj"] == (2048, 3072, 27)
+    assert mats["kv_b_proj"] == (512, 4096, 27)
+    assert mats["mlp.gate_proj"] == (2048, 10944, 1)
+    assert mats["shared_experts.down_proj"] == (2816, 2048, 26)
+    assert mats["experts.up_proj"] == (2048, 1408, 26 * 64)
+    with_q_rank = mla(q_lora_rank=1536)
+    assert adapted_linears(with_q_rank, frozenset({"q"})) == {
+        "q_a_proj": (2048, 1536, 27),
+        "q_b_proj": (1536, 3072, 27),
+    }
+
+
+def test_every_block_linear_is_a_weight_of_the_model():
+    # the linears PEFT sees hold exactly the block matrices params.py counts (routers aside)
+    for spec in (llama8b(), moe(), mla(), gpt2(family="gpt2"), toy(head_dim=32)):
+        dense = spec.dense_layers if spec.moe else spec.n_layer
+        weights = sum(
+            layers * lin.count * lin.d_in * lin.d_out
+            for moe_layer, layers in ((False, dense), (True, spec.moe_layers))
+            for lin in block_linears(spec, moe=moe_layer)
+        )
+        mats = 3 if spec.gated else 2
+        experts = spec.n_experts * spec.expert_ffn_hidden + spec.shared_ffn_hidden
+        expected = (
+            spec.n_layer * attention_weights_per_layer(spec)
+            + dense_mlp_layers(spec) * mlp_weights_per_layer(spec)
+            + spec.moe_layers * mats * spec.d_model * experts
+        )
+        assert weights == expected
+
+
+# -- FLOPs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("targets", [ALL, SETS["attn-qv"], ALL | {"lm_head"}])
+def test_lora_flops_per_token_by_hand(targets):
+    # the frozen base runs forward (2 per weight) and the input gradient (2): 4 N; the adapters
+    # forward, input and weight gradients: 6 T; attention as for full training
+    spec = llama8b()
+    full = flops_per_token(spec)
+    t = trainable_params(spec, finetune="lora", rank=16, targets=targets)
+    f = flops_per_token(spec, finetune="lora", lora_rank=16, lora_targets=targets)
+    attention = sum(op.model for op in full.ops if op.kind == "attention")
+    assert f.model == pytest.approx(4 * matmul_params(spec) + 6 * t + attention)
+    assert f.model < full.model
+
+
+def test_lora_flops_count_top_k_experts_adapters():
+    # a token runs its top-8 of 128 experts, and their adapters only
+    spec = moe()
+    f = flops_per_token(spec, finetune="lora", lora_rank=8, lora_targets=SETS["mlp"])
+    routed = trainable_params(spec, finetune="lora", rank=8, targets=SETS["mlp"])
+    adapters = sum(op.model for op in f.ops if op.name.startswith("lora"))
+    assert adapters == pytest.approx(6 * routed * 8 / 128)
+
+
+def test_lora_recompute_reruns_the_adapters_forward():
+    spec = llama8b()
+    kw = {"finetune": "lora", "lora_rank": 16, "lora_targets": ALL}
+    none = flops_per_token(spec, **kw)
+    full = flops_per_token(spec, act_ckpt="full", **kw)
+    lm_fwd = 2 * spec.vocab * spec.d_model
+    assert full.executed - none.executed == pytest.approx(none.forward - lm_fwd)
+    assert full.model == none.model
