@@ -455,6 +455,7 @@ class Recipe:
     lora_targets: frozenset[str] = frozenset()
     base_dtype: str = "bf16"
     base_bytes: float = 2.0  # bytes per frozen linear weight, quantization constants included
+    dequant_bytes: float = 0.0  # bytes one dequantization of a frozen linear weight moves
 
     @property
     def expert_load(self) -> float:

@@ -1,11 +1,15 @@
-"""LoRA and QLoRA: exact trainable parameters and the FLOPs of a frozen base. Toy specs from
-tests/engine/conftest.py."""
+"""LoRA and QLoRA: exact trainable parameters, the FLOPs and the memory of a frozen base. Toy
+specs from tests/engine/conftest.py; the recipes below settle what resolve.storage() gives a
+fine-tune (frozen bf16 base, fp32 adapters, gradients and state)."""
+
+from dataclasses import replace
 
 import pytest
 
-from tests.engine.conftest import gpt2, llama8b, mla, moe
+from tests.engine.conftest import ADAMW, gpt2, llama8b, mla, moe, recipe
 from traintime.engine.flops import flops_per_token
 from traintime.engine.lora import SETS, adapted_linears, block_linears, trainable_params
+from traintime.engine.memory import _activation_bytes_per_token_layer, peak_memory
 from traintime.engine.params import (
     attention_weights_per_layer,
     count_params,
@@ -13,9 +17,15 @@ from traintime.engine.params import (
     matmul_params,
     mlp_weights_per_layer,
 )
-from traintime.specs import ModelSpec
+from traintime.specs import Layout, ModelSpec, OptimizerSpec
+from traintime.units import GIB
 
 ALL = SETS["all-linear"]
+
+#: bitsandbytes PagedAdamW8bit as data/optimizers.toml has it, fixed here.
+PAGED = OptimizerSpec(
+    name="paged-adamw8bit", moments=2, moment_bytes=1.0, scale_bytes=1 / 64, kernels=2, paged=True
+)
 
 
 def toy(**kw) -> ModelSpec:
@@ -31,6 +41,29 @@ def toy(**kw) -> ModelSpec:
         "seq_len": 256,
     }
     return ModelSpec(**{**base, **kw})
+
+
+def lora(targets=ALL, rank=16, **kw):
+    """A LoRA recipe as resolve.storage() settles it: frozen bf16 base, fp32 adapters."""
+    base = recipe(
+        finetune="lora",
+        lora_rank=rank,
+        lora_targets=frozenset(targets),
+        param_dtype="bf16",
+        embedding_dtype="bf16",
+        grad_dtype="fp32",
+        state_dtype="fp32",
+        embedding_state_dtype="fp32",
+        base_bytes=2.0,
+    )
+    return replace(base, **kw)
+
+
+def qlora(**kw):
+    """QLoRA with NF4 and double quantization (data/quantization.toml: 0.5159 B per weight
+    stored, 2.5159 B moved per dequantization)."""
+    base = lora(finetune="qlora", base_dtype="nf4-dq", base_bytes=0.5159, dequant_bytes=2.5159)
+    return replace(base, **kw)
 
 
 # -- trainable parameters ------------------------------------------------------------------
@@ -162,3 +195,85 @@ def test_lora_recompute_reruns_the_adapters_forward():
     lm_fwd = 2 * spec.vocab * spec.d_model
     assert full.executed - none.executed == pytest.approx(none.forward - lm_fwd)
     assert full.model == none.model
+
+
+# -- memory --------------------------------------------------------------------------------
+
+
+def test_qlora_weights_below_lora_below_full():
+    spec = llama8b(seq_len=2048)
+    mems = [peak_memory(spec, r, Layout()) for r in (recipe(), lora(), qlora())]
+    assert mems[0].weights > mems[1].weights > mems[2].weights
+    assert mems[0].total > mems[1].total > mems[2].total
+    # frozen block linears: 6,979,321,856 x 2 B (LoRA) or x 0.5159 B (NF4 with double
+    # quantization); embedding, head and norms in bf16: 2 x 525,336,576 + 266,240 parameters;
+    # the adapters in fp32: 41,943,040 x 4 B
+    rest = 2 * (2 * 128256 * 4096 + 65 * 4096)
+    adapters = 41_943_040 * 4
+    assert mems[1].weights == pytest.approx(6_979_321_856 * 2 + rest + adapters)
+    assert mems[2].weights == pytest.approx(6_979_321_856 * 0.5159 + rest + adapters)
+    assert mems[2].weights / GIB == pytest.approx(5.47, abs=0.01)
+
+
+def test_optimizer_state_scales_with_trainable_parameters():
+    # AdamW in fp32 keeps 8 B per trainable parameter; gradients 4 B: the adapters only
+    spec = llama8b(seq_len=2048)
+    for rank in (8, 16, 64):
+        m = peak_memory(spec, lora(rank=rank), Layout())
+        t = trainable_params(spec, finetune="lora", rank=rank, targets=ALL)
+        assert m.optimizer == pytest.approx(8 * t)
+        assert m.gradients == pytest.approx(4 * t)
+
+
+def test_paged_optimizer_state_is_in_host_memory_not_on_the_gpu():
+    spec = llama8b(seq_len=2048)
+    unpaged = peak_memory(spec, qlora(optimizer=replace(PAGED, paged=False)), Layout())
+    paged = peak_memory(spec, qlora(optimizer=PAGED), Layout())
+    assert unpaged.optimizer > 0
+    assert paged.optimizer == 0
+    assert paged.host == paged.paged_optimizer == pytest.approx(unpaged.optimizer)
+    assert paged.total == pytest.approx(unpaged.total - unpaged.optimizer)
+
+
+def test_a_frozen_linear_saves_no_input():
+    # autograd: mm saves its input only for the weight's gradient (MmBackward0), so with only
+    # q and v adapted (adapters in the activations' dtype, sharing their input) the MLP norm's
+    # output (d) and the down projection's input (f) are no longer saved; the adapters add
+    # x A^T (r each); eager bf16, per token and layer: -(4096 + 14336) + 2 x 16 elements
+    spec = llama8b(seq_len=2048)
+    full = _activation_bytes_per_token_layer(spec, recipe(), 2048)
+    qv = lora(SETS["attn-qv"], grad_dtype="bf16", state_dtype="bf16")
+    frozen = _activation_bytes_per_token_layer(spec, qv, 2048)
+    assert frozen - full == 2 * (-(4096 + 14336) + 2 * 16)
+
+
+def test_peft_input_casts_keep_a_copy_per_adapter():
+    # PEFT's lora.Linear casts x to the fp32 adapters' dtype and autocast casts it back: each
+    # adapted linear keeps its own bf16 copy (q, k, v, gate, up: d; o: d; down: f), while a
+    # bitsandbytes layer under autocast shares the base's input (peft lora/bnb.py)
+    spec = llama8b(seq_len=2048)
+    full = _activation_bytes_per_token_layer(spec, recipe(), 2048)
+    cast = _activation_bytes_per_token_layer(spec, lora(), 2048)
+    shared = _activation_bytes_per_token_layer(spec, qlora(), 2048)
+    d, f, r = 4096, 14336, 16
+    assert shared - full == 2 * 7 * r
+    assert cast - full == 2 * (-(2 * d + f) + 6 * d + f + 7 * r)
+
+
+def test_zero3_shards_frozen_weights_and_zero2_the_adapters_gradients():
+    spec = llama8b(seq_len=2048)
+    one = peak_memory(spec, qlora(), Layout())
+    z2 = peak_memory(spec, qlora(), Layout(dp=4, zero_stage=2))
+    z3 = peak_memory(spec, qlora(), Layout(dp=4, zero_stage=3))
+    assert z2.weights == pytest.approx(one.weights)
+    assert z2.gradients == pytest.approx(one.gradients / 4)
+    assert z2.optimizer == pytest.approx(one.optimizer / 4)
+    assert z3.weights == pytest.approx(one.weights / 4)
+
+
+def test_fine_tune_memory_is_the_same_for_every_adam_variant_but_its_state():
+    spec = llama8b(seq_len=2048)
+    a = peak_memory(spec, qlora(optimizer=ADAMW), Layout())
+    b = peak_memory(spec, qlora(optimizer=replace(PAGED, paged=False)), Layout())
+    assert a.weights == b.weights and a.activations == b.activations
+    assert b.optimizer == pytest.approx(a.optimizer * (2 * (1 + 1 / 64)) / 8)

@@ -38,14 +38,36 @@
   live in host RAM, with an fp32 copy of the gradients when the CPU runs the update; the GPU
   keeps 16-bit weights and gradients (offloading parameters too, only the two layers in flight).
   An update run on the GPU from offloaded state streams it layer by layer through two layers'
-  worth of buffers.
+  worth of buffers. A paged optimizer's state (bitsandbytes paged optimizers, in CUDA unified
+  memory the driver pages out to host RAM) is counted in host RAM (``paged_optimizer``), not in
+  the GPU's peak.
+* A LoRA or QLoRA fine-tune (``engine.lora``): the frozen block linears at ``base_bytes`` per
+  weight (NF4: 0.5 B plus block constants), the rest of the frozen model (norms, biases,
+  embeddings, the output head) in its own dtype; the adapters' weights, gradients and optimizer
+  state only. Saved activations follow PyTorch autograd: ``mm`` saves its input only when the
+  weight needs a gradient (the generated ``MmBackward0``: ``if
+  (grad_fn->should_compute_output(1)) grad_fn->self_ = SavedVariable(self, false)``), and
+  bitsandbytes' ``MatMul4Bit`` saves none (``ctx.tensors = (None, B)``), so a frozen linear
+  keeps no input; an adapter keeps its input (its ``A``'s weight gradient) and ``x A^T`` (its
+  ``B``'s). ZeRO-3 shards the frozen weights too; ZeRO-1/2 shard what trains.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from traintime.engine.lora import (
+    adapted_linears,
+    adapter_dtype,
+    adapter_split,
+    block_linears,
+    casts_input,
+    largest_linear,
+    lora,
+    quantized,
+    quantized_weights,
+)
 from traintime.engine.numerics import LOW_GEMM, compute_bytes, dtype_bytes
 from traintime.engine.optimizer import muon_matrices, state_bytes
 from traintime.engine.params import count_params
@@ -68,6 +90,7 @@ class Memory:
     buffers: float
     optimizer_temporaries: float
     host: float
+    paged_optimizer: float = 0.0  # a paged optimizer's state: in ``host``, not on the GPU
 
     @property
     def persistent(self) -> float:
@@ -160,7 +183,7 @@ def _activation_bytes_per_token_layer(
     elems = 2 * d + qkv + mlp if r.compiled else 4 * d + qkv + qk_norm + mlp
     internals = a * attn_out + dtype_bytes("fp32") * spec.n_head  # + fp32 log-sum-exp
     low = LOW_GEMM.get(r.precision)
-    if low is not None and low.scale_bytes and r.act_ckpt != "selective-op":
+    if low is not None and low.scale_bytes and r.act_ckpt != "selective-op" and not lora(r):
         # block-scaled recipes (Transformer Engine's MXFP8 / NVFP4) keep each linear layer's
         # input quantized for its weight gradient instead of in bf16 (Megatron-Core: "Stores
         # linear layer inputs in FP8 instead of BF16"): the norm outputs (eager), the attention
@@ -180,7 +203,42 @@ def _activation_bytes_per_token_layer(
         internals = 0.0
     if r.act_ckpt == "selective-op":  # block input, every other matmul output, SDPA's output
         elems = d + (qkv + d + mm_out) // 2
+    if lora(r):
+        elems += _frozen_saved_elements(spec, r, moe=moe)
     return a * elems + internals
+
+
+def _frozen_saved_elements(spec: ModelSpec, r: Recipe, *, moe: bool) -> float:
+    """Elements per token a LoRA layer saves beyond full training's (negative: fewer). Frozen
+    linears keep no input (module docstring), so the inputs saved only for weight gradients go:
+    the norms' outputs (eager), the MLP's down-projection inputs and an MoE layer's permuted
+    tokens. Each adapter keeps ``x A^T`` (r) and its input: its own copy where it casts it
+    (``lora.casts_input``), else the tensor the base reads, once per tensor (the attention
+    output is the attention kernel's own; under torch.compile the norm outputs are recomputed).
+    Under torchtitan's op-level policy only the adapters' ``x A^T`` is added."""
+    d, rank = spec.d_model, r.lora_rank
+    copies = spec.top_k * r.expert_load
+    adapted = [lin for lin in block_linears(spec, moe=moe) if lin.modules & r.lora_targets]
+    add = sum(rank * (copies if lin.expert else 1) for lin in adapted)
+    if r.act_ckpt == "selective-op":
+        return add
+    _, _, mlp_inputs = _mlp_elements(spec, r, moe=moe)
+    drop = mlp_inputs + (0 if r.compiled else 2 * d)
+    if casts_input(r):
+        return add - drop + sum(lin.d_in * (copies if lin.expert else 1) for lin in adapted)
+    norm_out = 0 if r.compiled else d
+    widths = {
+        "attn_in": norm_out,
+        "q_latent": spec.q_lora_rank,
+        "kv_latent": spec.kv_lora_rank,
+        "attn_out": 0,
+        "mlp_in": norm_out,
+        "mlp_hidden": spec.ffn_hidden,
+        "shared_hidden": spec.shared_ffn_hidden,
+        "expert_in": copies * d,
+        "expert_hidden": copies * spec.expert_ffn_hidden,
+    }
+    return add - drop + sum(widths[src] for src in {lin.source for lin in adapted})
 
 
 def _replicated_bytes_per_token_layer(spec: ModelSpec, r: Recipe) -> float:
@@ -216,12 +274,15 @@ def activation_bytes(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
         replicated = float(tp)
         per_layer += _replicated_bytes_per_token_layer(spec, r) * tokens * (1 - 1 / tp)
     in_flight = layout.pp if layout.pp > 1 else 1  # 1F1B: stage 0 holds pp micro-batches
+    head = 0.0
+    if lora(r) and "lm_head" in r.lora_targets:  # its adapter keeps the final norm's output
+        head = a * (spec.d_model + r.lora_rank) * tokens / tp
     if r.act_ckpt == "full":
         # every in-flight micro-batch keeps its layer inputs; one layer's full activations
         # exist only while that layer is recomputed for the micro-batch in backward
         inputs = layers * a * spec.d_model * tokens / tp * replicated
-        return inputs * in_flight + per_layer + permute_buffers(spec, r, layout)
-    return layers * per_layer * in_flight + permute_buffers(spec, r, layout)
+        return inputs * in_flight + per_layer + permute_buffers(spec, r, layout) + head
+    return layers * per_layer * in_flight + permute_buffers(spec, r, layout) + head
 
 
 def permute_buffers(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
@@ -304,6 +365,8 @@ def peak_memory(spec: ModelSpec, r: Recipe, layout: Layout) -> Memory:
     not depend on the GPU, so a comparison across GPUs sizes each setup once). Routed experts
     are sharded over their own replicas (``Layout.expert_replicas``), the rest over the
     data-parallel replicas."""
+    if lora(r):
+        return _paged(_frozen_base_memory(spec, r, layout), r, layout)
     blocks, experts, head, tables = _parameter_classes(spec, layout)
     p, g = dtype_bytes(r.param_dtype), dtype_bytes(r.grad_dtype)
     e, c = dtype_bytes(r.embedding_dtype), compute_bytes(r.precision)
@@ -355,6 +418,95 @@ def peak_memory(spec: ModelSpec, r: Recipe, layout: Layout) -> Memory:
         if r.optimizer.matrix_update == "none":
             adam_local += experts / layout.expert_shards
         temporaries = _optimizer_temporaries(spec, r, layout, adam_params=adam_local)
+    memory = Memory(
+        weights=weights,
+        gradients=grads,
+        optimizer=optimizer,
+        activations=activation_bytes(spec, r, layout),
+        logits=logits_bytes(spec, r, layout),
+        buffers=buffers,
+        optimizer_temporaries=temporaries,
+        host=host,
+    )
+    return _paged(memory, r, layout)
+
+
+def _paged(memory: Memory, r: Recipe, layout: Layout) -> Memory:
+    """A paged optimizer's state in host RAM instead of the GPU's peak (module docstring)."""
+    if not r.optimizer.paged or layout.offload != "none":
+        return memory
+    return replace(
+        memory,
+        optimizer=0.0,
+        host=memory.host + memory.optimizer,
+        paged_optimizer=memory.optimizer,
+    )
+
+
+def frozen_weight_bytes(spec: ModelSpec, r: Recipe, layout: Layout) -> tuple[float, float]:
+    """Bytes of one GPU's frozen weights (outside, inside the routed experts) before ZeRO-3:
+    block linears at ``base_bytes`` per weight, norms, biases and the output head in the
+    parameter dtype, embedding tables in theirs."""
+    blocks, experts, head, tables = _parameter_classes(spec, layout)
+    dense_q, expert_q = quantized_weights(spec)
+    linears = dense_q / (layout.pp * layout.tp)
+    expert_linears = expert_q / (layout.pp * layout.ep * layout.etp)
+    p, base = dtype_bytes(r.param_dtype), r.base_bytes
+    dense = linears * base + (blocks - linears + head) * p + tables * dtype_bytes(r.embedding_dtype)
+    return dense, expert_linears * base + (experts - expert_linears) * p
+
+
+def adapters_local(spec: ModelSpec, r: Recipe, layout: Layout) -> tuple[float, float]:
+    """One GPU's adapter parameters (outside, inside the routed experts), before ZeRO."""
+    dense, experts = adapter_split(spec, r.lora_rank, r.lora_targets)
+    return dense / (layout.tp * layout.pp), experts / (layout.pp * layout.ep * layout.etp)
+
+
+def _frozen_base_memory(spec: ModelSpec, r: Recipe, layout: Layout) -> Memory:
+    """Peak memory of a LoRA or QLoRA step (module docstring): ZeRO-1/2 shard the adapters'
+    state and gradients, ZeRO-3 the frozen weights too (with two gathered layers and the root
+    module beside them); a quantized base's GEMM reads a dequantized copy of one weight at a
+    time, the largest of which is counted as a buffer."""
+    frozen, frozen_experts = frozen_weight_bytes(spec, r, layout)
+    ad, ae = adapters_local(spec, r, layout)
+    w, g = dtype_bytes(adapter_dtype(r)), dtype_bytes(r.grad_dtype)
+    c = compute_bytes(r.precision)
+    replicas, expert_replicas = layout.replicas, layout.expert_replicas
+    weights, expert_weights = frozen + ad * w, frozen_experts + ae * w
+    grads, expert_grads = ad * g, ae * g
+    layers = max(1, -(-spec.n_layer // layout.pp))
+    buffers = 0.0
+    if quantized(r):
+        buffers += c * largest_linear(spec) / layout.tp
+    if layout.zero_stage >= 2:
+        grads /= replicas
+        expert_grads /= expert_replicas
+    elif layout.zero_stage == 0:  # DDP's flat gradient buckets
+        buffers += (grads if replicas > 1 else 0.0) + (expert_grads if expert_replicas > 1 else 0.0)
+    if layout.zero_stage >= 3:  # two blocks gathered, and the root module (FSDP2)
+        _, _, head, tables = _parameter_classes(spec, layout)
+        root = head * dtype_bytes(r.param_dtype) + tables * dtype_bytes(r.embedding_dtype)
+        layer = (weights + expert_weights - root) / layers
+        weights /= replicas
+        expert_weights /= expert_replicas
+        buffers += 2 * layer + (head + tables) * c
+    optimizer = optimizer_state_bytes(spec, r, layout)
+    weights += expert_weights
+    grads += expert_grads
+    host = temporaries = 0.0
+    if layout.offload != "none":
+        host = optimizer
+        if layout.offload_update == "cpu":  # an fp32 copy of the gradients for the CPU update
+            host += (ad / layout.shards + ae / layout.expert_shards) * dtype_bytes("fp32")
+        else:  # two layers' state in flight
+            temporaries = 2 * optimizer / layers
+        optimizer = 0.0
+        if layout.offload == "optimizer+params":
+            host += weights
+            weights = 2 * weights / layers
+    elif r.optimizer.name in ("adamw", "muon"):  # foreach AdamW's state-sized temporary
+        local = ad / layout.shards + ae / layout.expert_shards
+        temporaries = local * dtype_bytes(r.state_dtype)
     return Memory(
         weights=weights,
         gradients=grads,
@@ -397,13 +549,31 @@ def _optimizer_temporaries(
     return temp
 
 
+def _adapter_rows_cols(spec: ModelSpec, r: Recipe) -> float:
+    """Rows plus columns of the adapters' matrices outside the experts (``A`` r x d_in, ``B``
+    d_out x r): a factored optimizer's state for them."""
+    rank, out = r.lora_rank, 0
+    for name, (d_in, d_out, n) in adapted_linears(spec, r.lora_targets).items():
+        if not name.startswith("experts."):
+            out += n * (2 * rank + d_in + d_out)
+    return float(out)
+
+
 def optimizer_state_bytes(spec: ModelSpec, r: Recipe, layout: Layout) -> float:
     """Optimizer state and master weights of one GPU's share (after ZeRO sharding): what an
     offloaded optimizer keeps in host memory and streams through an update on the GPU. Expert
     state is sharded over the experts' own replicas (Megatron's expert data-parallel group)."""
+    wide = 0.0 if r.master_dtype == "none" else dtype_bytes(r.master_dtype)
+    if lora(r):  # the adapters' state only
+        ad, ae = adapters_local(spec, r, layout)
+        rows_cols = _adapter_rows_cols(spec, r) / (layout.tp * layout.pp)
+        dense_state = state_bytes(r.optimizer, ad, r.state_dtype, rows_cols=rows_cols)
+        expert_state = state_bytes(r.optimizer, ae, r.state_dtype, rows_cols=0.0)
+        return (dense_state + ad * wide) / layout.shards + (
+            expert_state + ae * wide
+        ) / layout.expert_shards
     blocks, experts, head, tables = _parameter_classes(spec, layout)
     dense = blocks + head
-    wide = 0.0 if r.master_dtype == "none" else dtype_bytes(r.master_dtype)
     dense_state, expert_state = _states(spec, r, layout)
     return (dense_state + (dense + tables) * wide) / layout.shards + (
         expert_state + experts * wide
