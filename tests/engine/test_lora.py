@@ -1,15 +1,17 @@
-"""LoRA and QLoRA: exact trainable parameters, the FLOPs and the memory of a frozen base. Toy
-specs from tests/engine/conftest.py; the recipes below settle what resolve.storage() gives a
-fine-tune (frozen bf16 base, fp32 adapters, gradients and state)."""
+"""LoRA and QLoRA: exact trainable parameters, the FLOPs, memory, operations and step time of a
+frozen base. Toy specs from tests/engine/conftest.py; the recipes below settle what
+resolve.storage() gives a fine-tune (frozen bf16 base, fp32 adapters, gradients and state)."""
 
 from dataclasses import replace
 
 import pytest
 
-from tests.engine.conftest import ADAMW, gpt2, llama8b, mla, moe, recipe
+from tests.engine.conftest import ADAMW, ada, gpt2, llama8b, machine, mla, moe, recipe
+from traintime.engine.evaluate import evaluate
 from traintime.engine.flops import flops_per_token
 from traintime.engine.lora import SETS, adapted_linears, block_linears, trainable_params
 from traintime.engine.memory import _activation_bytes_per_token_layer, peak_memory
+from traintime.engine.ops import pass_ops
 from traintime.engine.params import (
     attention_weights_per_layer,
     count_params,
@@ -17,6 +19,7 @@ from traintime.engine.params import (
     matmul_params,
     mlp_weights_per_layer,
 )
+from traintime.engine.step import pass_lower_bound, stage_of
 from traintime.specs import Layout, ModelSpec, OptimizerSpec
 from traintime.units import GIB
 
@@ -277,3 +280,96 @@ def test_fine_tune_memory_is_the_same_for_every_adam_variant_but_its_state():
     b = peak_memory(spec, qlora(optimizer=replace(PAGED, paged=False)), Layout())
     assert a.weights == b.weights and a.activations == b.activations
     assert b.optimizer == pytest.approx(a.optimizer * (2 * (1 + 1 / 64)) / 8)
+
+
+# -- operations and time -------------------------------------------------------------------
+
+
+def _ops(spec, r, layout=None):
+    ms = stage_of(spec, r, layout or Layout())
+    return [op.name for op in pass_ops(spec, ms, machine().device)]
+
+
+def test_a_frozen_linear_has_no_weight_gradient_gemm():
+    names = _ops(llama8b(n_layer=2, seq_len=1024), lora(SETS["attn-qv"]))
+    assert "attn.qkv.dgrad" in names and "mlp.down.dgrad" in names
+    assert not [n for n in names if n.endswith(".wgrad") and ".lora_" not in n]
+    assert "lm_head.dgrad" in names
+    # q and v carry adapters: x A^T and its weight gradient, B and its weight gradient
+    assert {"q_proj.lora_a.fwd", "q_proj.lora_a.wgrad", "v_proj.lora_b.wgrad"} <= set(names)
+    assert not [n for n in names if n.startswith(("k_proj", "o_proj", "mlp.")) and "lora" in n]
+    full = _ops(llama8b(n_layer=2, seq_len=1024), recipe())
+    assert "attn.qkv.wgrad" in full and "lm_head.wgrad" in full
+
+
+def test_frozen_experts_and_router_have_no_weight_gradient():
+    spec = moe(n_layer=2, seq_len=1024)
+    names = _ops(spec, lora(SETS["mlp"]))
+    assert "moe.fc1.dgrad" in names and "moe.router.dgrad" in names
+    assert "moe.fc1.wgrad" not in names and "moe.router.wgrad" not in names
+    assert "moe.experts.down_proj.lora_b.wgrad" in names
+
+
+def test_dequantization_each_gemm_pass_and_again_on_recompute():
+    # a quantized linear is dequantized for its forward GEMM and its data-gradient GEMM, and
+    # again when full checkpointing re-runs the forward: 3 passes of dequant_bytes per weight
+    spec = llama8b(n_layer=2, seq_len=1024)
+    dev = machine().device
+    r = qlora(act_ckpt="full")
+    ms = stage_of(spec, r, Layout())
+    deq = [op for op in pass_ops(spec, ms, dev) if "dequant" in op.name]
+    assert sorted({op.name for op in deq}) == ["dequant.bwd", "dequant.fwd", "dequant.recompute"]
+    per_layer = 2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336
+    nbytes = 3 * spec.n_layer * 2.5159 * per_layer
+    seconds = sum(op.seconds for op in deq)
+    assert seconds == pytest.approx(nbytes / dev.mem_bw)
+    assert "dequant.fwd" not in _ops(spec, lora())
+
+
+def _seconds(spec, r, g=None, layout=None):
+    layout = layout or Layout()
+    return evaluate(spec, r, layout, machine(g, n_gpus=layout.n_gpus)).step.step_time_s
+
+
+@pytest.mark.parametrize("g", [None, ada()])
+def test_qlora_slower_than_lora_faster_than_full(g):
+    # the same adapters (bf16, as torchtune keeps them: no input casts either way), so the
+    # difference between QLoRA and LoRA is the dequantization (and PEFT's defensive clone)
+    spec = llama8b(n_layer=4, seq_len=2048)
+    kw = {"micro_batch": 1, "global_batch_tokens": 2048 * 8, "act_ckpt": "full"}
+    adapters = {"grad_dtype": "bf16", "state_dtype": "bf16"}
+    full = _seconds(spec, recipe(**kw), g)
+    lo = _seconds(spec, lora(**kw, **adapters), g)
+    ql = _seconds(spec, qlora(**kw, **adapters), g)
+    assert lo < ql
+    assert lo < full
+    # QLoRA's usual short samples (one of 512 tokens a micro-step) with PEFT's fp32 adapters
+    short = {"micro_batch": 1, "global_batch_tokens": 512 * 16}
+    spec = llama8b(n_layer=4, seq_len=512)
+    assert _seconds(spec, lora(**short), g) < _seconds(spec, qlora(**short), g)
+
+
+def test_lower_bound_holds_for_frozen_bases():
+    # the planner skips candidates by pass_lower_bound: it must never exceed the step
+    cases = [
+        (llama8b(n_layer=4, seq_len=2048), Layout()),
+        (llama8b(n_layer=4, seq_len=2048), Layout(dp=4, zero_stage=3)),
+        (moe(n_layer=2, seq_len=1024), Layout(dp=8, ep=8)),
+        (mla(n_layer=3, seq_len=1024), Layout(dp=2, tp=2, zero_stage=1)),
+    ]
+    for spec, layout in cases:
+        for r in (lora(act_ckpt="full"), qlora(), qlora(optimizer=PAGED, compiled=True)):
+            m = machine(n_gpus=layout.n_gpus)
+            step = evaluate(spec, r, layout, m).step.step_time_s
+            assert pass_lower_bound(spec, r, layout, m.device, m.links) <= step
+
+
+def test_data_parallel_reduces_only_the_adapters():
+    # DDP over 8 GPUs all-reduces 41.9M fp32 adapter gradients instead of 8B parameters
+    spec = llama8b(seq_len=2048)
+    layout = Layout(dp=8)
+    m = machine(n_gpus=8)
+    kw = {"micro_batch": 1, "global_batch_tokens": 2048 * 8}
+    full = evaluate(spec, recipe(**kw), layout, m).step.breakdown_s["communication"]
+    lo = evaluate(spec, lora(**kw), layout, m).step.breakdown_s["communication"]
+    assert lo < full / 20

@@ -21,6 +21,15 @@ For every transformer block (layers of this pipeline stage, tensor-parallel shar
 
 FP8 (torchao/TE tensorwise), MXFP8 and NVFP4: block GEMMs at the format's rate, plus quantizing
 each operand (``numerics.LOW_GEMM``).
+
+A LoRA or QLoRA fine-tune (``Recipe.finetune``) freezes the base: its GEMMs skip the weight
+gradient and keep the data gradient; each adapted linear (``engine.lora``) adds ``x A^T``
+(K = d_in, N = r) and ``(x A^T) B^T`` (K = r) forward, their data and weight gradients backward
+(tiny-K GEMMs the shape model runs far below peak), and PEFT's element-wise work around them;
+a quantized base (bitsandbytes NF4, int8, GPTQ) dequantizes each frozen linear's weight for
+every GEMM that reads it (``Recipe.dequant_bytes`` per weight: forward, data gradient, and again
+under recompute; bitsandbytes ``MatMul4Bit`` calls ``dequantize_4bit`` in forward and in
+backward). Frozen embeddings get no gradient.
 """
 
 from __future__ import annotations
@@ -31,6 +40,15 @@ from dataclasses import dataclass
 
 from traintime.engine.device import Device, vector_elements
 from traintime.engine.flops import counted_as, executed_keys
+from traintime.engine.lora import (
+    Linear,
+    adapter_dtype,
+    block_linears,
+    casts_input,
+    head_linear,
+    lora,
+    quantized,
+)
 from traintime.engine.moe import grouped_gemm_time, grouped_wgrad_time, routing
 from traintime.engine.numerics import (
     LOW_GEMM,
@@ -67,6 +85,8 @@ class Stage:
     params_local: float
     lookup_params_local: float
     expert_params_local: float = 0.0
+    trainable_local: float | None = None  # adapters on this GPU; None: every parameter trains
+    quantized_local: float = 0.0  # frozen linear weights stored quantized on this GPU
 
     @property
     def tokens(self) -> int:
@@ -104,11 +124,30 @@ class Stage:
     def composite_ops(self) -> bool:
         return self.recipe.norm_kernels == "composite" and not self.recipe.compiled
 
+    @property
+    def frozen(self) -> bool:
+        """Whether the base weights are frozen (a LoRA or QLoRA fine-tune)."""
+        return lora(self.recipe)
+
+    @property
+    def dequant(self) -> float:
+        """Bytes one dequantization of a frozen linear weight moves (0: not quantized)."""
+        return self.recipe.dequant_bytes if quantized(self.recipe) else 0.0
+
 
 def _linear(
-    dev: Device, ms: Stage, name: str, k: int, n: int, *, fp8: bool, forward_only: bool = False
+    dev: Device,
+    ms: Stage,
+    name: str,
+    k: int,
+    n: int,
+    *,
+    fp8: bool,
+    forward_only: bool = False,
+    frozen: bool = False,
 ) -> list[Op]:
-    """Forward, data-gradient and weight-gradient GEMMs of one [k -> n] linear layer."""
+    """Forward, data-gradient and weight-gradient GEMMs of one [k -> n] linear layer; a
+    ``frozen`` weight has no weight gradient."""
     t = ms.tokens
     prec = ms.low.rate if fp8 else ms.precision
     elt = ms.low.operand_bytes if fp8 else ms.act_bytes
@@ -123,22 +162,108 @@ def _linear(
     if forward_only:
         return ops
     dgrad = dev.gemm_time(t, k, n, precision=prec, elt=elt, aligned=aligned)
-    wgrad = dev.gemm_time(k, n, t, precision=prec, elt=elt, aligned=aligned)
-    ops += [
-        Op(f"{name}.dgrad", "matmul", dgrad, 2.0 * t * n * k),
-        Op(f"{name}.wgrad", "matmul", wgrad, 2.0 * t * n * k),
-    ]
-    if fp8:
+    ops.append(Op(f"{name}.dgrad", "matmul", dgrad, 2.0 * t * n * k))
+    if not frozen:
+        wgrad = dev.gemm_time(k, n, t, precision=prec, elt=elt, aligned=aligned)
+        ops.append(Op(f"{name}.wgrad", "matmul", wgrad, 2.0 * t * n * k))
+    if fp8:  # the output gradient for each backward GEMM, and the weight
+        grads = 1 if frozen else 2
         ops.append(
             Op(
                 f"{name}.fp8_cast_bwd",
                 "memory",
-                dev.memory_time(q * (2 * t * n + k * n), 2),
+                dev.memory_time(q * (grads * t * n + k * n), 2),
                 0,
                 2,
             )
         )
     return ops
+
+
+def _adapter_width(lin: Linear, ms: Stage) -> tuple[int, int]:
+    """(d_in, d_out) of an adapted linear on one rank: tensor parallelism splits its base's
+    parallel side (expert tensor parallelism a routed expert's)."""
+    ways = ms.layout.etp if lin.expert else ms.tp
+    if lin.split == "out":
+        return lin.d_in, max(1, lin.d_out // ways)
+    if lin.split == "in":
+        return max(1, lin.d_in // ways), lin.d_out
+    return lin.d_in, lin.d_out
+
+
+def _adapter_elementwise(
+    dev: Device, ms: Stage, lins: list[tuple[int, int]], rows: float
+) -> tuple[Op, Op]:
+    """PEFT's element-wise work around the adapters ((d_in, d_out) each, on ``rows`` rows):
+    forward ``lora_B(...) * scaling`` (2 n a bytes) and ``result + ...`` (3 n a); backward the
+    scaling's gradient (2 n a) and the adapter's input gradient summed into the layer's (3 k a).
+    bitsandbytes layers clone the base output first ("defensively clone", peft lora/bnb.py:
+    2 n a); casting layers (:func:`casts_input`) move ``(2 a + 8) k`` each way. Compiled: one
+    fused kernel each way, ``3 n a`` forward and ``(n + 3 k) a`` backward."""
+    a = ms.act_bytes
+    if ms.recipe.compiled:
+        fwd = sum(3 * n * a for _, n in lins)
+        bwd = sum((n + 3 * k) * a for k, n in lins)
+        kernels = len(lins)
+        return (
+            Op("lora.elementwise.fwd", "memory", dev.memory_time(rows * fwd, kernels), 0, kernels),
+            Op("lora.elementwise.bwd", "memory", dev.memory_time(rows * bwd, kernels), 0, kernels),
+        )
+    clone = 2.0 if quantized(ms.recipe) else 0.0
+    cast = (2 * a + 8) if casts_input(ms.recipe) else 0.0
+    fwd = sum((5 + clone) * n * a + cast * k for k, n in lins)
+    bwd = sum(2 * n * a + 3 * k * a + cast * k for k, n in lins)
+    kf = len(lins) * (2 + (1 if clone else 0) + (2 if cast else 0))
+    kb = len(lins) * (2 + (2 if cast else 0))
+    return (
+        Op("lora.elementwise.fwd", "memory", dev.memory_time(rows * fwd, kf), 0, kf),
+        Op("lora.elementwise.bwd", "memory", dev.memory_time(rows * bwd, kb), 0, kb),
+    )
+
+
+def _adapter_gemms(dev: Device, ms: Stage, name: str, k: int, n: int) -> tuple[list[Op], list[Op]]:
+    """One adapter on a [k -> n] linear, forward and backward: ``h = x A^T`` ([t, k] x [k, r])
+    and ``h B^T`` ([t, r] x [r, n]); backward ``dh = dY B``, ``dB = dY^T h``, ``dA = dh^T x``
+    and ``dx = dh A``, in the compute dtype (autocast)."""
+    t, r = ms.tokens, ms.recipe.lora_rank
+    kw = {"precision": ms.precision, "elt": ms.act_bytes}
+    aligned = dev.aligned(k, n, r, **kw)
+    fa, fb = 2.0 * t * r * k, 2.0 * t * r * n
+    forward = [
+        Op(f"{name}.lora_a.fwd", "matmul", dev.gemm_time(t, r, k, **kw, aligned=aligned), fa),
+        Op(f"{name}.lora_b.fwd", "matmul", dev.gemm_time(t, n, r, **kw, aligned=aligned), fb),
+    ]
+    backward = [
+        Op(f"{name}.lora_b.dgrad", "matmul", dev.gemm_time(t, r, n, **kw, aligned=aligned), fb),
+        Op(f"{name}.lora_b.wgrad", "matmul", dev.gemm_time(n, r, t, **kw, aligned=aligned), fb),
+        Op(f"{name}.lora_a.wgrad", "matmul", dev.gemm_time(r, k, t, **kw, aligned=aligned), fa),
+        Op(f"{name}.lora_a.dgrad", "matmul", dev.gemm_time(t, k, r, **kw, aligned=aligned), fa),
+    ]
+    return forward, backward
+
+
+def adapter_ops(ms: Stage, dev: Device, lins: list[Linear]) -> tuple[list[Op], list[Op]]:
+    """The adapters of ``lins`` (dense linears of one block, or the output head): their GEMMs
+    and element-wise work, forward and backward."""
+    forward: list[Op] = []
+    backward: list[Op] = []
+    widths = [_adapter_width(lin, ms) for lin in lins]
+    for lin, (k, n) in zip(lins, widths, strict=True):
+        f, b = _adapter_gemms(dev, ms, lin.name, k, n)
+        forward += f
+        backward += b
+    if lins:
+        ef, eb = _adapter_elementwise(dev, ms, widths, ms.tokens)
+        forward.append(ef)
+        backward.append(eb)
+    return forward, backward
+
+
+def _dequant(dev: Device, ms: Stage, name: str, weights: float, kernels: int) -> Op:
+    """One dequantization pass over ``weights`` frozen quantized weights (``kernels``
+    matrices): ``dequant_bytes`` each (read the packed weight and its constants, write the
+    compute-dtype copy the GEMM reads)."""
+    return Op(name, "memory", dev.memory_time(ms.dequant * weights, kernels), 0, kernels)
 
 
 def gemm_widths(spec: ModelSpec) -> dict[str, int]:
@@ -414,7 +539,8 @@ def _composite(spec: ModelSpec, ms: Stage) -> tuple[float, float, int, int]:
 
 def _expert_ops(spec: ModelSpec, ms: Stage, dev: Device, *, fp8: bool) -> tuple[list[Op], list[Op]]:
     """The routed experts of one MoE layer on the busiest expert rank, forward and backward:
-    router, permute, grouped GEMMs, activation, unpermute (engine/moe.py)."""
+    router, permute, grouped GEMMs, activation, unpermute (engine/moe.py); under a frozen base,
+    no weight gradients, the experts' adapters as grouped GEMMs, and any dequantization."""
     layout, r = ms.layout, ms.recipe
     rt = routing(
         spec, tokens=ms.tokens, tp=layout.tp, ep=layout.ep, etp=layout.etp, load=r.expert_load
@@ -426,18 +552,20 @@ def _expert_ops(spec: ModelSpec, ms: Stage, dev: Device, *, fp8: bool) -> tuple[
     hidden = max(1, spec.expert_ffn_hidden // layout.etp)
     g, m = rt.local_experts, rt.per_expert
     executed = rt.copies / r.expert_load * r.padding  # token copies whose FLOPs run, on average
+    frozen = ms.frozen
 
-    def grouped(name: str, k: int, n: int) -> tuple[Op, Op, Op]:
+    def grouped(name: str, k: int, n: int) -> tuple[Op, list[Op]]:
         kw = {"groups": g, "precision": prec, "elt": elt}
         flops = 2.0 * executed * k * n
-        return (
-            Op(f"{name}.fwd", "matmul", grouped_gemm_time(dev, m, n, k, **kw), flops),
-            Op(f"{name}.dgrad", "matmul", grouped_gemm_time(dev, m, k, n, **kw), flops),
-            Op(f"{name}.wgrad", "matmul", grouped_wgrad_time(dev, m, n, k, **kw), flops),
-        )
+        fwd = Op(f"{name}.fwd", "matmul", grouped_gemm_time(dev, m, n, k, **kw), flops)
+        bwd = [Op(f"{name}.dgrad", "matmul", grouped_gemm_time(dev, m, k, n, **kw), flops)]
+        if not frozen:
+            bwd.append(Op(f"{name}.wgrad", "matmul", grouped_wgrad_time(dev, m, n, k, **kw), flops))
+        return fwd, bwd
 
     fc1, fc2 = grouped("moe.fc1", d, up), grouped("moe.fc2", hidden, d)
-    router = _linear(dev, ms, "moe.router", d, max(1, e // layout.tp), fp8=False)
+    router_n = max(1, e // layout.tp)
+    router = _linear(dev, ms, "moe.router", d, router_n, fp8=False, frozen=frozen)
     scores = rt.tokens * e * dtype_bytes("fp32")
     moved = a * (rt.tokens + rt.copies) * d  # one read and one write of every token copy
     act_f, act_b = (3, 5) if spec.gated else (2, 3)
@@ -454,15 +582,59 @@ def _expert_ops(spec: ModelSpec, ms: Stage, dev: Device, *, fp8: bool) -> tuple[
         *router[1:],
         Op("moe.route.bwd", "memory", dev.memory_time(4 * scores, 4), 0, 4),
         Op("moe.permute.bwd", "memory", dev.memory_time(moved, 2), 0, 2),
-        *fc1[1:],
+        *fc1[1],
         Op("moe.act.bwd", "memory", dev.memory_time(a * act_b * hidden * rt.copies), 0, 1),
-        *fc2[1:],
+        *fc2[1],
         Op("moe.unpermute.bwd", "memory", dev.memory_time(2 * moved, 2), 0, 2),
     ]
     if fp8:  # quantize each GEMM's input and weights, forward and backward
         cast = ms.low.quantize_bytes * (rt.copies * (d + hidden) + g * (d * up + hidden * d))
         forward.append(Op("moe.fp8_cast", "memory", dev.memory_time(cast, 2), 0, 2))
         backward.append(Op("moe.fp8_cast_bwd", "memory", dev.memory_time(2 * cast, 2), 0, 2))
+    if frozen:
+        lins = [lin for lin in block_linears(spec, moe=True) if lin.expert and _adapted(lin, ms)]
+        f, b = _expert_adapters(dev, ms, lins, rows=m, groups=g, executed=executed)
+        forward += f
+        backward += b
+        if ms.dequant:  # each local expert's matrices and the router, per pass
+            weights = g * (d * up + hidden * d) + d * router_n
+            kernels = g * (3 if spec.gated else 2) + 1
+            forward.append(_dequant(dev, ms, "moe.dequant.fwd", weights, kernels))
+            backward.append(_dequant(dev, ms, "moe.dequant.bwd", weights, kernels))
+    return forward, backward
+
+
+def _adapted(lin: Linear, ms: Stage) -> bool:
+    return bool(lin.modules & ms.recipe.lora_targets)
+
+
+def _expert_adapters(
+    dev: Device, ms: Stage, lins: list[Linear], *, rows: float, groups: int, executed: float
+) -> tuple[list[Op], list[Op]]:
+    """The routed experts' adapters as grouped GEMMs (``groups`` local experts of ``rows`` token
+    copies each, ``executed`` copies in all), like their base GEMMs (:func:`_adapter_gemms`)."""
+    r = ms.recipe.lora_rank
+    kw = {"groups": groups, "precision": ms.precision, "elt": ms.act_bytes}
+    forward: list[Op] = []
+    backward: list[Op] = []
+    widths = [_adapter_width(lin, ms) for lin in lins]
+    for lin, (k, n) in zip(lins, widths, strict=True):
+        fa, fb = 2.0 * executed * r * k, 2.0 * executed * r * n
+        name = f"moe.{lin.name}"
+        forward += [
+            Op(f"{name}.lora_a.fwd", "matmul", grouped_gemm_time(dev, rows, r, k, **kw), fa),
+            Op(f"{name}.lora_b.fwd", "matmul", grouped_gemm_time(dev, rows, n, r, **kw), fb),
+        ]
+        backward += [
+            Op(f"{name}.lora_b.dgrad", "matmul", grouped_gemm_time(dev, rows, r, n, **kw), fb),
+            Op(f"{name}.lora_b.wgrad", "matmul", grouped_wgrad_time(dev, rows, r, n, **kw), fb),
+            Op(f"{name}.lora_a.wgrad", "matmul", grouped_wgrad_time(dev, rows, k, r, **kw), fa),
+            Op(f"{name}.lora_a.dgrad", "matmul", grouped_gemm_time(dev, rows, k, r, **kw), fa),
+        ]
+    if lins:
+        ef, eb = _adapter_elementwise(dev, ms, widths, rows * groups)
+        forward.append(ef)
+        backward.append(eb)
     return forward, backward
 
 
@@ -474,7 +646,7 @@ def block_ops(
     linears = _block_linears(spec, ms, moe=moe)
     ops: list[Op] = []
     for name, k, n in linears:
-        ops += _linear(dev, ms, name, k, n, fp8=fp8)
+        ops += _linear(dev, ms, name, k, n, fp8=fp8, frozen=ms.frozen)
     attn_fwd, attn_bwd = _attention(spec, ms, dev, window)
     elem_fwd, elem_bwd = _elementwise(spec, ms, dev, moe=moe)
     ops += [attn_fwd, attn_bwd, elem_fwd, elem_bwd]
@@ -482,13 +654,17 @@ def block_ops(
     if moe:
         experts_fwd, experts_bwd = _expert_ops(spec, ms, dev, fp8=fp8)
         ops += experts_fwd + experts_bwd
+    frozen_fwd: list[Op] = []  # the adapters' forward and the dequantization, rerun on recompute
+    if ms.frozen:
+        frozen_fwd, frozen_bwd = _frozen_block_ops(spec, ms, dev, linears, moe=moe)
+        ops += frozen_fwd + frozen_bwd
     if ms.recipe.act_ckpt == "full":
         for name, k, n in linears:
             ops += [
                 _recompute(op) for op in _linear(dev, ms, name, k, n, fp8=fp8, forward_only=True)
             ]
         ops += [_recompute(attn_fwd), _recompute(elem_fwd)]
-        ops += [_recompute(op) for op in experts_fwd]
+        ops += [_recompute(op) for op in experts_fwd + frozen_fwd]
     elif ms.recipe.act_ckpt == "selective":
         ops.append(_recompute(attn_fwd))
     elif ms.recipe.act_ckpt == "selective-op":  # torchtitan: every other matmul and the cheap ops
@@ -498,8 +674,23 @@ def block_ops(
                 for op in _linear(dev, ms, name, k, n, fp8=fp8, forward_only=True)
             ]
         ops.append(_recompute(elem_fwd))
-        ops += [scaled(_recompute(op), 0.5) for op in experts_fwd]
+        ops += [scaled(_recompute(op), 0.5) for op in experts_fwd + frozen_fwd]
     return ops
+
+
+def _frozen_block_ops(
+    spec: ModelSpec, ms: Stage, dev: Device, linears: list[tuple[str, int, int]], *, moe: bool
+) -> tuple[list[Op], list[Op]]:
+    """A frozen block's adapters (its dense linears'; routed experts' are in
+    :func:`_expert_ops`) and the dequantization of its quantized linears ((name, k, n) on this
+    rank), forward and backward."""
+    lins = [lin for lin in block_linears(spec, moe=moe) if not lin.expert]
+    forward, backward = adapter_ops(ms, dev, [lin for lin in lins if _adapted(lin, ms)])
+    if ms.dequant:
+        weights = float(sum(k * n for _, k, n in linears))
+        forward.append(_dequant(dev, ms, "dequant.fwd", weights, len(lins)))
+        backward.append(_dequant(dev, ms, "dequant.bwd", weights, len(lins)))
+    return forward, backward
 
 
 def scaled(op: Op, times: float) -> Op:
@@ -520,7 +711,12 @@ def head_ops(spec: ModelSpec, ms: Stage, dev: Device) -> list[Op]:
     """Final norm, LM head, loss over the (vocab-parallel) logits, embedding and its grad."""
     t, d, a = ms.tokens, spec.d_model, ms.act_bytes
     v = spec.vocab / ms.tp
-    ops = _linear(dev, ms, "lm_head", d, _per_rank(spec.vocab, "vocabulary", ms.tp), fp8=False)
+    vocab = _per_rank(spec.vocab, "vocabulary", ms.tp)
+    ops = _linear(dev, ms, "lm_head", d, vocab, fp8=False, frozen=ms.frozen)
+    head = head_linear(spec)
+    if ms.frozen and _adapted(head, ms):
+        forward, backward = adapter_ops(ms, dev, [head])
+        ops += forward + backward
     loss = ms.recipe.loss_impl
     if loss == "fused":  # one kernel reads the bf16 logits twice and writes their gradient
         per_token, kernels = 6.0 * v, 1
@@ -542,6 +738,10 @@ def head_ops(spec: ModelSpec, ms: Stage, dev: Device) -> list[Op]:
     # embedding gathers forward; backward zero-fills and scatter-adds a full gradient per table
     tables = spec.vocab * d + spec.value_embed_layers * spec.vocab * spec.kv_heads * spec.hd
     dropout = 2 * _dropout_bytes(ms) * d * t  # on the embeddings, forward and backward
+    if ms.frozen:  # a frozen table gathers forward and has no gradient to fill or scatter
+        embed = dev.memory_time(2 * a * d * t + dropout, 1)
+        ops.append(Op("embedding", "memory", embed, 0, 1))
+        return ops
     embed = dev.memory_time(2 * a * d * t + 2 * grad_bytes * tables / ms.tp + dropout, 3)
     ops.append(Op("embedding", "memory", embed, 0, 3))
     return ops
@@ -563,6 +763,12 @@ def weight_traffic(ms: Stage, dev: Device) -> Op:
     g = dtype_bytes(ms.recipe.grad_dtype)
     e = dtype_bytes(ms.recipe.embedding_dtype)
     dense = max(ms.params_local - ms.lookup_params_local, 0.0)
+    if ms.trainable_local is not None:  # a frozen base: only the adapters have gradients
+        frozen = max(dense - ms.quantized_local, 0.0)  # quantized ones dequantize instead
+        a = dtype_bytes(adapter_dtype(ms.recipe))
+        nbytes = frozen * (p + c if p != c else 0.0)
+        nbytes += ms.trainable_local * _traffic_per_param(a, c, g, ms.accum_steps)
+        return Op("weights.cast_accumulate", "memory", dev.memory_time(nbytes, 3), 0, 3)
     nbytes = dense * _traffic_per_param(
         p, c, g, ms.accum_steps
     ) + ms.lookup_params_local * _traffic_per_param(e, c, e, ms.accum_steps)
@@ -619,6 +825,12 @@ def _pass_key(spec: ModelSpec, ms: Stage) -> tuple[object, ...]:
         r.moe_imbalance,
         ms.layers,
         ms.seq_len,
+        r.finetune,
+        r.lora_rank,
+        r.lora_targets,
+        r.base_dtype,
+        r.dequant_bytes,
+        r.grad_dtype if lora(r) else None,  # the adapters' dtype: PEFT's input casts
     )
 
 

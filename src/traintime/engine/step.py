@@ -28,6 +28,10 @@ optimizer, offload and host overhead, composed into a step time with a breakdown
   longer of the stream and the update, plus one layer's transfer to fill the pipeline.
 * Host overhead: every kernel costs CPU time to launch; when the host needs longer than the GPU,
   the difference is exposed.
+* A LoRA or QLoRA fine-tune updates and reduces only the adapters (their gradients in their own
+  dtype); ZeRO-3 still gathers the frozen weights, in their storage format, forward and
+  backward. A paged optimizer's state (bitsandbytes) lives in host RAM (``engine.memory``):
+  each step pages it in and back out over the host link, full duplex, not overlapped.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from typing import Any
 
 from traintime.engine.comms import collective_time, expert_exchange_time
 from traintime.engine.device import Device
-from traintime.engine.memory import optimizer_state_bytes
+from traintime.engine.lora import adapter_dtype, lora, quantized, quantized_weights
+from traintime.engine.memory import adapters_local, frozen_weight_bytes, optimizer_state_bytes
 from traintime.engine.moe import routing
 from traintime.engine.numerics import compute_bytes, dtype_bytes
 from traintime.engine.ops import Misaligned, Op, Stage, microstep_ops, misaligned, pass_seconds
@@ -79,6 +84,14 @@ def stage_of(spec: ModelSpec, recipe: Recipe, layout: Layout) -> Stage:
     per_pass = recipe.micro_batch * spec.seq_len * layout.dp
     counts = count_params(spec)
     experts = counts.experts / (layout.pp * layout.ep * layout.etp)
+    trainable, quantized_local = None, 0.0
+    if lora(recipe):
+        trainable = sum(adapters_local(spec, recipe, layout))
+        if quantized(recipe):
+            dense_q, expert_q = quantized_weights(spec)
+            quantized_local = dense_q / (layout.tp * layout.pp) + expert_q / (
+                layout.pp * layout.ep * layout.etp
+            )
     return Stage(
         recipe=recipe,
         layout=layout,
@@ -88,6 +101,8 @@ def stage_of(spec: ModelSpec, recipe: Recipe, layout: Layout) -> Stage:
         params_local=(counts.total - counts.experts) / (layout.tp * layout.pp) + experts,
         lookup_params_local=counts.lookup / (layout.tp * layout.pp),
         expert_params_local=experts,
+        trainable_local=trainable,
+        quantized_local=quantized_local,
     )
 
 
@@ -208,16 +223,23 @@ def _dp_comm(
     micro_steps: int,
     replicas: int | None = None,
     per_node: int | None = None,
+    update_bytes: float | None = None,
+    gathered_bytes: float | None = None,
 ) -> float:
     """Exposed data-parallel communication per step, over ``replicas`` ranks (default: the
-    data- and context-parallel replicas; experts pass their own)."""
+    data- and context-parallel replicas; experts pass their own). ``params`` have gradients;
+    ``update_bytes`` is each one's size when all-gathered after a sharded update (default: the
+    parameter dtype's), ``gathered_bytes`` what ZeRO-3 gathers per pass (default: ``params``
+    in the compute dtype; a frozen base adds its frozen weights)."""
     n = layout.replicas if replicas is None else replicas
-    if n <= 1 or params <= 0:
+    if n <= 1 or (params <= 0 and not gathered_bytes):
         return 0.0
     spans = layout.replicas * layout.tp > links.gpus_per_node
     in_node = per_node if per_node is not None else links.gpus_per_node // layout.tp
     g, p = dtype_bytes(recipe.grad_dtype), dtype_bytes(recipe.param_dtype)
+    p = p if update_bytes is None else update_bytes
     c = compute_bytes(recipe.precision)
+    gathered = params * c if gathered_bytes is None else gathered_bytes
 
     def coll(nbytes: float, kind: str) -> float:
         return collective_time(
@@ -238,6 +260,8 @@ def _dp_comm(
         return overhang + eff.overlap_compute_slowdown * min(comm, compute)
 
     backward = 2.0 / 3.0 * t_micro
+    if layout.zero_stage < 3 and params <= 0:
+        return 0.0
     if layout.zero_stage == 0:  # DDP reduces gradients in buckets of 25 MB (bucket_cap_mb)
         buckets = max(1, math.ceil(params * g / DDP_BUCKET_BYTES))
         return behind(buckets * coll(params * g / buckets, "all_reduce"), backward)
@@ -249,7 +273,8 @@ def _dp_comm(
     # FSDP wraps each block: one all-gather forward, one backward and one reduce-scatter per
     # block, each paying the collective's latency
     unit = params / max(layers, 1)
-    per_micro = layers * (2 * coll(unit * c, "all_gather") + coll(unit * g, "reduce_scatter"))
+    gather = 2 * coll(gathered / max(layers, 1), "all_gather")
+    per_micro = layers * (gather + (coll(unit * g, "reduce_scatter") if unit > 0 else 0.0))
     return micro_steps * behind(per_micro, t_micro)
 
 
@@ -301,7 +326,7 @@ def _host_update(
     transfer = local * (c + c) / (links.host_gbs * GB)
     cpu = local * eff.cpu_adam_bytes_per_param / (eff.host_memory_bw_gbs * GB)
     opt = recipe.optimizer
-    if opt.matrix_update == "newton_schulz":
+    if opt.matrix_update == "newton_schulz" and not lora(recipe):
         ns = sum(
             count * newton_schulz_flops(m, n, opt.iterations)
             for m, n, count in muon_matrices(spec, layout.tp, layers)
@@ -324,6 +349,52 @@ def _streamed_update(
     layer before; one layer's transfer fills the pipeline."""
     stream = optimizer_state_bytes(spec, recipe, layout) / (links.host_gbs * GB)
     return max(stream - gpu_update, 0.0) + stream / max(layers, 1)
+
+
+def _data_parallel(
+    spec: ModelSpec, ms: Stage, links: Links, eff: Efficiency, *, t_micro: float
+) -> float:
+    """Exposed data-parallel communication per step: the non-expert parameters over the
+    data-parallel replicas and the routed experts over their own. Under a frozen base only the
+    adapters' gradients reduce, in the adapters' dtype, and ZeRO-3 gathers the frozen weights
+    in their storage format beside the adapters."""
+    recipe, layout = ms.recipe, ms.layout
+    kw: dict[str, Any] = {"t_micro": t_micro, "layers": ms.layers, "micro_steps": ms.accum_steps}
+    expert_kw: dict[str, Any] = {
+        "replicas": layout.expert_replicas,
+        "per_node": max(1, links.gpus_per_node // (layout.ep * layout.etp)),
+    }
+    if ms.trainable_local is None:
+        experts = ms.expert_params_local
+        dp = _dp_comm(ms.params_local - experts, recipe, layout, links, eff, **kw)
+        if experts:  # expert gradients reduce over the experts' own replicas
+            dp += _dp_comm(experts, recipe, layout, links, eff, **kw, **expert_kw)
+        return dp
+    ad, ae = adapters_local(spec, recipe, layout)
+    frozen, frozen_experts = frozen_weight_bytes(spec, recipe, layout)
+    w, c = dtype_bytes(adapter_dtype(recipe)), compute_bytes(recipe.precision)
+    kw["update_bytes"] = w
+    dp = _dp_comm(ad, recipe, layout, links, eff, gathered_bytes=frozen + ad * c, **kw)
+    if spec.moe:
+        gathered = frozen_experts + ae * c
+        dp += _dp_comm(ae, recipe, layout, links, eff, gathered_bytes=gathered, **kw, **expert_kw)
+    return dp
+
+
+def _adapter_update(spec: ModelSpec, recipe: Recipe, layout: Layout, dev: Device) -> Op:
+    """The adapters' update on the GPU, this GPU's share: an element-wise optimizer (Muon's
+    fallback for Muon: the adapters are thin r-wide matrices) over weights in the adapters'
+    dtype."""
+    ad, ae = adapters_local(spec, recipe, layout)
+    opt = recipe.optimizer.fallback or recipe.optimizer
+    return update_time(
+        ad / layout.shards + ae / layout.expert_shards,
+        opt,
+        param_dtype=adapter_dtype(recipe),
+        grad_dtype=recipe.grad_dtype,
+        state_dtype=recipe.state_dtype,
+        dev=dev,
+    )
 
 
 def _param_fetch(
@@ -355,39 +426,22 @@ def step_time(
     fetch = _param_fetch(
         recipe, layout, links, params=params, t_micro=t_ops + t_comm_micro, layers=layers
     )
+    if ms.trainable_local is not None:  # a frozen base: the adapters update and reduce
+        params = ms.trainable_local
     # the micro-step as long as its weights take to arrive: the bubble and the data-parallel
     # collectives run behind that, not behind the compute alone (both overlap the same time)
     t_micro = t_ops + t_comm_micro + fetch
     pp = layout.pp
     bubble = (pp - 1) / layout.pp_interleave * t_micro if pp > 1 else 0.0
-    experts = ms.expert_params_local
-    dp = _dp_comm(
-        params - experts,
-        recipe,
-        layout,
-        links,
-        eff,
-        t_micro=t_micro,
-        layers=layers,
-        micro_steps=micro_steps,
-    )
-    if experts:  # expert gradients reduce over the experts' own replicas
-        dp += _dp_comm(
-            experts,
-            recipe,
-            layout,
-            links,
-            eff,
-            t_micro=t_micro,
-            layers=layers,
-            micro_steps=micro_steps,
-            replicas=layout.expert_replicas,
-            per_node=max(1, links.gpus_per_node // (layout.ep * layout.etp)),
-        )
+    dp = _data_parallel(spec, ms, links, eff, t_micro=t_micro)
     opt: list[Op] = []
     offload = 0.0
     if layout.offload == "none" or layout.offload_update == "gpu":
-        opt = _optimizer(spec, recipe, layout, dev, params=params, layers=layers)
+        opt = (
+            _optimizer(spec, recipe, layout, dev, params=params, layers=layers)
+            if ms.trainable_local is None
+            else [_adapter_update(spec, recipe, layout, dev)]
+        )
     if layout.offload != "none":
         if layout.offload_update == "gpu":
             gpu_update = sum(op.seconds for op in opt)
@@ -397,6 +451,8 @@ def step_time(
         else:
             offload = _host_update(spec, recipe, layout, links, eff, params=params, layers=layers)
     offload += micro_steps * fetch
+    if recipe.optimizer.paged and layout.offload == "none":
+        offload += optimizer_state_bytes(spec, recipe, layout) / (links.host_gbs * GB)
     breakdown = {c: micro_steps * _sum(ops, c) for c in ("matmul", "attention", "memory")}
     breakdown["optimizer"] = sum(op.seconds for op in opt)
     breakdown["communication"] = micro_steps * t_comm_micro + dp
