@@ -10,7 +10,6 @@ import pytest
 
 from tests.test_validate import HEADER
 from tests.test_validate import ROW as DENSE
-from traintime.engine import lora
 from traintime.runrows import row_question
 from traintime.validate import validate
 
@@ -165,18 +164,9 @@ def test_trainable_params_is_never_an_input(tmp_path):
     assert (a.trainable_params, b.trainable_params) == (41943040, 1)
 
 
-def test_trainable_count_mismatch_is_reported(tmp_path, monkeypatch):
+def test_trainable_count_mismatch_is_reported(tmp_path):
     """The model's count (engine.lora.trainable_params) against the table's, per row and as a
-    count in the summary. The stand-in counts r (d_in + d_out) over the targets the recipe
-    resolved, the README's formula."""
-
-    def count(spec, *, finetune, rank, targets):
-        d, kv, ffn = spec.d_model, spec.n_kv_head * spec.head_dim, spec.ffn_hidden
-        shapes = {"q": (d, d), "k": (d, kv), "v": (d, kv), "o": (d, d), "gate": (d, ffn),
-                  "up": (d, ffn), "down": (ffn, d)}  # fmt: skip
-        return spec.n_layer * sum(rank * sum(shapes[t]) for t in targets)
-
-    monkeypatch.setattr(lora, "trainable_params", count, raising=False)
+    count in the summary."""
     rows = [ROW, {**ROW, "id": "wrong", "trainable_params": "41943041"}]
     report = validate(_table(tmp_path / "ft.csv", rows))
     by_id = {r.id: r for r in report.rows}
@@ -184,6 +174,37 @@ def test_trainable_count_mismatch_is_reported(tmp_path, monkeypatch):
     assert by_id["wrong"].predicted_trainable_params == 41943040
     assert report.summary.n_trainable_checked == 2
     assert report.summary.n_trainable_mismatch == 1
+
+
+# Qwen-1.8B (Qwen v1) under Qwen's finetune.py, the table's row qwen-1.8b-lora-1gpu-s2048
+QWEN = {
+    **ROW,
+    "id": "qwen-1.8b-lora",
+    "n_layer": "24",
+    "d_model": "2048",
+    "n_head": "16",
+    "n_kv_head": "16",
+    "head_dim": "128",
+    "ffn_hidden": "5504",
+    "vocab": "151936",
+    "params_total": "1836828672",
+    "framework": "Qwen finetune.py (HF Transformers Trainer + PEFT) on PyTorch 2.0",
+    "gpu": "A100 SXM4 80GB",
+    "lora_rank": "64",
+    "trainable_params": "53673984",
+}
+
+
+def test_qwen_v1_fuses_qkv(tmp_path):
+    """Qwen v1's remote code has one c_attn (q, k and v, with a bias) that LoRA adapts whole:
+    r (d + 3d), not 3 r (d + d); the full count includes its bias."""
+    q, _ = _question(QWEN)
+    assert q.model.family == "qwen" and q.model.attn_bias == "qkv"
+    rows = [QWEN, {**QWEN, "id": "full", "finetune": "full", "lora_rank": "",
+                   "lora_targets": "", "trainable_params": "1836828672"}]  # fmt: skip
+    report = validate(_table(tmp_path / "qwen.csv", rows))
+    assert [r.predicted_trainable_params for r in report.rows] == [53673984, 1836828672]
+    assert report.summary.n_trainable_mismatch == 0
 
 
 def test_finetune_rows_never_move_a_pretraining_summary(tmp_path):

@@ -87,7 +87,7 @@ def row_model(
         act = "gelu"
     fields: dict[str, Any] = {
         "name": row.get("id") or "row",
-        "family": "validation",
+        "family": _family(row),
         "n_layer": int_cell(row, "n_layer"),
         "d_model": d,
         "n_head": int_cell(row, "n_head"),
@@ -117,6 +117,18 @@ def row_model(
     return _with_biases(spec, int_cell(row, "params_total"))
 
 
+#: Code bases that name the modelling code a row ran, where its module layout matters (LoRA
+#: adapts each linear as the code defines it, ``engine.lora``): Qwen's finetune.py trains Qwen
+#: v1, whose remote code fuses q, k and v into one ``c_attn`` (the README: "Qwen v1: fused
+#: c_attn"), with a bias on it alone.
+_FAMILIES = (("qwen finetune", "qwen"),)
+
+
+def _family(row: dict[str, str]) -> str:
+    framework = (row.get("framework") or "").lower()
+    return next((f for key, f in _FAMILIES if key in framework), "validation")
+
+
 def _config_model(row: dict[str, str], config: str, configs: Path | None) -> ModelSpec:
     if configs is None or "/" in config or "\\" in config:
         raise DataError(f"config={config!r}: a file name in the configs/ folder beside the table")
@@ -133,14 +145,19 @@ def _config_model(row: dict[str, str], config: str, configs: Path | None) -> Mod
 def _with_biases(spec: ModelSpec, params_total: int | None) -> ModelSpec:
     """No column says whether the linear layers and norms carry biases, but ``params_total``
     counts them: GPT-2 style models (GPT-2, MPT, Megatron's GPT, BLOOM) add 9 d per layer of
-    linear biases and 2 d of LayerNorm biases. Take that layout when it, and not the bias-free
-    one, reproduces the published count to within half a d_model per layer."""
+    linear biases and 2 d of LayerNorm biases; Qwen v1 a bias on its fused q, k, v only. Take
+    that layout when it, and not the bias-free one, reproduces the published count to within
+    half a d_model per layer."""
     if not params_total:
         return spec
     biased = spec.model_copy(update={"attn_bias": "all", "mlp_bias": True, "norm_bias": True})
     tolerance = 0.5 * spec.d_model * spec.n_layer
     plain_off = abs(count_params(spec).total - params_total)
     biased_off = abs(count_params(biased).total - params_total)
+    if spec.family == "qwen":  # Qwen v1: a bias on c_attn (q, k, v) only
+        qkv = spec.model_copy(update={"attn_bias": "qkv"})
+        if abs(count_params(qkv).total - params_total) <= tolerance < plain_off:
+            return qkv
     return biased if biased_off <= tolerance < plain_off else spec
 
 
