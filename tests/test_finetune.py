@@ -1,0 +1,36 @@
+"""Fine-tuning through the public API with the shipped catalog: the exact trainable parameters
+of a LoRA estimate, and a QLoRA of Llama-3.1-8B that the planner fits on a 12 GiB RTX 4070."""
+
+import pytest
+
+import traintime
+from traintime.engine.lora import trainable_params
+
+
+def _trainable(est: traintime.Estimate) -> int:
+    r = est.training.recipe
+    return trainable_params(
+        est.model.spec, finetune=r.finetune, rank=r.lora_rank, targets=r.lora_targets
+    )
+
+
+def test_llama_3_1_8b_lora_r16_all_linear_trains_41_943_040():
+    # shared/validation/README.md (trainable_params): Llama-3.1-8B, r=16, all-linear =
+    # 41,943,040; rank 16 on all linear layers are the LoRA defaults
+    est = traintime.estimate("llama-3.1-8b", "a100", finetune="lora", tokens=1e8)
+    r = est.training.recipe
+    assert (r.finetune, r.lora_rank) == ("lora", 16)
+    assert r.lora_targets == frozenset({"q", "k", "v", "o", "gate", "up", "down"})
+    assert _trainable(est) == 41_943_040
+    # gradients (fp32 adapters) are the adapters', not the model's 8B
+    assert est.memory.breakdown["gradients"] == pytest.approx(41_943_040 * 4 / 2**30)
+
+
+def test_qlora_llama_3_1_8b_fits_a_4070():
+    # NF4 with double quantization: 6,979,321,856 block weights x 0.5159 B + embeddings, head
+    # and norms in bf16 + fp32 adapters ~ 5.5 GiB (QLoRA, arXiv:2305.14314, section 3)
+    est = traintime.estimate("llama-3.1-8b", "4070", finetune="qlora", tokens=1e8, seq_len=2048)
+    assert est.training.recipe.finetune == "qlora"
+    assert est.memory.fits
+    assert est.memory.breakdown["weights"] == pytest.approx(5.5, abs=0.1)
+    assert est.training.layout.offload == "none"  # no weights or state moved to the host
