@@ -918,10 +918,7 @@ def _trainable_lines(report: Report) -> list[str]:
         lines += ["| run | method | table | model | difference |", "|---|---|---:|---:|---:|"]
         for r in wrong:
             table, ours = r.trainable_params or 0, r.predicted_trainable_params or 0
-            lines.append(
-                f"| {r.id} | {r.finetune} | {table:,} | {ours:,} | "
-                f"{(ours / table - 1 if table else float('nan')):+.1%} |"
-            )
+            lines.append(f"| {r.id} | {r.finetune} | {table:,} | {ours:,} | {ours - table:+,} |")
         lines.append("")
     return lines
 
