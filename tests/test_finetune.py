@@ -9,9 +9,11 @@ from traintime.engine.lora import trainable_params
 
 def _trainable(est: traintime.Estimate) -> int:
     r = est.training.recipe
-    return trainable_params(
+    count = trainable_params(
         est.model.spec, finetune=r.finetune, rank=r.lora_rank, targets=r.lora_targets
     )
+    assert est.training.trainable_params == count  # the report carries the engine's count
+    return count
 
 
 def test_llama_3_1_8b_lora_r16_all_linear_trains_41_943_040():
@@ -34,3 +36,45 @@ def test_qlora_llama_3_1_8b_fits_a_4070():
     assert est.memory.fits
     assert est.memory.breakdown["weights"] == pytest.approx(5.5, abs=0.1)
     assert est.training.layout.offload == "none"  # no weights or state moved to the host
+
+
+def test_tokens_run_are_data_tokens_times_epochs_times_padding():
+    # issue 17, point 4: a fine-tune is sized by the data; padded samples of a mean 512 tokens
+    # in 2,048-token rows run 4 tokens per token learned, over 3 epochs: 12x the data
+    est = traintime.estimate(
+        "llama-3.1-8b",
+        "a100",
+        finetune="lora",
+        tokens=1e7,
+        epochs=3,
+        mean_seq_len=512,
+        seq_len=2048,
+    )
+    tr = est.training
+    assert (tr.epochs, tr.padding_factor) == (3, 4.0)
+    assert tr.tokens_requested == pytest.approx(1.2e8)
+    assert any("padded samples" in n for n in tr.notes)
+    packed = traintime.estimate("llama-3.1-8b", "a100", finetune="lora", tokens=1e7, seq_len=2048)
+    assert packed.training.padding_factor == 1.0
+    assert est.time.total_hours == pytest.approx(12 * packed.time.total_hours, rel=0.02)
+
+
+def test_full_training_trains_every_parameter():
+    est = traintime.estimate("nanochat-2026-d12", "4070")
+    assert est.training.trainable_params == est.model.params.total
+
+
+def test_paged_optimizer_state_is_named_in_host_ram():
+    # bitsandbytes paged optimizers keep their state in CUDA unified memory that the driver
+    # pages to host RAM: counted there, and the report says what it is
+    est = traintime.estimate(
+        "llama-3.1-8b",
+        "4070",
+        finetune="qlora",
+        tokens=1e8,
+        seq_len=2048,
+        optimizer="paged-adamw8bit",
+    )
+    assert "optimizer" not in est.memory.breakdown or est.memory.breakdown["optimizer"] == 0
+    assert est.memory.host_gib > 0
+    assert "paged optimizer state" in est.memory.host_note

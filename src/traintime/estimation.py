@@ -22,6 +22,7 @@ from traintime.engine.evaluate import Evaluation, evaluate
 from traintime.engine.evaluate import time as step_of
 from traintime.engine.flops import FlopsPerToken, counted_as, flops_per_token
 from traintime.engine.goodput import goodput
+from traintime.engine.lora import trainable_params
 from traintime.engine.numerics import gemm_rate, outside_fp8
 from traintime.engine.ops import Misaligned
 from traintime.engine.params import count_params
@@ -29,7 +30,7 @@ from traintime.engine.schedule import Schedule, make_schedule
 from traintime.errors import SpecError
 from traintime.planner import Candidate, Plan, plan
 from traintime.reference import with_reference
-from traintime.resolve import Option, Resolved, resolve
+from traintime.resolve import Option, Resolved, padding_factor, resolve
 from traintime.results import (
     Estimate,
     HardwareReport,
@@ -227,6 +228,9 @@ def _report(r: Resolved, p: Plan, recipe: Recipe, ev: Evaluation) -> Estimate:
         attention_impl=counted_as(recipe.attention_impl),
         act_ckpt=recipe.act_ckpt,
         capacity_factor=recipe.padding,
+        finetune=recipe.finetune,
+        lora_rank=recipe.lora_rank,
+        lora_targets=recipe.lora_targets,
     )
     schedule = make_schedule(
         tokens=r.tokens,
@@ -315,6 +319,11 @@ def _training_report(
         grad_accum_steps=schedule.grad_accum_steps,
         model_flops_total=flops.model * schedule.tokens,
         executed_flops_total=flops.executed * schedule.tokens,
+        trainable_params=trainable_params(
+            r.spec, finetune=recipe.finetune, rank=recipe.lora_rank, targets=recipe.lora_targets
+        ),
+        epochs=r.value("epochs"),
+        padding_factor=padding_factor(r),
         notes=_notes(r, p, layout) + schedule.notes,
     )
 
@@ -353,6 +362,11 @@ def _notes(r: Resolved, p: Plan, layout: Any) -> list[str]:
         notes.append("the planner chose (you left these unset): " + ", ".join(p.chose))
     if layout.offload != "none":
         notes.append(_offload_note(layout, r.optimizer))
+    if not r.value("packing"):
+        notes.append(
+            f"padded samples: a mean of {r.value('mean_seq_len'):,} tokens padded to "
+            f"{r.spec.seq_len:,}: {padding_factor(r):.2f} tokens run per token learned"
+        )
     return notes
 
 
@@ -420,21 +434,22 @@ _CLASS_ROWS = 8
 
 
 @functools.cache
-def _band(moe: bool, device_class: str) -> tuple[float, float, str, str]:
-    """(p10, p90, source, basis): the dense band, or the mixture-of-experts one (its own
-    table, held out by model: every published MoE row is one code base's), widened for the
-    GPU's device class where the validation measures a larger error or has no run: a class
-    with enough rows adds its 10th-90th percentiles, one with a few rows its extremes, one
-    with none doubles the band. Never narrower than the overall band."""
+def _band(kind: str, device_class: str) -> tuple[float, float, str, str]:
+    """(p10, p90, source, basis): the band of the run's ``kind``: ``dense`` pre-training, ``moe``
+    (its own table, held out by model: every published MoE row is one code base's) or
+    ``finetune`` (LoRA, QLoRA and full fine-tunes: their own table, held out by code base),
+    widened for the GPU's device class where the validation measures a larger error or has no
+    run: a class with enough rows adds its 10th-90th percentiles, one with a few rows its
+    extremes, one with none doubles the band. Never narrower than the kind's band."""
     doc: dict[str, Any] = catalog.band()
     classes: dict[str, Any] = doc.get("device_class", {})
-    table = doc["moe"] if moe and "moe" in doc else doc
+    table = doc.get(kind, doc)
     p10, p90 = float(table["log_ratio_p10"]), float(table["log_ratio_p90"])
     basis = str(table.get("basis", "the model's error on published runs, held out by code base"))
     entry = classes.get(device_class)
-    covered = entry is not None and (not moe or device_class == "datacenter")
+    covered = entry is not None and (kind != "moe" or device_class == "datacenter")
     if not covered:
-        what = "MoE run" if moe else "run"
+        what = {"moe": "MoE run", "finetune": "run"}.get(kind, "run")
         return (
             2 * p10,
             2 * p90,
@@ -451,11 +466,21 @@ def _band(moe: bool, device_class: str) -> tuple[float, float, str, str]:
         else (float(entry["log_ratio_min"]), float(entry["log_ratio_max"]))
     )
     if lo < p10 or hi > p90:
+        # pre-training runs measure the device class; a fine-tune's band adds their spread
+        shown = (lo, hi) if kind == "finetune" else (min(lo, p10), max(hi, p90))
         basis += (
-            f", widened for {device_class} GPUs: the validation's {n} run(s) on them are off by "
-            f"{math.expm1(min(lo, p10)):+.0%} to {math.expm1(max(hi, p90)):+.0%}"
+            f", widened for {device_class} GPUs: the validation's {n} pre-training run(s) on "
+            f"them are off by {math.expm1(shown[0]):+.0%} to {math.expm1(shown[1]):+.0%}"
         )
     return min(p10, lo), max(p90, hi), str(table["source"]), basis
+
+
+def _band_kind(r: Resolved) -> str:
+    """Which validation table speaks for this run: fine-tuning first (its error is the
+    largest), then mixture-of-experts, else dense pre-training."""
+    if "finetune" in r.settings and r.value("finetune") != "full":
+        return "finetune"
+    return "moe" if r.spec.moe else "dense"
 
 
 def _goodput(r: Resolved) -> tuple[float, str]:
@@ -502,7 +527,7 @@ def _time(seconds: float, *, runs: bool, r: Resolved, balanced_s: float = 0.0) -
     p10, p90, source, basis = (
         _calibrated_band(cal)
         if cal is not None and cal.probes
-        else _band(r.spec.moe, r.hardware.gpu.device_class)
+        else _band(_band_kind(r), r.hardware.gpu.device_class)
     )
     hours = seconds / HOUR
     share, why = _goodput(r)
@@ -528,10 +553,16 @@ def _memory_report(r: Resolved, ev: Evaluation) -> MemoryReport:
     peak = mem.total / GIB
     context = policy.context(hw.count)
     host = mem.host / GIB
+    paged = mem.paged_optimizer / GIB
+    what = [
+        f"{part} {gib:.1f} GiB"
+        for part, gib in (("offload", host - paged), ("paged optimizer state", paged))
+        if gib > 0
+    ]
     host_note = (
-        f"offload keeps {host:.1f} GiB in host RAM per GPU (plus ~{policy.host_process_gib:g} "
-        f"GiB for the process): {host * hw.count + policy.host_process_gib:.0f} GiB of RAM "
-        f"for {hw.count} GPU(s)"
+        f"host RAM per GPU: {', '.join(what)} (plus ~{policy.host_process_gib:g} GiB for the "
+        f"process): {host * hw.count + policy.host_process_gib:.0f} GiB of RAM for "
+        f"{hw.count} GPU(s)"
         if host
         else "no offload"
     )

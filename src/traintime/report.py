@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from traintime.planner import Candidate
-from traintime.results import Estimate
+from traintime.results import Estimate, TrainingReport
 from traintime.units import HOUR, human_count, human_duration
 
 
@@ -73,7 +73,7 @@ def _training_lines(est: Estimate) -> list[tuple[str, str]]:
     rows = [
         (
             "Training",
-            f"{human_count(tr.tokens)} tokens ({ratio:.3g} per parameter), "
+            f"{human_count(tr.tokens)} tokens{_horizon(tr)}{ratio:.3g} per parameter), "
             f"{tr.steps:,} steps of {tr.global_batch_tokens:,} tokens; micro-batch "
             f"{tr.micro_batch} x {tr.grad_accum_steps} accumulation steps",
         ),
@@ -87,8 +87,39 @@ def _training_lines(est: Estimate) -> list[tuple[str, str]]:
             f"{tr.model_flops_total:.4e} model, {tr.executed_flops_total:.4e} executed",
         ),
     ]
+    if r.finetune != "full":
+        share = tr.trainable_params / est.model.params.total
+        rows.insert(
+            2,
+            (
+                "Fine-tune",
+                f"{_METHOD[r.finetune]} rank {r.lora_rank} on "
+                f"{', '.join(_ordered(r.lora_targets))}: {tr.trainable_params:,} trainable "
+                f"parameters ({share:.2%}); frozen base "
+                f"{r.base_dtype} ({r.base_bytes:g} bytes per linear weight)",
+            ),
+        )
     rows += [("", f"note: {n}") for n in tr.notes]
     return rows
+
+
+def _horizon(tr: TrainingReport) -> str:
+    """How the tokens run follow from the data: epochs and padding, when either applies."""
+    parts = []
+    if tr.epochs != 1:
+        parts.append(f"{tr.epochs:g} epochs")
+    if tr.padding_factor != 1:
+        parts.append(f"padding x{tr.padding_factor:.2f}")
+    return f" run ({', '.join(parts)}; " if parts else " ("
+
+
+_METHOD = {"lora": "LoRA", "qlora": "QLoRA"}
+
+
+def _ordered(targets: frozenset[str]) -> list[str]:
+    from traintime.engine.lora import MODULES
+
+    return [m for m in MODULES if m in targets]
 
 
 def _hardware_lines(est: Estimate) -> list[tuple[str, str]]:

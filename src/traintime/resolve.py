@@ -224,6 +224,7 @@ class Resolved:
             "lora_targets": parse_targets(targets),
             "base_dtype": base,
             "base_bytes": catalog.base_storage(base)[0],
+            "dequant_bytes": catalog.base_storage(base)[1],
         }
 
     def _moe(self, o: Option) -> dict[str, Any]:

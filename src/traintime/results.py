@@ -41,7 +41,10 @@ class SettingReport(_Result):
 
 
 class TrainingReport(_Result):
-    """The recipe and layout as run (every setting settled) and the horizon they imply."""
+    """The recipe and layout as run (every setting settled) and the horizon they imply.
+    ``trainable_params`` is what receives gradients (every parameter in full training; the
+    adapters in LoRA and QLoRA); ``tokens`` are the tokens run: the data's tokens x
+    ``epochs`` x ``padding_factor`` (sequence length over the mean sample, when padded)."""
 
     recipe: Recipe
     layout: Layout
@@ -56,6 +59,9 @@ class TrainingReport(_Result):
     grad_accum_steps: int
     model_flops_total: float
     executed_flops_total: float
+    trainable_params: int
+    epochs: float = 1.0
+    padding_factor: float = 1.0
     notes: list[str]
 
 
