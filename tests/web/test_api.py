@@ -50,6 +50,26 @@ def test_a_scenario_with_settings_matches_the_cli(client, capsys):
     assert web["time"]["total_hours"] > 0 and web["cost"]["rent_usd_per_gpu_hour"] == 0.5
 
 
+def test_a_finetune_matches_the_cli_and_its_scenario_file(client, tmp_path, capsys):
+    # issue 17: the fine-tuning settings through the API, the command line and a scenario file
+    body = {
+        "model": "llama-3.1-8b", "gpu": "4070",
+        "training": {"finetune": "qlora", "tokens": "100M", "seq_len": 2048, "lora_rank": 8,
+                     "lora_targets": "q,v", "base_dtype": "nf4", "epochs": 2, "mean_seq_len": 512},
+    }  # fmt: skip
+    web = client.post("/api/estimate", json=body).json()
+    assert web["training"]["recipe"]["finetune"] == "qlora"
+    assert web["training"]["padding_factor"] == 4.0
+    # 32 layers x rank 8 x (q: 4,096 + 4,096, v: 4,096 + 1,024)
+    assert web["training"]["trainable_params"] == 32 * 8 * (8192 + 5120)
+    command = client.post("/api/command", json=body).json()["command"]
+    assert "--finetune qlora" in command and "--base-dtype nf4" in command
+    assert _cli_json(command.split()[1:], capsys) == web
+    path = tmp_path / "s.toml"
+    path.write_text(client.post("/api/scenario", json=body).text)
+    assert _cli_json(["estimate", "--scenario", str(path)], capsys) == web
+
+
 def test_scenario_file_reads_back_as_the_same_question(client, tmp_path, capsys):
     body = {"model": "llama-3.2-1b", "gpu": "a100", "gpus": 8, "training": {"tokens": "5B"}}
     text = client.post("/api/scenario", json=body)

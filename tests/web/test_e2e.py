@@ -55,6 +55,11 @@ def test_founding_question_in_the_browser_matches_the_cli(capsys):
     browser, driver = FOUND
     founding = _cli([], capsys)
     on_4090 = _cli(["estimate", "--gpu", "GeForce RTX 4090"], capsys)
+    qlora = _cli(
+        ["estimate", "--model", "llama-3.1-8b", "--gpu", "GeForce RTX 4070", "--tokens", "100M",
+         "--seq-len", "2048", "--finetune", "qlora"],
+        capsys,
+    )  # fmt: skip
     with served() as url, chromium(browser, driver) as web:
         web.get(url)
         assert wait_ready(web) == "ready"
@@ -68,6 +73,14 @@ def test_founding_question_in_the_browser_matches_the_cli(capsys):
         assert "traintime" in web.find_element(By.ID, "command").text
         _set(web, "gpu", "GeForce RTX 4090")
         _wait_days(web, f"{on_4090['time']['total_days']:.1f}")
+        # the second founding question (issue 17): QLoRA of Llama-3.1-8B on the 4070
+        _set(web, "model", "llama-3.1-8b")
+        _set(web, "gpu", "GeForce RTX 4070")
+        _set(web, "tokens", "100M")
+        _set(web, "seq-len", "2048")
+        _set(web, "finetune", "qlora")
+        _wait_days(web, f"{qlora['time']['total_days']:.1f}")
+        assert "41,943,040 trainable" in web.find_element(By.ID, "result-details").text
         errors = [e for e in web.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
 

@@ -19,6 +19,12 @@
     { id: "tokens-per-param", path: ["training", "tokens_per_param"], kind: "float" },
     { id: "precision", path: ["training", "precision"], kind: "text", choices: "precision" },
     { id: "optimizer", path: ["training", "optimizer"], kind: "text", choices: "optimizer" },
+    { id: "finetune", path: ["training", "finetune"], kind: "text", choices: "finetune" },
+    { id: "lora-rank", path: ["training", "lora_rank"], kind: "int" },
+    { id: "lora-targets", path: ["training", "lora_targets"], kind: "text" },
+    { id: "base-dtype", path: ["training", "base_dtype"], kind: "text", choices: "base_dtype" },
+    { id: "epochs", path: ["training", "epochs"], kind: "float" },
+    { id: "mean-seq-len", path: ["training", "mean_seq_len"], kind: "int" },
     { id: "micro-batch", path: ["training", "micro_batch"], kind: "int" },
     { id: "act-ckpt", path: ["training", "act_ckpt"], kind: "text", choices: "act_ckpt" },
     { id: "offload", path: ["training", "offload"], kind: "text", choices: "offload" },
@@ -895,6 +901,12 @@
     fact(dl, "FLOPs/token", fmtFlops(m.flops_per_token.model) + " model, " + fmtFlops(m.flops_per_token.executed) + " executed");
     fact(dl, "Training", fmtCount(tr.tokens) + " tokens, " + fmt0.format(tr.steps) + " steps of " + fmt0.format(tr.global_batch_tokens) + " tokens (seq " + tr.seq_len +
       "); micro-batch " + tr.micro_batch + " × " + tr.grad_accum_steps + " accumulation steps");
+    const r = tr.recipe;
+    if (r.finetune && r.finetune !== "full") {
+      fact(dl, "Fine-tune", (r.finetune === "qlora" ? "QLoRA" : "LoRA") + " rank " + r.lora_rank + ": " + fmt0.format(tr.trainable_params) +
+        " trainable parameters (" + fmtPct(tr.trainable_params / p.total, 2) + "); frozen base " + r.base_dtype +
+        (tr.epochs !== 1 ? "; " + tr.epochs + " epochs" : "") + (tr.padding_factor !== 1 ? "; padding ×" + tr.padding_factor.toFixed(2) : ""));
+    }
     fact(dl, "Total FLOPs", fmtFlops(tr.model_flops_total) + " model, " + fmtFlops(tr.executed_flops_total) + " executed");
     fact(dl, "Throughput", fmt0.format(thr.tokens_per_sec_per_gpu) + " tokens/s per GPU (" + fmt0.format(thr.tokens_per_sec) + " total); " + fmtSeconds(thr.step_time_s) + " per step");
     fact(dl, "Utilisation", "MFU " + fmtPct(thr.mfu) + " (model FLOPs), HFU " + fmtPct(thr.hfu) + " (executed) of " + fmt1.format(thr.mfu_peak_tflops) + " TFLOPS per GPU");
