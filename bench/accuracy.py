@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from traintime.catalog import find_gpu
-from traintime.engine import lora
 from traintime.tables import throughput_cells
 from traintime.validate import Report, RowResult, summarize, validate
 
@@ -971,7 +970,6 @@ def _finetune_section(report: Report, csv_path: Path) -> list[str]:
     for r in rows:
         if r.status == "skipped":
             skipped[r.reason] += 1
-    modelled = hasattr(lora, "trainable_params")
     return [
         "## Fine-tuning",
         "",
@@ -986,12 +984,7 @@ def _finetune_section(report: Report, csv_path: Path) -> list[str]:
         "predict. Most rows report only memory or an out-of-memory outcome; "
         f"{len(low)} carry LOW CONFIDENCE (shown apart below) and {s.n_unreliable} are marked "
         "unreliable (shown, not counted). "
-        + (
-            "The engine times and sizes LoRA and QLoRA (frozen base, adapters trained)."
-            if modelled
-            else "The engine does not model LoRA or QLoRA yet: every fine-tune here is timed "
-            "and sized as full training of every weight."
-        ),
+        + "The engine times and sizes LoRA and QLoRA (frozen base, adapters trained).",
         "",
         f"| subset | {_FIGURES}",
         f"| all | {len(rows)} | {_figure_cells(rows)} |",
@@ -1016,6 +1009,7 @@ def _finetune_section(report: Report, csv_path: Path) -> list[str]:
         "",
         *_finetune_groups(report, lambda r: r.code_base, "code base"),
         *_finetune_loco(report),
+        *_finetune_misses(report, csv_path),
         "### Peak memory, like for like",
         "",
         *_memory_by_kind(report),
@@ -1032,6 +1026,48 @@ def _finetune_section(report: Report, csv_path: Path) -> list[str]:
         "### Every fine-tuning row",
         "",
         *_finetune_rows(report),
+        "",
+    ]
+
+
+def _finetune_misses(report: Report, csv_path: Path) -> list[str]:
+    """Where the fine-tuning time model misses: the signed error by sequence length. A fixed
+    cost per micro-step (Python, module hooks, autograd, the data loader) weighs most on
+    short sequences, and the model counts only its kernels' launch time."""
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        seq = {r["id"]: int(r["seq_len"]) for r in csv.DictReader(f) if r.get("seq_len")}
+    by_len: dict[str, list[float]] = defaultdict(list)
+    for r in report.rows:
+        if r.status == "used" and r.throughput_error is not None and r.id in seq:
+            n = seq[r.id]
+            by_len["<= 512" if n <= 512 else "1,024-2,048" if n <= 2048 else ">= 4,096"].append(
+                r.throughput_error
+            )
+    lines = [
+        "### Where fine-tuning misses",
+        "",
+        "| sequence length | throughput rows | median signed error | throughput MdAPE |",
+        "|---|---:|---:|---:|",
+    ]
+    for key in ("<= 512", "1,024-2,048", ">= 4,096"):
+        errs = by_len.get(key, [])
+        if errs:
+            lines.append(
+                f"| {key} | {len(errs)} | {statistics.median(errs):+.0%} | "
+                f"{statistics.median(abs(e) for e in errs):.1%} |"
+            )
+    return [
+        *lines,
+        "",
+        "The model is too fast where a micro-step is short. Qwen's profiling (batch 1, 8 "
+        "accumulation steps, every sample padded to the length) measures nearly the same "
+        "seconds per step from 256 to 1,024 tokens, about 5 ms per layer per micro-step for "
+        "LoRA on 1.8B, 7B and 14B alike and more with DeepSpeed ZeRO-3 or GPTQ: host time "
+        "(HF Trainer, PEFT's module calls, reentrant checkpointing, autograd) that the "
+        "model's per-kernel launch cost (`data/efficiency.toml`, 10 us per eager op) covers "
+        "at about 40%. No constant is fitted to these rows; the band carries the error. At "
+        "4,096 tokens and more, and on torchtune's packed runs, the model is within a few "
+        "percent.",
         "",
     ]
 

@@ -47,3 +47,26 @@ def test_readme_founding_answer_is_current():
         round(t.low_hours / 24, 1),
         round(t.high_hours / 24, 1),
     )
+
+
+@pytest.mark.skipif(not README.exists(), reason="README not shipped in this checkout")
+def test_readme_finetune_answer_is_current():
+    # issue 17, point 6: the README's second founding question, one command; its table must
+    # still be what the command prints
+    import re
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from traintime.cli import app
+
+    text = README.read_text()
+    command = re.search(r"^traintime compare --model llama-3.1-8b --finetune .*$", text, re.M)
+    assert command, "README has no fine-tuning command"
+    result = CliRunner().invoke(app, shlex.split(command.group(0))[1:], env={"COLUMNS": "140"})
+    assert result.exit_code == 0, result.output
+    for method, gpu in (("qlora", "GeForce RTX 4070"), ("lora", "A100 SXM4 80GB")):
+        printed = re.search(rf"│ {method} +│ 1 x {gpu} .*│", result.output)
+        quoted = re.search(rf"│ {method} +│ 1 x {gpu} .*│", text)
+        assert printed and quoted
+        assert printed.group(0) == quoted.group(0)
