@@ -78,3 +78,20 @@ def test_paged_optimizer_state_is_named_in_host_ram():
     assert "optimizer" not in est.memory.breakdown or est.memory.breakdown["optimizer"] == 0
     assert est.memory.host_gib > 0
     assert "paged optimizer state" in est.memory.host_note
+
+
+def test_planner_offers_a_lighter_method_only_with_math_changes():
+    # issue 17, point 3: a full fine-tune of an 8B model cannot fit 12 GiB; moving to LoRA or
+    # QLoRA changes what is learned, so it is offered, labelled, only with allow_math_changes
+    asked = dict(finetune="full", tokens=1e8, seq_len=2048)
+    plain = traintime.estimate("llama-3.1-8b", "4070", **asked)
+    assert not plain.memory.fits
+    assert any("LoRA" in a for a in plain.plan.advice)
+    est = traintime.estimate("llama-3.1-8b", "4070", allow_math_changes=True, **asked)
+    assert est.memory.fits
+    method = est.training.recipe.finetune
+    assert method in ("lora", "qlora") and est.plan.chosen.finetune == method
+    assert est.training.trainable_params == 41_943_040
+    assert any("instead of full fine-tuning" in n for n in est.training.notes)
+    # the report, the memory and the band are all the switched method's
+    assert "fine-tuning" in est.time.band_basis

@@ -199,6 +199,7 @@ def _option(c: Candidate) -> Option:
         global_batch_tokens=c.global_batch_tokens,
         eight_bit=c.eight_bit_states,
         drop_tokens=c.drops_tokens,
+        finetune=c.finetune,
         ep=c.ep,
         etp=c.etp,
     )
@@ -253,6 +254,7 @@ def _report(r: Resolved, p: Plan, recipe: Recipe, ev: Evaluation) -> Estimate:
             seconds,
             runs=ev.sizing.fits,
             r=r,
+            recipe=recipe,
             balanced_s=_balanced_step(r, recipe, layout) * schedule.steps,
         ),
         memory=_memory_report(r, ev),
@@ -475,10 +477,11 @@ def _band(kind: str, device_class: str) -> tuple[float, float, str, str]:
     return min(p10, lo), max(p90, hi), str(table["source"]), basis
 
 
-def _band_kind(r: Resolved) -> str:
-    """Which validation table speaks for this run: fine-tuning first (its error is the
-    largest), then mixture-of-experts, else dense pre-training."""
-    if "finetune" in r.settings and r.value("finetune") != "full":
+def _band_kind(r: Resolved, recipe: Recipe) -> str:
+    """Which validation table speaks for this run: a LoRA or QLoRA fine-tune first (its error
+    is the largest; the method run, which the planner may have switched to), then
+    mixture-of-experts, else dense pre-training."""
+    if recipe.finetune != "full":
         return "finetune"
     return "moe" if r.spec.moe else "dense"
 
@@ -522,12 +525,14 @@ def _calibrated_band(cal: DeviceCalibration) -> tuple[float, float, str, str]:
     )
 
 
-def _time(seconds: float, *, runs: bool, r: Resolved, balanced_s: float = 0.0) -> TimeReport:
+def _time(
+    seconds: float, *, runs: bool, r: Resolved, recipe: Recipe, balanced_s: float = 0.0
+) -> TimeReport:
     cal = r.machine.device.cal
     p10, p90, source, basis = (
         _calibrated_band(cal)
         if cal is not None and cal.probes
-        else _band(_band_kind(r), r.hardware.gpu.device_class)
+        else _band(_band_kind(r, recipe), r.hardware.gpu.device_class)
     )
     hours = seconds / HOUR
     share, why = _goodput(r)

@@ -52,6 +52,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from traintime.engine.evaluate import Sizing, size, time
+from traintime.engine.lora import MODULES
 from traintime.engine.step import StepTime, pass_lower_bound
 from traintime.errors import SpecError
 from traintime.resolve import Option, Resolved
@@ -84,6 +85,10 @@ _LABELS = {
 }
 
 
+#: Fine-tuning methods as people write them.
+METHOD_NAMES = {"full": "full fine-tuning", "lora": "LoRA", "qlora": "QLoRA"}
+
+
 class Candidate(BaseModel):
     """One setup the planner sized (and timed)."""
 
@@ -105,6 +110,7 @@ class Candidate(BaseModel):
     optimizer_state_dtype: str
     eight_bit_states: bool
     drops_tokens: bool
+    finetune: str | None = None  # a lighter fine-tuning method switched to; None: as asked
     step_time_s: float
     total_hours: float
     peak_gib: float
@@ -281,9 +287,9 @@ def _method_change(r: Resolved, method: str) -> str:
                 "global_batch_tokens"), finetune=method,
         )
     )  # fmt: skip
-    targets = ",".join(sorted(recipe.lora_targets))
+    targets = ", ".join(m for m in MODULES if m in recipe.lora_targets)
     return (
-        f"{method.upper()} instead of {r.value('finetune')} fine-tuning (rank "
+        f"{METHOD_NAMES[method]} instead of {METHOD_NAMES[r.value('finetune')]} (rank "
         f"{recipe.lora_rank} on {targets}, base {recipe.base_dtype})"
     )
 
@@ -465,6 +471,7 @@ def _candidate(r: Resolved, row: _Row, fastest_s: float) -> Candidate:
         optimizer_state_dtype=recipe.state_dtype,
         eight_bit_states=o.eight_bit,
         drops_tokens=o.drop_tokens,
+        finetune=o.finetune,
         step_time_s=row.step.step_time_s,
         total_hours=row.total_s / 3600.0,
         peak_gib=row.sizing.peak_gib,
@@ -648,8 +655,10 @@ def _advice(r: Resolved, row: _Row) -> list[str]:
             )
             break
     if not r.question.allow_math_changes:
-        what = "8-bit optimizer states" + (
-            ", dropping tokens past each expert's capacity" if r.spec.moe else ""
+        what = (
+            "8-bit optimizer states"
+            + (", dropping tokens past each expert's capacity" if r.spec.moe else "")
+            + "".join(f", {METHOD_NAMES[m]}" for m in r.lighter_methods())
         )
         out.append(f"or allow changes to the training math ({what}): --allow-math-changes")
     return out
