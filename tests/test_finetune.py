@@ -95,3 +95,15 @@ def test_planner_offers_a_lighter_method_only_with_math_changes():
     assert any("instead of full fine-tuning" in n for n in est.training.notes)
     # the report, the memory and the band are all the switched method's
     assert "fine-tuning" in est.time.band_basis
+
+
+def test_logits_that_do_not_fit_point_to_a_fused_loss():
+    # Llama-3.1-8B at its own 8,192 tokens: one sequence's logits (8,192 x 128,256) in bf16,
+    # their fp32 upcast and gradient outgrow a 12 GiB card under QLoRA; a fused loss kernel
+    # holds no fp32 copy, which the advice names (the same math, other code)
+    asked = dict(finetune="qlora", tokens=1e8)
+    est = traintime.estimate("llama-3.1-8b", "4070", **asked)
+    assert not est.memory.fits
+    assert est.memory.breakdown["logits"] > est.memory.breakdown["weights"]
+    assert any("--loss fused" in a for a in est.plan.advice)
+    assert traintime.estimate("llama-3.1-8b", "4070", loss_impl="fused", **asked).memory.fits

@@ -625,6 +625,17 @@ def _chose(r: Resolved, row: _Row) -> list[str]:
     return out
 
 
+def _fused_loss_fit(r: Resolved, row: _Row) -> float | None:
+    """The memory the leanest setup needs with a fused loss kernel, when the loss is not fused
+    already, the user did not pin it, and that alone makes it fit (None otherwise): the same
+    training math, other code."""
+    if r.settings["loss_impl"].source == "given" or r.value("loss_impl") == "fused":
+        return None
+    recipe = replace(r.recipe(row.option), loss_impl="fused")
+    sizing = size(r.spec, recipe, r.layout(row.option), r.machine)
+    return sizing.needed_gib if sizing.fits else None
+
+
 def _advice(r: Resolved, row: _Row) -> list[str]:
     need = row.sizing.needed_gib
     gpu = r.hardware.gpu
@@ -654,6 +665,13 @@ def _advice(r: Resolved, row: _Row) -> list[str]:
                 f"or {n} of these GPUs with ZeRO-3 / FSDP (micro-batch 1, full checkpointing)"
             )
             break
+    fused = _fused_loss_fit(r, row)
+    if fused is not None:
+        out.append(
+            f"or a fused cross-entropy kernel that never holds the logits in fp32 (llm.c, "
+            f"FlashAttention's Triton loss; Liger's and Unsloth's chunked losses need less): "
+            f"needs {fused:.1f} GiB: --loss fused"
+        )
     if not r.question.allow_math_changes:
         what = (
             "8-bit optimizer states"
