@@ -103,6 +103,15 @@ def test_moe_load_imbalance_is_a_range_with_units():
     )
 
 
+def test_a_finetune_names_its_adapters():
+    # issue 17: the report says what a LoRA run trains (Llama-3.1-8B r16 all-linear)
+    est = traintime.estimate("llama-3.1-8b", "4090", finetune="lora", tokens=1e8, seq_len=2048)
+    summary = _summary(htmlreport.render_report(est))
+    assert "LoRA rank 16: 41,943,040 trainable parameters" in summary["fine-tune"]
+    full = _summary(htmlreport.render_report(traintime.estimate_scenario()))
+    assert "fine-tune" not in full
+
+
 def test_plan_table_has_one_named_header_row(est):
     text = htmlreport.render_report(est)
     start = text.index("<h2>Plan and alternatives</h2>")

@@ -37,6 +37,21 @@ def _hours(hours: float) -> str:
     return human_duration(hours * HOUR)
 
 
+def _finetune_row(est: Estimate) -> list[tuple[str, str]]:
+    """A LoRA or QLoRA fine-tune's adapters and frozen base (nothing for full training)."""
+    r, tr = est.training.recipe, est.training
+    if r.finetune == "full":
+        return []
+    method = {"lora": "LoRA", "qlora": "QLoRA"}.get(r.finetune, r.finetune)
+    return [
+        (
+            "fine-tune",
+            f"{method} rank {r.lora_rank}: {tr.trainable_params:,} trainable parameters; "
+            f"frozen base {r.base_dtype}; {tr.epochs:g} epoch(s), padding x{tr.padding_factor:.2f}",
+        )
+    ]
+
+
 def _summary(est: Estimate) -> str:
     m, tr, hw, tp, tm, mem = (
         est.model,
@@ -56,6 +71,7 @@ def _summary(est: Estimate) -> str:
             "training",
             f"{tr.tokens:,.0f} tokens, {tr.steps:,} steps of {tr.global_batch_tokens:,} tokens",
         ),
+        *_finetune_row(est),
         ("hardware", f"{hw.count} x {hw.gpu.name} ({hw.peak_tflops:g} TFLOPS {hw.precision})"),
         (
             "throughput",
