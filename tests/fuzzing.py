@@ -112,6 +112,12 @@ FLAGS: list[tuple[str, st.SearchStrategy[Any]]] = [
     ("--gpus-per-node", st.sampled_from([1, 2, 4, 8, 72])),
     ("--system", st.sampled_from(["dgx-h100", "p5", "workstation-4x4090", "gb200-nvl72"])),
     ("--goodput", st.sampled_from([0.5, 0.9, 1.0])),
+    ("--finetune", st.sampled_from(["full", "lora", "qlora"])),
+    ("--lora-rank", st.sampled_from([1, 8, 16, 64])),
+    ("--lora-targets", st.sampled_from(["all-linear", "attention", "mlp", "q,v", "lm_head"])),
+    ("--base-dtype", st.sampled_from(["bf16", "fp16", "int8", "nf4", "nf4-dq", "int4"])),
+    ("--epochs", st.sampled_from([0.5, 1, 3])),
+    ("--mean-seq-len", st.sampled_from([100, 512, 4096])),
 ]
 SWITCHES = [
     "--compile",
@@ -120,6 +126,7 @@ SWITCHES = [
     "--no-sp",
     "--allow-math-changes",
     "--moe-overlap",
+    "--no-packing",
     "--json",
 ]
 
@@ -202,6 +209,12 @@ API_KEYS = [
     "moe_routing",
     "dropout",
     "compiled",
+    "finetune",
+    "lora_rank",
+    "lora_targets",
+    "base_dtype",
+    "epochs",
+    "mean_seq_len",
     "no_such_setting",
 ]
 
@@ -209,7 +222,8 @@ API_KEYS = [
 @st.composite
 def api_calls(draw: Any) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
     """A public function and its arguments: names, specs, numbers and junk."""
-    fn = draw(st.sampled_from(["estimate", "find_gpu", "find_model", "count_params", "flops"]))
+    functions = ["estimate", "find_gpu", "find_model", "count_params", "flops", "trainable"]
+    fn = draw(st.sampled_from(functions))
     model = draw(st.one_of(st.sampled_from(MODELS), weird_values))
     if fn == "estimate":
         gpu = draw(st.one_of(st.sampled_from(GPUS), weird_values))
@@ -220,7 +234,22 @@ def api_calls(draw: Any) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
         return fn, (model, gpu), {"gpus": gpus, **kwargs}
     if fn == "find_gpu":
         return fn, (draw(st.one_of(st.sampled_from(GPUS), weird_values)),), {}
+    if fn == "trainable":
+        kwargs = {
+            "finetune": draw(st.one_of(st.sampled_from(["full", "lora", "qlora"]), weird_values)),
+            "rank": draw(st.one_of(st.sampled_from([1, 16]), weird_values)),
+            "targets": draw(st.one_of(st.sampled_from(["all-linear", "q,v"]), weird_values)),
+        }
+        return fn, (model,), kwargs
     return fn, (model,), {}
+
+
+def _trainable(model: Any, **kwargs: Any) -> int:
+    """``trainable_params`` of a model looked up by name (names are the most common input)."""
+    import traintime
+
+    spec = traintime.find_model(model) if isinstance(model, str) else model
+    return traintime.trainable_params(spec, **kwargs)
 
 
 def run_api(call: tuple[str, tuple[Any, ...], dict[str, Any]]) -> str:
@@ -234,6 +263,7 @@ def run_api(call: tuple[str, tuple[Any, ...], dict[str, Any]]) -> str:
         "find_model": traintime.find_model,
         "count_params": traintime.count_params,
         "flops": traintime.flops_per_token,
+        "trainable": _trainable,
     }
     with bounded():
         try:

@@ -107,3 +107,23 @@ def test_logits_that_do_not_fit_point_to_a_fused_loss():
     assert est.memory.breakdown["logits"] > est.memory.breakdown["weights"]
     assert any("--loss fused" in a for a in est.plan.advice)
     assert traintime.estimate("llama-3.1-8b", "4070", loss_impl="fused", **asked).memory.fits
+
+
+def test_trainable_params_is_public_and_checks_its_input():
+    model = traintime.find_model("llama-3.1-8b")
+    count = traintime.trainable_params(model, finetune="lora", rank=16, targets="all-linear")
+    assert count == 41_943_040
+    assert traintime.trainable_params(model) == model_total(model)
+    for bad in (
+        {"finetune": "lora", "rank": 0, "targets": "q"},
+        {"finetune": "lora", "rank": 8},
+        {"finetune": "dora", "rank": 8, "targets": "q"},
+    ):
+        with pytest.raises(traintime.SpecError):
+            traintime.trainable_params(model, **bad)
+    with pytest.raises(traintime.SpecError, match="ModelSpec"):
+        traintime.trainable_params("llama-3.1-8b")
+
+
+def model_total(model) -> int:
+    return traintime.count_params(model).total

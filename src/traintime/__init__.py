@@ -34,6 +34,7 @@ __all__ = [
     "list_gpus",
     "list_models",
     "load_hf_config",
+    "trainable_params",
 ]
 
 # Lazy attributes keep `import traintime` (and so the CLI's start) cheap.
@@ -49,6 +50,7 @@ _LAZY = {
     "TrainingSpec": "traintime.specs",
     "count_params": "traintime.engine.params",
     "flops_per_token": "traintime.engine.flops",
+    "trainable_params": "traintime.engine.lora",
     "estimate": "traintime.estimation",
     "estimate_scenario": "traintime.estimation",
     "find_gpu": "traintime.catalog",
@@ -61,6 +63,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from traintime.catalog import find_gpu, find_model, list_gpus, list_models, load_hf_config
     from traintime.engine.flops import flops_per_token
+    from traintime.engine.lora import trainable_params
     from traintime.engine.params import count_params
     from traintime.errors import (
         AmbiguousNameError,

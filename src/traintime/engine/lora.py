@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from traintime.engine.numerics import compute_dtype
 from traintime.engine.params import count_params
+from traintime.errors import SpecError
 from traintime.specs import ModelSpec, Recipe
 
 #: Every linear a target list may name, in a block (and the output head).
@@ -238,14 +239,36 @@ def adapter_split(spec: ModelSpec, rank: int, targets: frozenset[str]) -> tuple[
 
 
 def trainable_params(
-    spec: ModelSpec, *, finetune: str = "full", rank: int = 0, targets: frozenset[str] = frozenset()
+    spec: ModelSpec,
+    *,
+    finetune: str = "full",
+    rank: int = 0,
+    targets: frozenset[str] | str = frozenset(),
 ) -> int:
     """Parameters that receive gradients: every one for a full fine-tune (``count_params``'
-    total); for LoRA and QLoRA the adapters' ``r (d_in + d_out)`` over every targeted matrix.
+    total); for LoRA and QLoRA the adapters' ``r (d_in + d_out)`` over every targeted matrix
+    (``targets``: module names, or a set or list as :func:`parse_targets` reads it).
     Llama-3.1-8B, r = 16, all-linear: 32 x 16 x (8,192 + 5,120 x 2 + 8,192 + 18,432 x 3) =
     41,943,040."""
+    if not isinstance(spec, ModelSpec):
+        raise SpecError(
+            f"trainable_params takes a ModelSpec, got {type(spec).__name__} {spec!r}: look a "
+            "name up first, e.g. trainable_params(traintime.find_model('llama-3.1-8b'), "
+            "finetune='lora', rank=16, targets='all-linear')"
+        )
     if finetune == "full":
         return count_params(spec).total
+    if finetune not in ("lora", "qlora"):
+        raise SpecError(f"finetune={finetune!r}: allowed: full, lora, qlora")
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise SpecError(f"rank={rank!r}: a LoRA rank is a whole number >= 1")
+    if isinstance(targets, str):
+        try:
+            targets = parse_targets(targets)
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
+    if not targets:
+        raise SpecError("targets=(): name the adapted modules, e.g. 'all-linear' or 'q,v'")
     return sum(adapter_split(spec, rank, targets))
 
 
