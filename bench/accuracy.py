@@ -1065,7 +1065,7 @@ def _finetune_misses(report: Report, csv_path: Path) -> list[str]:
         "LoRA on 1.8B, 7B and 14B alike and more with DeepSpeed ZeRO-3 or GPTQ: host time "
         "(HF Trainer, PEFT's module calls, reentrant checkpointing, autograd) that the "
         "model's per-kernel launch cost (`data/efficiency.toml`, 10 us per eager op) covers "
-        "at about 40%. No constant is fitted to these rows; the band carries the error. At "
+        "at about half. No constant is fitted to these rows; the band carries the error. At "
         "4,096 tokens and more, and on torchtune's packed runs, the model is within a few "
         "percent.",
         "",

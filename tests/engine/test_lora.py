@@ -326,6 +326,26 @@ def test_dequantization_each_gemm_pass_and_again_on_recompute():
     assert "dequant.fwd" not in _ops(spec, lora())
 
 
+def test_eager_adapters_are_cast_and_accumulated_tensor_by_tensor():
+    # bench/hf_kernel_count.py (PEFT LoRA under autocast, a dispatch hook): each fp32 adapter
+    # weight is cast to bf16 per forward (again when a checkpointed block is recomputed), its
+    # gradient cast back, and AccumulateGrad adds it into .grad on all micro-steps but the
+    # first. toy(): 2 layers x 7 matrices x (A, B) = 28 tensors
+    from traintime.engine.ops import weight_traffic
+
+    spec, dev = toy(), machine().device
+
+    def kernels(r, global_batch_tokens):
+        r = replace(r, global_batch_tokens=global_batch_tokens)
+        return weight_traffic(spec, stage_of(spec, r, Layout()), dev).kernels
+
+    one = 256 * recipe().micro_batch  # one micro-step per step: nothing accumulates
+    assert kernels(lora(), one) == 28 * 2  # weight cast + gradient cast
+    assert kernels(lora(), 4 * one) == 28 * 2 + 21  # + 3/4 of an accumulation each
+    assert kernels(lora(act_ckpt="full"), one) == 28 * 3  # cast again on recompute
+    assert kernels(lora(compiled=True), one) == 3  # compiled: fused
+
+
 def _seconds(spec, r, g=None, layout=None):
     layout = layout or Layout()
     return evaluate(spec, r, layout, machine(g, n_gpus=layout.n_gpus)).step.step_time_s

@@ -42,6 +42,7 @@ from traintime.engine.device import Device, vector_elements
 from traintime.engine.flops import counted_as, executed_keys
 from traintime.engine.lora import (
     Linear,
+    adapted_linears,
     adapter_dtype,
     block_linears,
     casts_input,
@@ -754,10 +755,27 @@ def _traffic_per_param(p: float, c: float, g: float, accum: int) -> float:
     return cast + g * (1 + 3 * (accum - 1)) / accum
 
 
-def weight_traffic(ms: Stage, dev: Device) -> Op:
+def _adapter_tensor_kernels(spec: ModelSpec, ms: Stage, a: float, c: float, g: float) -> float:
+    """Kernels eager PyTorch launches per micro-step for the adapters' own tensors (A and B of
+    each adapted matrix on this GPU): autocast casts each fp32 weight to the compute dtype
+    once per forward region (again when a checkpointed block is recomputed), autograd casts
+    its gradient back, and ``AccumulateGrad`` adds it into ``.grad`` on every micro-step but
+    the first. Counted with a dispatch hook on PEFT LoRA (bench/hf_kernel_count.py)."""
+    matrices = sum(
+        n
+        for name, (_, _, n) in adapted_linears(spec, ms.recipe.lora_targets).items()
+        if name != "lm_head"
+    ) * ms.layers / spec.n_layer + (1 if "lm_head" in ms.recipe.lora_targets else 0)
+    casts = (1.0 + (ms.recipe.act_ckpt == "full")) if a != c else 0.0
+    casts += 1.0 if g != c else 0.0
+    return 2 * matrices * (casts + (ms.accum_steps - 1) / ms.accum_steps)
+
+
+def weight_traffic(spec: ModelSpec, ms: Stage, dev: Device) -> Op:
     """Per micro-step: cast master weights to the compute dtype, cast gradients back, and
     accumulate them. Lookup tables stored in the compute dtype (nanochat's bf16 embeddings)
-    need no cast; their gradients accumulate in their own dtype."""
+    need no cast; their gradients accumulate in their own dtype. Fused (3 kernels), except
+    eager LoRA adapters, which are cast and accumulated tensor by tensor."""
     c = dtype_bytes(ms.compute_dtype)
     p = dtype_bytes(ms.recipe.param_dtype)
     g = dtype_bytes(ms.recipe.grad_dtype)
@@ -768,7 +786,10 @@ def weight_traffic(ms: Stage, dev: Device) -> Op:
         a = dtype_bytes(adapter_dtype(ms.recipe))
         nbytes = frozen * (p + c if p != c else 0.0)
         nbytes += ms.trainable_local * _traffic_per_param(a, c, g, ms.accum_steps)
-        return Op("weights.cast_accumulate", "memory", dev.memory_time(nbytes, 3), 0, 3)
+        kernels = (
+            3 if ms.recipe.compiled else max(3, round(_adapter_tensor_kernels(spec, ms, a, c, g)))
+        )
+        return Op("weights.cast_accumulate", "memory", dev.memory_time(nbytes, kernels), 0, kernels)
     nbytes = dense * _traffic_per_param(
         p, c, g, ms.accum_steps
     ) + ms.lookup_params_local * _traffic_per_param(e, c, e, ms.accum_steps)
@@ -837,4 +858,4 @@ def _pass_key(spec: ModelSpec, ms: Stage) -> tuple[object, ...]:
 def microstep_ops(spec: ModelSpec, ms: Stage, dev: Device) -> list[Op]:
     """Every op of one micro-step on the busiest pipeline stage: the pass and the weights'
     casts and gradient accumulation."""
-    return [*pass_ops(spec, ms, dev), weight_traffic(ms, dev)]
+    return [*pass_ops(spec, ms, dev), weight_traffic(spec, ms, dev)]
