@@ -451,7 +451,7 @@ def _band(kind: str, device_class: str) -> tuple[float, float, str, str]:
     entry = classes.get(device_class)
     covered = entry is not None and (kind != "moe" or device_class == "datacenter")
     if not covered:
-        what = {"moe": "MoE run", "finetune": "run"}.get(kind, "run")
+        what = "MoE run" if kind == "moe" else "run"
         return (
             2 * p10,
             2 * p90,

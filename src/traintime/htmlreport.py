@@ -10,6 +10,7 @@ from html import escape
 from pathlib import Path
 from typing import IO, Any
 
+from traintime.engine.lora import METHOD_NAMES
 from traintime.errors import SpecError
 from traintime.report import PLAN_COLUMNS, plan_rows
 from traintime.results import Estimate
@@ -42,11 +43,11 @@ def _finetune_row(est: Estimate) -> list[tuple[str, str]]:
     r, tr = est.training.recipe, est.training
     if r.finetune == "full":
         return []
-    method = {"lora": "LoRA", "qlora": "QLoRA"}.get(r.finetune, r.finetune)
     return [
         (
             "fine-tune",
-            f"{method} rank {r.lora_rank}: {tr.trainable_params:,} trainable parameters; "
+            f"{METHOD_NAMES[r.finetune]} rank {r.lora_rank}: {tr.trainable_params:,} trainable "
+            "parameters; "
             f"frozen base {r.base_dtype}; {tr.epochs:g} epoch(s), padding x{tr.padding_factor:.2f}",
         )
     ]

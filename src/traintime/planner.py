@@ -52,7 +52,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from traintime.engine.evaluate import Sizing, size, time
-from traintime.engine.lora import MODULES
+from traintime.engine.lora import METHOD_NAMES, ordered_targets
 from traintime.engine.step import StepTime, pass_lower_bound
 from traintime.errors import SpecError
 from traintime.resolve import Option, Resolved
@@ -83,10 +83,6 @@ _LABELS = {
     "ep": "expert parallel",
     "etp": "expert tensor parallel",
 }
-
-
-#: Fine-tuning methods as people write them.
-METHOD_NAMES = {"full": "full fine-tuning", "lora": "LoRA", "qlora": "QLoRA"}
 
 
 class Candidate(BaseModel):
@@ -287,7 +283,7 @@ def _method_change(r: Resolved, method: str) -> str:
                 "global_batch_tokens"), finetune=method,
         )
     )  # fmt: skip
-    targets = ", ".join(m for m in MODULES if m in recipe.lora_targets)
+    targets = ", ".join(ordered_targets(recipe.lora_targets))
     return (
         f"{METHOD_NAMES[method]} instead of {METHOD_NAMES[r.value('finetune')]} (rank "
         f"{recipe.lora_rank} on {targets}, base {recipe.base_dtype})"

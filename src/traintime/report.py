@@ -9,6 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from traintime.engine.lora import METHOD_NAMES, ordered_targets
 from traintime.planner import Candidate
 from traintime.results import Estimate, TrainingReport
 from traintime.units import HOUR, human_count, human_duration
@@ -93,8 +94,8 @@ def _training_lines(est: Estimate) -> list[tuple[str, str]]:
             2,
             (
                 "Fine-tune",
-                f"{_METHOD[r.finetune]} rank {r.lora_rank} on "
-                f"{', '.join(_ordered(r.lora_targets))}: {tr.trainable_params:,} trainable "
+                f"{METHOD_NAMES[r.finetune]} rank {r.lora_rank} on "
+                f"{', '.join(ordered_targets(r.lora_targets))}: {tr.trainable_params:,} trainable "
                 f"parameters ({share:.2%}); frozen base "
                 f"{r.base_dtype} ({r.base_bytes:g} bytes per linear weight)",
             ),
@@ -111,15 +112,6 @@ def _horizon(tr: TrainingReport) -> str:
     if tr.padding_factor != 1:
         parts.append(f"padding x{tr.padding_factor:.2f}")
     return f" run ({', '.join(parts)}; " if parts else " ("
-
-
-_METHOD = {"lora": "LoRA", "qlora": "QLoRA"}
-
-
-def _ordered(targets: frozenset[str]) -> list[str]:
-    from traintime.engine.lora import MODULES
-
-    return [m for m in MODULES if m in targets]
 
 
 def _hardware_lines(est: Estimate) -> list[tuple[str, str]]:

@@ -218,13 +218,14 @@ class Resolved:
             self.value("lora_targets") if asked != "full" else LORA_DEFAULTS["lora_targets"][0]
         )
         base = self.value("base_dtype") if asked == method else BASE_DEFAULTS[method][0]
+        base_bytes, dequant_bytes = catalog.base_storage(base)
         return {
             "finetune": method,
             "lora_rank": rank,
             "lora_targets": parse_targets(targets),
             "base_dtype": base,
-            "base_bytes": catalog.base_storage(base)[0],
-            "dequant_bytes": catalog.base_storage(base)[1],
+            "base_bytes": base_bytes,
+            "dequant_bytes": dequant_bytes,
         }
 
     def _moe(self, o: Option) -> dict[str, Any]:

@@ -39,6 +39,15 @@ from traintime.specs import ModelSpec, Recipe
 #: Every linear a target list may name, in a block (and the output head).
 MODULES = ("q", "k", "v", "o", "gate", "up", "down", "lm_head")
 
+#: Fine-tuning methods as people write them.
+METHOD_NAMES = {"full": "full fine-tuning", "lora": "LoRA", "qlora": "QLoRA"}
+
+
+def ordered_targets(targets: frozenset[str]) -> list[str]:
+    """``targets`` in the model's order (``MODULES``), as people read them."""
+    return [m for m in MODULES if m in targets]
+
+
 #: Target sets by the names the fine-tuning code bases use (PEFT ``target_modules="all-linear"``
 #: excludes the output head; ``attn-qv`` is LoRA's original q and v).
 SETS: dict[str, frozenset[str]] = {
